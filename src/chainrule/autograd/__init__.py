@@ -1,0 +1,44 @@
+"""The graph: ``Tensor``, ``Function`` (one node), ``backward``, ``no_grad``, ``gradcheck``."""
+
+from chainrule.autograd.function import Function
+from chainrule.autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from chainrule.autograd.tensor import Tensor
+
+from chainrule.autograd.creation import (  # isort: skip  (needs Tensor first)
+    arange,
+    eye,
+    from_numpy,
+    full,
+    linspace,
+    ones,
+    ones_like,
+    rand,
+    randn,
+    tensor,
+    zeros,
+    zeros_like,
+)
+from chainrule.autograd.gradcheck import GradcheckResult, gradcheck  # isort: skip
+
+__all__ = [
+    "Function",
+    "GradcheckResult",
+    "Tensor",
+    "arange",
+    "enable_grad",
+    "eye",
+    "from_numpy",
+    "full",
+    "gradcheck",
+    "is_grad_enabled",
+    "linspace",
+    "no_grad",
+    "ones",
+    "ones_like",
+    "rand",
+    "randn",
+    "set_grad_enabled",
+    "tensor",
+    "zeros",
+    "zeros_like",
+]

@@ -1,0 +1,126 @@
+"""Making tensors: from data, filled with a constant, ranges, and random draws."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from chainrule import backend
+from chainrule.autograd.tensor import Tensor
+from chainrule.errors import ArgumentError
+
+Shape = int | Sequence[int]
+
+
+def _shape(shape: tuple[Any, ...]) -> tuple[int, ...]:
+    """Accept zeros(2, 3) and zeros((2, 3)) alike."""
+    if len(shape) == 1 and not isinstance(shape[0], int):
+        shape = tuple(shape[0])
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape):
+        raise ArgumentError(f"shape must be non-negative ints; got {shape!r}")
+    return tuple(shape)
+
+
+def _make(data: Any, requires_grad: bool) -> Tensor:
+    t = Tensor._wrap(data, False)
+    if requires_grad:
+        t.requires_grad = True
+    return t
+
+
+def tensor(
+    data: Any,
+    dtype: backend.DTypeLike = None,
+    requires_grad: bool = False,
+    device: str | None = None,
+) -> Tensor:
+    """A tensor holding a copy of ``data``."""
+    if isinstance(data, Tensor):
+        data = data.data
+    xp = backend.array_module(device) if device else backend.get_array_module(data)
+    return Tensor(xp.array(data, copy=True), dtype, requires_grad, device)
+
+
+def from_numpy(array: Any) -> Tensor:
+    """A tensor sharing ``array``'s memory and dtype (float64 stays float64)."""
+    return Tensor._wrap(array, False)
+
+
+def _filled(
+    shape: tuple[Any, ...], value: float, dtype: backend.DTypeLike, requires_grad: bool, device: str
+) -> Tensor:
+    dtype = backend.as_dtype(dtype) if dtype is not None else backend.default_float_dtype()
+    return _make(
+        backend.array_module(device).full(_shape(shape), value, dtype=dtype), requires_grad
+    )
+
+
+def zeros(
+    *shape: Any, dtype: backend.DTypeLike = None, requires_grad: bool = False, device: str = "cpu"
+) -> Tensor:
+    return _filled(shape, 0, dtype, requires_grad, device)
+
+
+def ones(
+    *shape: Any, dtype: backend.DTypeLike = None, requires_grad: bool = False, device: str = "cpu"
+) -> Tensor:
+    return _filled(shape, 1, dtype, requires_grad, device)
+
+
+def full(
+    shape: Shape,
+    value: float,
+    dtype: backend.DTypeLike = None,
+    requires_grad: bool = False,
+    device: str = "cpu",
+) -> Tensor:
+    return _filled((shape,), value, dtype, requires_grad, device)
+
+
+def zeros_like(x: Tensor, requires_grad: bool = False) -> Tensor:
+    return _make(backend.get_array_module(x.data).zeros_like(x.data), requires_grad)
+
+
+def ones_like(x: Tensor, requires_grad: bool = False) -> Tensor:
+    return _make(backend.get_array_module(x.data).ones_like(x.data), requires_grad)
+
+
+def arange(
+    start: float,
+    stop: float | None = None,
+    step: float = 1,
+    dtype: backend.DTypeLike = None,
+    device: str = "cpu",
+) -> Tensor:
+    """Evenly spaced values in [start, stop); integers unless a float or ``dtype`` is given."""
+    xp = backend.array_module(device)
+    data = xp.arange(start, stop, step) if stop is not None else xp.arange(start)
+    return Tensor(data, dtype)
+
+
+def linspace(
+    start: float, stop: float, num: int, dtype: backend.DTypeLike = None, device: str = "cpu"
+) -> Tensor:
+    return Tensor(backend.array_module(device).linspace(start, stop, num), dtype)
+
+
+def eye(n: int, dtype: backend.DTypeLike = None, device: str = "cpu") -> Tensor:
+    return Tensor(backend.array_module(device).eye(n), dtype)
+
+
+def rand(
+    *shape: Any, dtype: backend.DTypeLike = None, requires_grad: bool = False, generator: Any = None
+) -> Tensor:
+    """Uniform draws in [0, 1) from ``generator`` (the library's seeded one by default)."""
+    rng = generator or backend.default_generator()
+    dtype = backend.as_dtype(dtype) if dtype is not None else backend.default_float_dtype()
+    return _make(rng.random(_shape(shape), dtype=dtype), requires_grad)
+
+
+def randn(
+    *shape: Any, dtype: backend.DTypeLike = None, requires_grad: bool = False, generator: Any = None
+) -> Tensor:
+    """Standard normal draws from ``generator`` (the library's seeded one by default)."""
+    rng = generator or backend.default_generator()
+    dtype = backend.as_dtype(dtype) if dtype is not None else backend.default_float_dtype()
+    return _make(rng.standard_normal(_shape(shape), dtype=dtype), requires_grad)

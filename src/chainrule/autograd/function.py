@@ -1,0 +1,68 @@
+"""``Function``: one node of the graph, a forward on arrays and the backward beside it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from chainrule.autograd import grad_mode
+from chainrule.errors import ChainruleError, ShapeError
+
+if TYPE_CHECKING:
+    from chainrule.autograd.tensor import Tensor
+
+
+class Function:
+    """Subclass with ``forward(ctx, *arrays, **params) -> array`` and
+    ``backward(ctx, grad_out) -> tuple of one gradient (or None) per input array``.
+
+    ``ctx`` is the node itself: ``forward`` stores what ``backward`` needs on it
+    (``ctx.save_for_backward(...)`` or plain attributes) and may read
+    ``ctx.needs_input_grad`` to skip work. Backward need not undo broadcasting: the
+    engine sums each gradient back to its input's shape.
+    """
+
+    inputs: tuple[Tensor, ...]
+    saved: tuple[Any, ...] = ()
+    needs_input_grad: tuple[bool, ...]
+
+    @staticmethod
+    def forward(ctx: Any, *args: Any, **params: Any) -> Any:
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx: Any, grad_out: Any) -> tuple[Any, ...]:
+        raise NotImplementedError
+
+    def save_for_backward(self, *arrays: Any) -> None:
+        self.saved = arrays
+
+    @classmethod
+    def apply(cls, *inputs: Tensor, **params: Any) -> Tensor:
+        """Run ``forward`` on the inputs' arrays; record the node if any input needs grad."""
+        from chainrule.autograd.tensor import Tensor
+
+        ctx = cls.__new__(cls)
+        needs = tuple(t.requires_grad for t in inputs)
+        record = grad_mode._enabled and any(needs)
+        ctx.needs_input_grad = needs if record else (False,) * len(needs)
+        try:
+            data = cls.forward(ctx, *[t.data for t in inputs], **params)
+        except ChainruleError:
+            raise
+        except ValueError as error:  # NumPy's words, re-said with the op and the shapes
+            shapes = ", ".join(str(tuple(t.shape)) for t in inputs)
+            raise ShapeError(
+                f"{cls.__name__.lower()}: cannot apply to shapes {shapes}: {error}"
+            ) from error
+        out = Tensor._wrap(data, record)
+        if record:
+            ctx.inputs = inputs
+            out._ctx = ctx
+        return out
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def __repr__(self) -> str:
+        return f"<{self.name}>"

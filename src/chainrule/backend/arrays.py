@@ -1,0 +1,127 @@
+"""Choosing the array module, converting data, and moving arrays between devices."""
+
+from __future__ import annotations
+
+import types
+from typing import Any
+
+import numpy
+
+from chainrule.errors import ArgumentError
+
+Array = Any  # a numpy.ndarray or a cupy.ndarray
+DTypeLike = str | type | numpy.dtype | None
+
+_default_float = numpy.dtype("float32")
+_cupy: types.ModuleType | None = None
+
+
+def _cupy_module() -> types.ModuleType:
+    global _cupy
+    if _cupy is None:
+        try:
+            import cupy
+        except ImportError as error:
+            raise ArgumentError(
+                "device='cuda' needs CuPy; install it with pip install cupy-cuda12x "
+                "(or the build that matches your CUDA)"
+            ) from error
+        _cupy = cupy
+    return _cupy
+
+
+def get_array_module(*arrays: Array) -> types.ModuleType:
+    """The namespace (numpy or cupy) that holds ``arrays``; numpy for host data."""
+    if _cupy is not None:
+        for a in arrays:
+            if isinstance(a, _cupy.ndarray):
+                return _cupy
+    return numpy
+
+
+def array_module(device: str) -> types.ModuleType:
+    """The namespace for a device name: 'cpu' -> numpy, 'cuda' -> cupy."""
+    if device == "cpu":
+        return numpy
+    if device == "cuda" or device.startswith("cuda:"):
+        return _cupy_module()
+    raise ArgumentError(f"unknown device {device!r}; expected 'cpu' or 'cuda'")
+
+
+def device_of(array: Array) -> str:
+    """'cpu' for a NumPy array, 'cuda' for a CuPy array."""
+    return "cpu" if isinstance(array, numpy.ndarray | numpy.generic) else "cuda"
+
+
+def default_float_dtype() -> numpy.dtype:
+    """The dtype floating data gets when none is asked for (float32 unless changed)."""
+    return _default_float
+
+
+def set_default_float_dtype(dtype: DTypeLike) -> None:
+    """Make ``dtype`` (float32 or float64) the dtype of new floating tensors."""
+    global _default_float
+    dtype = numpy.dtype(dtype)
+    if dtype.kind != "f":
+        raise ArgumentError(f"default dtype must be a floating dtype; got {dtype}")
+    _default_float = dtype
+
+
+def as_dtype(dtype: DTypeLike) -> numpy.dtype:
+    """``dtype`` as a dtype object ('float32', numpy.float64, ... all accepted)."""
+    from chainrule.errors import DTypeError
+
+    try:
+        return numpy.dtype(dtype)
+    except TypeError as error:
+        raise DTypeError(f"{dtype!r} is not a dtype; expected e.g. 'float32'") from error
+
+
+def is_floating(dtype: DTypeLike) -> bool:
+    return as_dtype(dtype).kind == "f"
+
+
+def asarray(data: Any, dtype: DTypeLike = None, device: str | None = None) -> Array:
+    """``data`` as an array on ``device``; floating data without a ``dtype`` gets the default.
+
+    Integer and boolean data keep their dtype (labels, indices, masks).
+    """
+    xp = array_module(device) if device is not None else get_array_module(data)
+    if dtype is not None:
+        return xp.asarray(data, dtype=numpy.dtype(dtype))
+    array = xp.asarray(data)
+    if array.dtype.kind == "f" and array.dtype != _default_float:
+        return array.astype(_default_float)
+    if array.dtype.kind not in "fiub":
+        from chainrule.errors import DTypeError
+
+        raise DTypeError(
+            f"cannot make a tensor from data of dtype {array.dtype}; "
+            "expected numbers (float, int or bool)"
+        )
+    return array
+
+
+def to_device(array: Array, device: str) -> Array:
+    """``array`` on ``device`` ('cpu' or 'cuda'); the same object when already there."""
+    if device_of(array) == ("cpu" if device == "cpu" else "cuda"):
+        return array
+    if device == "cpu":
+        return array.get()
+    return array_module(device).asarray(array)
+
+
+def format_array(array: Array, prefix: str = "") -> str:
+    """``array``'s values as text, aligned for a repr that starts with ``prefix``."""
+    return numpy.array2string(
+        to_numpy(array), separator=", ", prefix=prefix, threshold=200, precision=4
+    )
+
+
+def to_numpy(array: Array) -> numpy.ndarray:
+    """A host (NumPy) array with the contents of ``array``."""
+    if isinstance(array, numpy.ndarray):
+        return array
+    if isinstance(array, numpy.generic):
+        return numpy.asarray(array)
+    return array.get()

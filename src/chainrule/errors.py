@@ -1,0 +1,33 @@
+"""chainrule's own exceptions: each is also the builtin a caller would expect.
+
+Catch ``chainrule.ChainruleError`` for anything the library raised on purpose, or the
+builtin (``ValueError``, ``TypeError``, ``RuntimeError``) as with any Python library.
+"""
+
+
+class ChainruleError(Exception):
+    """Base of every error chainrule raises on purpose."""
+
+
+class ShapeError(ChainruleError, ValueError):
+    """An array had a shape an operation or layer cannot take."""
+
+
+class DTypeError(ChainruleError, TypeError):
+    """An array had a dtype an operation cannot take (e.g. grad on integers)."""
+
+
+class ArgumentError(ChainruleError, ValueError):
+    """An argument had an invalid value (a negative learning rate, p outside [0, 1))."""
+
+
+class ArgumentTypeError(ChainruleError, TypeError):
+    """An argument had the wrong type."""
+
+
+class GraphError(ChainruleError, RuntimeError):
+    """The graph is in a state that cannot do what was asked (e.g. backward twice)."""
+
+
+class GradcheckError(ChainruleError, AssertionError):
+    """Analytic and numerical gradients disagree."""

@@ -1,0 +1,52 @@
+"""Comparisons and logic: boolean tensors, with no gradient."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chainrule.autograd.tensor import Tensor
+from chainrule.ops._operands import as_tensor, binary
+
+
+def _compare(a: Any, b: Any, op: str) -> Tensor:
+    a, b = binary(a, b)
+    return Tensor._wrap(getattr(a.data, op)(b.data), False)
+
+
+def eq(a: Any, b: Any) -> Tensor:
+    return _compare(a, b, "__eq__")
+
+
+def ne(a: Any, b: Any) -> Tensor:
+    return _compare(a, b, "__ne__")
+
+
+def lt(a: Any, b: Any) -> Tensor:
+    return _compare(a, b, "__lt__")
+
+
+def le(a: Any, b: Any) -> Tensor:
+    return _compare(a, b, "__le__")
+
+
+def gt(a: Any, b: Any) -> Tensor:
+    return _compare(a, b, "__gt__")
+
+
+def ge(a: Any, b: Any) -> Tensor:
+    return _compare(a, b, "__ge__")
+
+
+def any(x: Any, axis: int | None = None) -> Tensor:
+    return Tensor._wrap(as_tensor(x).data.any(axis=axis), False)
+
+
+def all(x: Any, axis: int | None = None) -> Tensor:
+    return Tensor._wrap(as_tensor(x).data.all(axis=axis), False)
+
+
+def isfinite(x: Any) -> Tensor:
+    from chainrule.backend import get_array_module
+
+    data = as_tensor(x).data
+    return Tensor._wrap(get_array_module(data).isfinite(data), False)

@@ -1,0 +1,103 @@
+"""Matrix products: batched matmul, and the fused affine map of a dense layer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chainrule.autograd.function import Function
+from chainrule.autograd.tensor import Tensor
+from chainrule.backend import get_array_module
+from chainrule.errors import ShapeError
+from chainrule.ops._operands import as_tensor, binary
+
+
+class MatMul(Function):
+    """y = a @ b with numpy's rules (1-D operands promoted, batch axes broadcast).
+
+    dy/da = grad_y @ b^T, dy/db = a^T @ grad_y; the engine sums broadcast batch axes.
+    """
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a @ b
+
+    @staticmethod
+    def backward(ctx, grad_y):
+        a, b = ctx.saved
+        need_a, need_b = ctx.needs_input_grad
+        xp = get_array_module(grad_y)
+        # Give 1-D operands their matrix shape back: a (k,) was (1, k), b (k,) was (k, 1).
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        g = grad_y
+        if b.ndim == 1:
+            g = xp.expand_dims(g, -1)
+        if a.ndim == 1:
+            g = xp.expand_dims(g, -2)
+        grad_a = grad_b = None
+        if need_a:
+            grad_a = g @ xp.swapaxes(b2, -1, -2)
+            grad_a = grad_a[..., 0, :] if a.ndim == 1 else grad_a
+        if need_b:
+            grad_b = xp.swapaxes(a2, -1, -2) @ g
+            grad_b = grad_b[..., 0] if b.ndim == 1 else grad_b
+        return grad_a, grad_b
+
+
+class Linear(Function):
+    """y = x W^T + b for x (*, in), W (out, in), b (out,) -> y (*, out).
+
+    One node instead of three (transpose, matmul, add): a dense layer's hot path.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias=None):
+        ctx.save_for_backward(x, weight)
+        y = x @ weight.T
+        if bias is not None:
+            y += bias  # y is fresh from the matmul: adding in place saves a pass
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_y):
+        x, weight = ctx.saved
+        need = ctx.needs_input_grad
+        grad_x = grad_y @ weight if need[0] else None
+        g2 = grad_y.reshape(-1, grad_y.shape[-1])
+        grad_w = g2.T @ x.reshape(-1, x.shape[-1]) if need[1] else None
+        grad_b = g2.sum(axis=0) if len(need) > 2 and need[2] else None
+        return grad_x, grad_w, grad_b
+
+
+def matmul(a: Any, b: Any) -> Tensor:
+    """a @ b: matrix product, batched over leading axes; 1-D operands act as vectors."""
+    a, b = binary(a, b)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ShapeError(
+            f"matmul: operands must have at least 1 dimension; got shapes {a.shape} and {b.shape}"
+        )
+    inner_a = a.shape[-1]
+    inner_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if inner_a != inner_b:
+        raise ShapeError(
+            f"matmul: shapes {a.shape} and {b.shape} are not aligned: the last axis of the "
+            f"first ({inner_a}) must equal the {'only' if b.ndim == 1 else 'second-to-last'} "
+            f"axis of the second ({inner_b})"
+        )
+    return MatMul.apply(a, b)
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """x W^T + b: x (*, in_features), weight (out_features, in_features), bias (out_features,)."""
+    x = as_tensor(x)
+    if weight.ndim != 2:
+        raise ShapeError(f"linear: weight must be 2-D (out, in); got shape {weight.shape}")
+    if x.ndim == 0 or x.shape[-1] != weight.shape[1]:
+        raise ShapeError(
+            f"linear: input of shape {x.shape} does not fit weight of shape {weight.shape}; "
+            f"expected input (*, {weight.shape[1]})"
+        )
+    if bias is None:
+        return Linear.apply(x, weight)
+    return Linear.apply(x, weight, bias)

@@ -1,0 +1,141 @@
+"""Reductions: sum and max are primitives; mean, min, var, std, logsumexp are built on them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from chainrule.autograd.function import Function
+from chainrule.autograd.tensor import Tensor
+from chainrule.backend import get_array_module
+from chainrule.ops._operands import as_tensor, normalize_axis
+
+Axis = int | Sequence[int] | None
+
+
+def _expand_back(grad_y: Any, shape: tuple[int, ...], axes: tuple[int, ...] | None, keepdims: bool):
+    """grad_y, shaped as the reduction left it, broadcast back to the input's ``shape``."""
+    xp = get_array_module(grad_y)
+    if not keepdims:
+        kept = tuple(1 if axes is None or i in axes else n for i, n in enumerate(shape))
+        grad_y = grad_y.reshape(kept)
+    return xp.broadcast_to(grad_y, shape)
+
+
+class Sum(Function):
+    """y = sum of x over ``axes``; every x gets the gradient of its sum."""
+
+    @staticmethod
+    def forward(ctx, x, axes=None, keepdims=False):
+        ctx.shape, ctx.axes, ctx.keepdims = x.shape, axes, keepdims
+        return get_array_module(x).asarray(x.sum(axis=axes, keepdims=keepdims))
+
+    @staticmethod
+    def backward(ctx, grad_y):
+        return (_expand_back(grad_y, ctx.shape, ctx.axes, ctx.keepdims),)
+
+
+class Max(Function):
+    """y = max of x over ``axes``; the gradient goes to the maxima, split evenly at ties."""
+
+    @staticmethod
+    def forward(ctx, x, axes=None, keepdims=False):
+        y = x.max(axis=axes, keepdims=True)
+        ctx.save_for_backward(x, y)
+        ctx.axes, ctx.keepdims = axes, keepdims
+        return y if keepdims else y.reshape(_drop_axes(y.shape, axes))
+
+    @staticmethod
+    def backward(ctx, grad_y):
+        x, y = ctx.saved
+        is_max = x == y
+        count = is_max.sum(axis=ctx.axes, keepdims=True)
+        grad_y = _expand_back(grad_y, y.shape, ctx.axes, ctx.keepdims)
+        return (is_max * (grad_y / count),)
+
+
+def _check_nonempty(x: Tensor, axes: tuple[int, ...] | None, op: str) -> None:
+    from chainrule.errors import ShapeError
+
+    sizes = x.shape if axes is None else [x.shape[a] for a in axes]
+    if any(n == 0 for n in sizes):
+        raise ShapeError(f"{op}: cannot reduce over an empty axis; got shape {x.shape}")
+
+
+def sum(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """Sum over ``axis`` (all axes when None)."""
+    x = as_tensor(x)
+    return Sum.apply(x, axes=normalize_axis(axis, x.ndim, "sum"), keepdims=keepdims)
+
+
+def mean(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """Mean over ``axis`` (all axes when None)."""
+    x = as_tensor(x)
+    axes = normalize_axis(axis, x.ndim, "mean")
+    _check_nonempty(x, axes, "mean")
+    count = x.size if axes is None else _prod(x.shape[a] for a in axes)
+    return Sum.apply(x, axes=axes, keepdims=keepdims) * (1.0 / count)
+
+
+def max(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """Largest value over ``axis`` (all axes when None)."""
+    x = as_tensor(x)
+    axes = normalize_axis(axis, x.ndim, "max")
+    _check_nonempty(x, axes, "max")
+    return Max.apply(x, axes=axes, keepdims=keepdims)
+
+
+def min(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """Smallest value over ``axis``: -max(-x)."""
+    return -max(-as_tensor(x), axis, keepdims)
+
+
+def var(x: Tensor, axis: Axis = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
+    """Variance over ``axis``: mean of squared deviations, divided by (n - ddof)."""
+    x = as_tensor(x)
+    axes = normalize_axis(axis, x.ndim, "var")
+    _check_nonempty(x, axes, "var")
+    count = x.size if axes is None else _prod(x.shape[a] for a in axes)
+    if count - ddof <= 0:
+        from chainrule.errors import ArgumentError
+
+        raise ArgumentError(f"var: ddof={ddof} leaves no degrees of freedom for {count} values")
+    deviation = x - mean(x, axes, keepdims=True)
+    return sum(deviation * deviation, axes, keepdims) * (1.0 / (count - ddof))
+
+
+def std(x: Tensor, axis: Axis = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
+    """Standard deviation: sqrt(var)."""
+    return var(x, axis, keepdims, ddof).sqrt()
+
+
+def logsumexp(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """log(sum(exp(x))) over ``axis``, shifted by the max so nothing overflows."""
+    x = as_tensor(x)
+    axes = normalize_axis(axis, x.ndim, "logsumexp")
+    shift = Tensor._wrap(x.data.max(axis=axes, keepdims=True), False)
+    total = sum((x - shift).exp(), axes, keepdims=True).log() + shift
+    return total if keepdims else total.reshape(_drop_axes(total.shape, axes))
+
+
+def argmax(x: Tensor, axis: int | None = None, keepdims: bool = False) -> Tensor:
+    """Index of the largest value along ``axis`` (of the flattened tensor when None)."""
+    data = as_tensor(x).data
+    return Tensor._wrap(get_array_module(data).argmax(data, axis=axis, keepdims=keepdims), False)
+
+
+def argmin(x: Tensor, axis: int | None = None, keepdims: bool = False) -> Tensor:
+    """Index of the smallest value along ``axis`` (of the flattened tensor when None)."""
+    data = as_tensor(x).data
+    return Tensor._wrap(get_array_module(data).argmin(data, axis=axis, keepdims=keepdims), False)
+
+
+def _drop_axes(shape: tuple[int, ...], axes: tuple[int, ...] | None) -> tuple[int, ...]:
+    return () if axes is None else tuple(n for i, n in enumerate(shape) if i not in axes)
+
+
+def _prod(values: Any) -> int:
+    result = 1
+    for v in values:
+        result *= v
+    return result
