@@ -75,7 +75,7 @@ from chainrule.ops import (  # the functional forms, as torch.exp etc.
     where,
 )
 
-from chainrule import functional, ops, viz  # isort: skip
+from chainrule import functional, nn, ops, viz  # isort: skip
 
 __version__ = "0.1.0"
 
@@ -119,6 +119,7 @@ __all__ = [
     "mean",
     "min",
     "minimum",
+    "nn",
     "no_grad",
     "ones",
     "ones_like",

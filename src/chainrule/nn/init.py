@@ -1,0 +1,191 @@
+"""Initialisers: fill a parameter in place, drawing from the library's seeded generator.
+
+Each takes the tensor first and returns it, as in PyTorch (``xavier_uniform_(w)``).
+fan_in / fan_out of a weight (out, in, *kernel) are in * prod(kernel) and
+out * prod(kernel). ``get_initializer`` turns a name ('he_normal', 'xavier_uniform',
+...) into one of these, for the ``weight_init`` argument of layers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from chainrule import backend
+from chainrule.autograd.tensor import Tensor
+from chainrule.errors import ArgumentError, ShapeError
+
+Initializer = Callable[..., Tensor]
+
+
+def calculate_fan_in_and_fan_out(shape: tuple[int, ...]) -> tuple[int, int]:
+    """(fan_in, fan_out) of a weight of shape (out, in, *kernel)."""
+    if len(shape) < 2:
+        raise ShapeError(f"fan in/out needs a weight with at least 2 axes; got shape {shape}")
+    receptive = math.prod(shape[2:])
+    return shape[1] * receptive, shape[0] * receptive
+
+
+def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
+    """The factor that keeps activations' variance steady through ``nonlinearity``."""
+    gains = {
+        "linear": 1.0,
+        "identity": 1.0,
+        "sigmoid": 1.0,
+        "tanh": 5.0 / 3,
+        "relu": math.sqrt(2.0),
+        "selu": 0.75,
+    }
+    if nonlinearity == "leaky_relu":
+        slope = 0.01 if param is None else param
+        return math.sqrt(2.0 / (1 + slope**2))
+    if nonlinearity not in gains:
+        raise ArgumentError(
+            f"unknown nonlinearity {nonlinearity!r}; expected one of {sorted([*gains, 'leaky_relu'])}"
+        )
+    return gains[nonlinearity]
+
+
+def _fill(tensor: Tensor, values: Any) -> Tensor:
+    xp = backend.get_array_module(tensor.data)
+    tensor.data[...] = xp.asarray(values, dtype=tensor.dtype)
+    return tensor
+
+
+def _rng(generator: Any) -> Any:
+    return generator if generator is not None else backend.default_generator()
+
+
+def zeros_(tensor: Tensor) -> Tensor:
+    return _fill(tensor, 0)
+
+
+def ones_(tensor: Tensor) -> Tensor:
+    return _fill(tensor, 1)
+
+
+def constant_(tensor: Tensor, value: float) -> Tensor:
+    return _fill(tensor, value)
+
+
+def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator: Any = None) -> Tensor:
+    """Draws from U(a, b)."""
+    if not a <= b:
+        raise ArgumentError(f"uniform_: need a <= b; got a={a}, b={b}")
+    return _fill(tensor, _rng(generator).uniform(a, b, tensor.shape))
+
+
+def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator: Any = None) -> Tensor:
+    """Draws from N(mean, std^2)."""
+    if std < 0:
+        raise ArgumentError(f"normal_: std must be non-negative; got {std}")
+    return _fill(tensor, _rng(generator).normal(mean, std, tensor.shape))
+
+
+def truncated_normal_(
+    tensor: Tensor,
+    mean: float = 0.0,
+    std: float = 1.0,
+    a: float | None = None,
+    b: float | None = None,
+    generator: Any = None,
+) -> Tensor:
+    """Draws from N(mean, std^2) redrawn until inside [a, b] (default mean -/+ 2 std)."""
+    a = mean - 2 * std if a is None else a
+    b = mean + 2 * std if b is None else b
+    if not a < b:
+        raise ArgumentError(f"truncated_normal_: need a < b; got a={a}, b={b}")
+    rng = _rng(generator)
+    values = rng.normal(mean, std, tensor.shape)
+    outside = (values < a) | (values > b)
+    while outside.any():  # each round redraws only the rejects; ~5% at 2 std
+        values[outside] = rng.normal(mean, std, int(outside.sum()))
+        outside = (values < a) | (values > b)
+    return _fill(tensor, values)
+
+
+def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> Tensor:
+    """Glorot & Bengio: U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out))."""
+    fan_in, fan_out = calculate_fan_in_and_fan_out(tensor.shape)
+    bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
+    return uniform_(tensor, -bound, bound, generator)
+
+
+def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> Tensor:
+    """Glorot & Bengio: N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out))."""
+    fan_in, fan_out = calculate_fan_in_and_fan_out(tensor.shape)
+    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), generator)
+
+
+def _fan(tensor: Tensor, mode: str) -> int:
+    if mode not in ("fan_in", "fan_out"):
+        raise ArgumentError(f"mode must be 'fan_in' or 'fan_out'; got {mode!r}")
+    fan_in, fan_out = calculate_fan_in_and_fan_out(tensor.shape)
+    return fan_in if mode == "fan_in" else fan_out
+
+
+def kaiming_uniform_(
+    tensor: Tensor,
+    a: float = 0.0,
+    mode: str = "fan_in",
+    nonlinearity: str = "relu",
+    generator: Any = None,
+) -> Tensor:
+    """He et al.: U(-b, b) with b = gain * sqrt(3 / fan); gain sqrt(2) for ReLU."""
+    gain = calculate_gain(nonlinearity, a)
+    bound = gain * math.sqrt(3.0 / _fan(tensor, mode))
+    return uniform_(tensor, -bound, bound, generator)
+
+
+def kaiming_normal_(
+    tensor: Tensor,
+    a: float = 0.0,
+    mode: str = "fan_in",
+    nonlinearity: str = "relu",
+    generator: Any = None,
+) -> Tensor:
+    """He et al.: N(0, std^2) with std = gain / sqrt(fan); sqrt(2 / fan_in) for ReLU."""
+    gain = calculate_gain(nonlinearity, a)
+    return normal_(tensor, 0.0, gain / math.sqrt(_fan(tensor, mode)), generator)
+
+
+def lecun_normal_(tensor: Tensor, generator: Any = None) -> Tensor:
+    """LeCun: truncated normal (2 std) with std sqrt(1 / fan_in) after truncation (as Keras)."""
+    fan_in, _ = calculate_fan_in_and_fan_out(tensor.shape)
+    std = math.sqrt(1.0 / fan_in) / 0.87962566103423978  # undo the variance truncation loses
+    return truncated_normal_(tensor, 0.0, std, generator=generator)
+
+
+def inv_sqrt_fan_in_normal_(tensor: Tensor, generator: Any = None) -> Tensor:
+    """The lecture's (and Nielsen's) weights: N(0, 1/n_in), i.e. std 1 / sqrt(n_in)."""
+    fan_in, _ = calculate_fan_in_and_fan_out(tensor.shape)
+    return normal_(tensor, 0.0, 1.0 / math.sqrt(fan_in), generator)
+
+
+INITIALIZERS: dict[str, Initializer] = {
+    "zeros": zeros_,
+    "ones": ones_,
+    "normal": normal_,
+    "uniform": uniform_,
+    "truncated_normal": truncated_normal_,
+    "xavier_uniform": xavier_uniform_,
+    "glorot_uniform": xavier_uniform_,
+    "xavier_normal": xavier_normal_,
+    "glorot_normal": xavier_normal_,
+    "kaiming_uniform": kaiming_uniform_,
+    "he_uniform": kaiming_uniform_,
+    "kaiming_normal": kaiming_normal_,
+    "he_normal": kaiming_normal_,
+    "lecun_normal": lecun_normal_,
+    "inv_sqrt_fan_in_normal": inv_sqrt_fan_in_normal_,
+}
+
+
+def get_initializer(spec: str | Initializer) -> Initializer:
+    """An initializer from its name in ``INITIALIZERS`` or a function ``f(tensor) -> tensor``."""
+    if callable(spec):
+        return spec
+    if spec not in INITIALIZERS:
+        raise ArgumentError(f"unknown initializer {spec!r}; expected one of {sorted(INITIALIZERS)}")
+    return INITIALIZERS[spec]

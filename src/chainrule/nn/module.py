@@ -1,0 +1,218 @@
+"""``Module``: a tree of layers that owns parameters, buffers and a train/eval mode."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from chainrule import backend
+from chainrule.autograd.tensor import Tensor
+from chainrule.errors import ArgumentTypeError, ShapeError
+from chainrule.nn.parameter import Parameter
+
+
+class Module:
+    """Base of every layer and model.
+
+    Assigning a ``Parameter`` or a ``Module`` to an attribute registers it; buffers
+    (state that is saved but not learned, such as batch norm's running mean) are
+    registered with ``register_buffer``. Subclasses define ``forward``.
+    """
+
+    training: bool
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    # ------------------------------------------------------------ registration
+    def __setattr__(self, name: str, value: Any) -> None:
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(
+                f"{type(self).__name__}: call super().__init__() before assigning attributes"
+            )
+        for table in (self._parameters, self._buffers, self._modules):
+            table.pop(name, None)
+        if isinstance(value, Parameter):
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        for table in (self._parameters, self._buffers, self._modules):
+            table.pop(name, None)
+        object.__delattr__(self, name)
+
+    def register_buffer(self, name: str, tensor: Tensor | None) -> None:
+        """Keep ``tensor`` with the module and in its state_dict, but do not learn it."""
+        object.__setattr__(self, name, tensor)
+        self._buffers[name] = tensor
+
+    def register_parameter(self, name: str, parameter: Parameter | None) -> None:
+        if parameter is None:
+            self._parameters.pop(name, None)
+            object.__setattr__(self, name, None)
+        else:
+            setattr(self, name, parameter)
+
+    def add_module(self, name: str, module: Module) -> None:
+        if not isinstance(module, Module):
+            raise ArgumentTypeError(
+                f"add_module: {name!r} must be a Module; got {type(module).__name__}"
+            )
+        setattr(self, name, module)
+
+    # ------------------------------------------------------------------ running
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must define forward()")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        out = self.forward(*args, **kwargs)
+        if _recording is not None:
+            _recording.append((self, out))
+        return out
+
+    def train(self, mode: bool = True) -> Module:
+        """Set training mode (dropout active, batch statistics) on this module and below."""
+        for module in self.modules():
+            object.__setattr__(module, "training", mode)
+        return self
+
+    def eval(self) -> Module:
+        """Set evaluation mode (dropout off, running statistics) on this module and below."""
+        return self.train(False)
+
+    # ----------------------------------------------------------------- walking
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        yield from self._modules.items()
+
+    def children(self) -> Iterator[Module]:
+        for _, module in self.named_children():
+            yield module
+
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        """This module and every module below it, each once, with dotted names."""
+        seen: set[int] = set()
+        stack = [(prefix, self)]
+        while stack:
+            name, module = stack.pop()
+            if id(module) in seen:
+                continue
+            seen.add(id(module))
+            yield name, module
+            children = [(f"{name}.{n}" if name else n, m) for n, m in module._modules.items()]
+            stack.extend(reversed(children))
+
+    def modules(self) -> Iterator[Module]:
+        for _, module in self.named_modules():
+            yield module
+
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+        """Every parameter below this module, each once (shared ones under their first name)."""
+        seen: set[int] = set()
+        for module_name, module in self.named_modules(prefix):
+            for name, p in module._parameters.items():
+                if p is not None and id(p) not in seen:
+                    seen.add(id(p))
+                    yield (f"{module_name}.{name}" if module_name else name), p
+
+    def parameters(self) -> Iterator[Parameter]:
+        for _, p in self.named_parameters():
+            yield p
+
+    def named_buffers(self) -> Iterator[tuple[str, Tensor]]:
+        for module_name, module in self.named_modules():
+            for name, b in module._buffers.items():
+                if b is not None:
+                    yield (f"{module_name}.{name}" if module_name else name), b
+
+    def zero_grad(self) -> None:
+        """Forget the gradients of every parameter (set them to None)."""
+        for p in self.parameters():
+            p.grad = None
+
+    def num_parameters(self, trainable_only: bool = False) -> int:
+        return sum(p.size for p in self.parameters() if p.requires_grad or not trainable_only)
+
+    # ------------------------------------------------------------------- state
+    def state_dict(self) -> OrderedDict[str, Any]:
+        """Parameters and buffers by dotted name, as host (NumPy) array copies."""
+        state: OrderedDict[str, Any] = OrderedDict()
+        for name, p in self.named_parameters():
+            state[name] = backend.to_numpy(p.data).copy()
+        for name, b in self.named_buffers():
+            state[name] = backend.to_numpy(b.data).copy()
+        return state
+
+    def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> None:
+        """Copy ``state`` into this module's parameters and buffers, in place.
+
+        Every key must be known and every shape must match; with ``strict`` no key may
+        be missing. The error names the keys and shapes that do not fit.
+        """
+        own = dict(self.named_parameters())
+        own.update(self.named_buffers())
+        missing = [k for k in own if k not in state]
+        unexpected = [k for k in state if k not in own]
+        wrong_shape = [
+            f"{k}: expected {tuple(own[k].shape)}, got {tuple(_shape_of(state[k]))}"
+            for k in own
+            if k in state and tuple(_shape_of(state[k])) != tuple(own[k].shape)
+        ]
+        problems = []
+        if missing and strict:
+            problems.append(f"missing keys: {', '.join(missing)}")
+        if unexpected:
+            problems.append(f"unexpected keys: {', '.join(unexpected)}")
+        if wrong_shape:
+            problems.append(f"shape mismatch: {'; '.join(wrong_shape)}")
+        if problems:
+            raise ShapeError(f"load_state_dict into {type(self).__name__}: " + " | ".join(problems))
+        for name, tensor in own.items():
+            if name in state:
+                value = state[name].data if isinstance(state[name], Tensor) else state[name]
+                value = backend.asarray(value, dtype=tensor.dtype)
+                tensor.data[...] = backend.to_device(value, tensor.device)
+
+    # ------------------------------------------------------------------ display
+    def extra_repr(self) -> str:
+        """The layer's own settings, shown inside its repr."""
+        return ""
+
+    def __repr__(self) -> str:
+        children = [f"({name}): {_indent(repr(m))}" for name, m in self._modules.items()]
+        extra = self.extra_repr()
+        if not children:
+            return f"{type(self).__name__}({extra})"
+        lines = ([extra] if extra else []) + children
+        return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
+
+    def summary(
+        self, input_shape: tuple[int, ...], dtype: backend.DTypeLike = None, print_fn: Any = print
+    ) -> str:
+        """Print (and return) a table of layers, output shapes and parameter counts.
+
+        ``input_shape`` leaves out the batch axis, as in Keras: ``(1, 28, 28)``.
+        """
+        from chainrule.nn.summary import summarize
+
+        text = summarize(self, input_shape, dtype)
+        if print_fn is not None:
+            print_fn(text)
+        return text
+
+
+# While summary() runs a forward pass, every module call is recorded here.
+_recording: list[tuple[Module, Any]] | None = None
+
+
+def _shape_of(value: Any) -> tuple[int, ...]:
+    return tuple(getattr(value, "shape", ()))
+
+
+def _indent(text: str) -> str:
+    return text.replace("\n", "\n  ")
