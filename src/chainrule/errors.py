@@ -31,3 +31,11 @@ class GraphError(ChainruleError, RuntimeError):
 
 class GradcheckError(ChainruleError, AssertionError):
     """Analytic and numerical gradients disagree."""
+
+
+class CheckpointError(ChainruleError, ValueError):
+    """A saved file is missing, truncated, corrupted, or not one chainrule wrote."""
+
+
+class DataError(ChainruleError, ValueError):
+    """Training data that cannot be used as given (lengths, labels, NaN, emptiness)."""

@@ -1,0 +1,55 @@
+"""Training: ``fit``/``evaluate``/``predict``, callbacks, metrics, ``History``, checkpoints.
+
+The scikit-learn estimators (``NeuralNetClassifier``, ``NeuralNetRegressor``) load on
+first use, so ``import chainrule`` never imports scikit-learn.
+"""
+
+from typing import Any
+
+from chainrule.train.callbacks import (
+    Callback,
+    CSVLogger,
+    EarlyStopping,
+    LambdaCallback,
+    LearningRateScheduler,
+    ModelCheckpoint,
+    ReduceLROnPlateau,
+    TerminateOnNaN,
+)
+from chainrule.train.history import History
+from chainrule.train.loop import Trainer, evaluate, fit, predict, predict_proba
+from chainrule.train.metrics import accuracy, confusion_matrix, precision_recall, top_k_accuracy
+from chainrule.train.serialization import load, save
+
+__all__ = [
+    "CSVLogger",
+    "Callback",
+    "EarlyStopping",
+    "History",
+    "LambdaCallback",
+    "LearningRateScheduler",
+    "ModelCheckpoint",
+    "NeuralNetClassifier",
+    "NeuralNetRegressor",
+    "ReduceLROnPlateau",
+    "TerminateOnNaN",
+    "Trainer",
+    "accuracy",
+    "confusion_matrix",
+    "evaluate",
+    "fit",
+    "load",
+    "precision_recall",
+    "predict",
+    "predict_proba",
+    "save",
+    "top_k_accuracy",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("NeuralNetClassifier", "NeuralNetRegressor"):
+        from chainrule.train import estimator
+
+        return getattr(estimator, name)
+    raise AttributeError(f"module 'chainrule.train' has no attribute {name!r}")

@@ -1,0 +1,68 @@
+"""Turning what a user passes to ``fit`` into a DataLoader, checking it on the way."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from chainrule.autograd.tensor import Tensor
+from chainrule.errors import ArgumentError, DataError
+
+
+def _host(array: Any) -> np.ndarray:
+    return array.numpy() if isinstance(array, Tensor) else np.asarray(array)
+
+
+def check_arrays(x: Any, y: Any, role: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """x and y as host arrays: equal lengths, not empty, finite inputs."""
+    x = _host(x)
+    if x.ndim == 0 or len(x) == 0:
+        raise DataError(f"the {role} data is empty (inputs of shape {x.shape})")
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        where = np.argwhere(~np.isfinite(x.reshape(len(x), -1)))[0][0]
+        raise DataError(f"the {role} inputs contain NaN or infinite values (first in sample {where})")
+    if y is None:
+        return x, None
+    y = _host(y)
+    if y.ndim == 0 or len(y) != len(x):
+        raise DataError(f"the {role} data has {len(x)} inputs but {len(y) if y.ndim else 0} targets; they must match")
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        raise DataError(f"the {role} targets contain NaN or infinite values")
+    return x, y
+
+
+def as_loader(data: Any, batch_size: int, *, shuffle: bool, transform: Callable[[Any], Any] | None = None, role: str) -> Any:
+    """A DataLoader for ``data``: (x, y) arrays or Tensors, a Dataset, or a DataLoader."""
+    from chainrule.data import DataLoader, Dataset, TensorDataset
+
+    if isinstance(data, DataLoader):
+        return data
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ArgumentError(f"batch_size must be a positive integer; got batch_size={batch_size!r}")
+    if isinstance(data, Dataset):
+        if len(data) == 0:
+            raise DataError(f"the {role} data set is empty")
+        return DataLoader(data, batch_size=batch_size, shuffle=shuffle, transform=transform)
+    if isinstance(data, tuple | list) and len(data) == 2:
+        x, y = check_arrays(data[0], data[1], role)
+        dataset = TensorDataset(x) if y is None else TensorDataset(x, y)
+        return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, transform=transform)
+    raise ArgumentError(
+        f"{role} data must be an (x, y) pair of arrays, a chainrule.data.Dataset or a DataLoader; "
+        f"got {type(data).__name__}"
+    )
+
+
+def split_validation(data: Any, fraction: float) -> tuple[Any, Any]:
+    """Hold out the last ``fraction`` of (x, y) arrays for validation (before any shuffling)."""
+    if not 0.0 < fraction < 1.0:
+        raise ArgumentError(f"validation_split must be in (0, 1); got {fraction}")
+    if not (isinstance(data, tuple | list) and len(data) == 2):
+        raise ArgumentError("validation_split needs (x, y) arrays; for a Dataset, pass validation_data")
+    x, y = check_arrays(data[0], data[1], "training")
+    cut = len(x) - round(len(x) * fraction)
+    if cut < 1 or cut == len(x):
+        raise DataError(f"validation_split={fraction} of {len(x)} samples leaves an empty split")
+    return (x[:cut], y[:cut]), (x[cut:], y[cut:])

@@ -1,0 +1,384 @@
+"""``fit``, ``evaluate``, ``predict``: the training loop of the lectures, Keras-style.
+
+One step: forward, loss (+ penalty), backward, clip, optimiser step, constraints. One
+epoch: every training sample once, in mini-batches drawn without replacement, then the
+validation set. The ``Trainer`` holds all the state of a run, so it can be checkpointed
+and resumed mid-epoch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from chainrule.autograd.grad_mode import no_grad
+from chainrule.autograd.tensor import Tensor
+from chainrule.errors import ArgumentError, DataError, ShapeError
+from chainrule.nn.module import Module
+from chainrule.train.callbacks import Callback, Logs, TerminateOnNaN
+from chainrule.train.data_adapter import as_loader, split_validation
+from chainrule.train.history import History
+from chainrule.train.metrics import Metric, get_metric
+from chainrule.train.progress import ProgressBar
+
+LossFn = Callable[[Tensor, Tensor], Tensor]
+
+LOSSES = {
+    "cross_entropy": "cross_entropy",
+    "categorical_crossentropy": "cross_entropy",
+    "mse": "mse_loss",
+    "mean_squared_error": "mse_loss",
+    "l1": "l1_loss",
+    "mae": "l1_loss",
+    "binary_cross_entropy": "binary_cross_entropy",
+    "bce": "binary_cross_entropy",
+    "bce_with_logits": "binary_cross_entropy_with_logits",
+    "nll": "nll_loss",
+}
+
+OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop", "adagrad": "Adagrad", "adadelta": "Adadelta", "nadam": "NAdam", "radam": "RAdam", "adamax": "Adamax"}
+
+
+def get_loss(spec: str | LossFn) -> LossFn:
+    """A loss function from a name in ``LOSSES`` or a callable ``loss(outputs, targets)``."""
+    if callable(spec):
+        return spec
+    if spec not in LOSSES:
+        raise ArgumentError(f"unknown loss {spec!r}; expected one of {sorted(LOSSES)} or a function")
+    from chainrule import functional
+
+    return getattr(functional, LOSSES[spec])
+
+
+def get_optimizer(spec: Any, model: Module) -> Any:
+    """An optimiser instance, or one built with its defaults from a name in ``OPTIMIZERS``."""
+    if not isinstance(spec, str):
+        if not hasattr(spec, "step") or not hasattr(spec, "param_groups"):
+            raise ArgumentError(f"optimizer must be an optimiser or one of {sorted(OPTIMIZERS)}; got {spec!r}")
+        return spec
+    if spec.lower() not in OPTIMIZERS:
+        raise ArgumentError(f"unknown optimizer {spec!r}; expected one of {sorted(OPTIMIZERS)}")
+    from chainrule import optim
+
+    return getattr(optim, OPTIMIZERS[spec.lower()])(model.parameters())
+
+
+class Trainer:
+    """Everything a training run is: the model, how it learns, and where it has got to."""
+
+    def __init__(
+        self,
+        model: Module,
+        *,
+        loss: str | LossFn,
+        optimizer: Any,
+        metrics: Sequence[str | Metric] = (),
+        callbacks: Sequence[Callback] = (),
+        regularizer: Callable[[Module], Tensor] | None = None,
+        clip_grad_norm: float | None = None,
+        constraints: Sequence[Callable[[Module], Any]] = (),
+        verbose: int = 1,
+    ) -> None:
+        if not isinstance(model, Module):
+            raise ArgumentError(f"model must be a chainrule.nn.Module; got {type(model).__name__}")
+        if verbose not in (0, 1, 2):
+            raise ArgumentError(f"verbose must be 0, 1 or 2; got {verbose!r}")
+        if clip_grad_norm is not None and not clip_grad_norm > 0:
+            raise ArgumentError(f"clip_grad_norm must be positive; got {clip_grad_norm}")
+        self.model = model
+        self.loss_fn = get_loss(loss)
+        self.optimizer = get_optimizer(optimizer, model)
+        self.metrics = [get_metric(m) for m in metrics]
+        self.callbacks = list(callbacks)
+        if not any(isinstance(c, TerminateOnNaN) for c in self.callbacks):
+            self.callbacks.insert(0, TerminateOnNaN())
+        self.regularizer = regularizer
+        self.clip_grad_norm = clip_grad_norm
+        self.constraints = list(constraints)
+        self.verbose = verbose
+        self.history = History()
+        self.epoch = 0  # the epoch under way (or next to start)
+        self.batch = 0  # batches finished in that epoch
+        self.global_step = 0
+        self.batches_per_epoch = 0
+        self.stop_training = False
+        self.abandon_epoch = False
+        self.stop_reason: str | None = None
+        self._order: Any = None
+        self._totals: dict[str, float] = {}
+        self._progress: ProgressBar | None = None
+
+    # ---------------------------------------------------------------- running
+    def fit(
+        self,
+        train_data: Any,
+        *,
+        epochs: int,
+        batch_size: int = 32,
+        validation_data: Any = None,
+        validation_split: float = 0.0,
+        shuffle: bool = True,
+        transform: Callable[[Any], Any] | None = None,
+    ) -> History:
+        """Train for ``epochs`` (counting epochs already done, so a resumed run finishes)."""
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+            raise ArgumentError(f"epochs must be a positive integer; got epochs={epochs!r}")
+        if validation_split:
+            if validation_data is not None:
+                raise ArgumentError("give validation_data or validation_split, not both")
+            train_data, validation_data = split_validation(train_data, validation_split)
+        loader = as_loader(train_data, batch_size, shuffle=shuffle, transform=transform, role="training")
+        val_loader = as_loader(validation_data, batch_size, shuffle=False, role="validation") if validation_data is not None else None
+        self.batches_per_epoch = len(loader)
+        self._preflight(loader)
+
+        callbacks = list(self.callbacks)
+        if self.verbose:
+            self._progress = ProgressBar(epochs, self.verbose)
+            callbacks.append(self._progress)
+        for cb in callbacks:
+            cb.set_trainer(self)
+        resumed = self._pending_callback_state
+        for cb in callbacks:
+            cb.on_train_begin()
+        if resumed is not None:
+            for cb, state in zip(self.callbacks, resumed):
+                cb.load_state_dict(state)
+            self._pending_callback_state = None
+        self.stop_training = self.abandon_epoch = False
+        try:
+            while self.epoch < epochs and not self.stop_training:
+                self._run_epoch(loader, val_loader, callbacks)
+        finally:
+            if self.stop_reason:
+                self.history.stop_reason = self.stop_reason
+                self.log(self.stop_reason)
+            for cb in callbacks:
+                cb.on_train_end()
+            self._progress = None
+        return self.history
+
+    _pending_callback_state: list[dict[str, Any]] | None = None
+
+    def _run_epoch(self, loader: Any, val_loader: Any, callbacks: list[Callback]) -> None:
+        epoch = self.epoch
+        if self.batch == 0:
+            self._order = loader.epoch_order()
+            self._totals = {"loss": 0.0, "count": 0.0, **{name: 0.0 for name, _ in self.metrics}}
+        for cb in callbacks:
+            cb.on_epoch_begin(epoch)
+        self.model.train()
+        for x, y in loader.iterate(self._order, start=self.batch):
+            for cb in callbacks:
+                cb.on_batch_begin(self.batch)
+            logs = self.train_step(x, y)
+            self.batch += 1
+            self.global_step += 1
+            for cb in callbacks:
+                cb.on_batch_end(self.batch - 1, logs)
+            if self.stop_training and self.abandon_epoch:
+                return
+            self.after_step()
+        logs = self.running_logs()
+        if self.regularizer is not None:
+            logs["penalty"] = self._totals.get("penalty", 0.0) / max(self._totals["count"], 1)
+        if val_loader is not None:
+            logs.update({f"val_{k}": v for k, v in self.evaluate(val_loader).items()})
+        logs["lr"] = float(self.optimizer.param_groups[0]["lr"])
+        self.history.append(epoch, logs)
+        self.epoch += 1
+        self.batch = 0
+        for cb in callbacks:
+            cb.on_epoch_end(epoch, logs)
+        self.after_epoch()
+
+    def after_step(self) -> None:
+        """Called after every step's callbacks; a resumable run checkpoints here."""
+
+    def after_epoch(self) -> None:
+        """Called after every epoch's callbacks; a resumable run checkpoints here."""
+
+    def train_step(self, x: Tensor, y: Tensor) -> Logs:
+        """One mini-batch: forward, loss, backward, clip, step, constraints; the batch's logs."""
+        out = self.model(x)
+        loss = self.loss_fn(out, y)
+        total = loss
+        if self.regularizer is not None:
+            penalty = self.regularizer(self.model)
+            total = loss + penalty
+        self.model.zero_grad()
+        total.backward()
+        if self.clip_grad_norm is not None:
+            from chainrule.nn.utils import clip_grad_norm_
+
+            clip_grad_norm_(self.model.parameters(), self.clip_grad_norm)
+        self.optimizer.step()
+        for constraint in self.constraints:
+            constraint(self.model)
+
+        n = len(x)
+        loss_value = float(loss.item())
+        logs = {"loss": loss_value}
+        self._totals["loss"] += loss_value * n
+        self._totals["count"] += n
+        if self.regularizer is not None:
+            self._totals["penalty"] = self._totals.get("penalty", 0.0) + float(penalty.item()) * n
+        if self.metrics:
+            outputs, targets = out.numpy(), y.numpy()
+            for name, metric in self.metrics:
+                value = metric(outputs, targets)
+                logs[name] = value
+                self._totals[name] += value * n
+        return logs
+
+    def running_logs(self) -> Logs:
+        """The epoch's averages so far: loss and metrics, weighted by batch size."""
+        count = max(self._totals.get("count", 0.0), 1.0)
+        return {k: v / count for k, v in self._totals.items() if k not in ("count", "penalty")}
+
+    def evaluate(self, data: Any, batch_size: int = 256) -> Logs:
+        """Loss and metrics over a whole data set, in eval mode, without a graph."""
+        loader = data if hasattr(data, "iterate") else as_loader(data, batch_size, shuffle=False, role="evaluation")
+        outputs, targets, loss_sum, count = [], [], 0.0, 0
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with no_grad():
+                for x, y in loader.iterate(loader.epoch_order(), start=0):
+                    out = self.model(x)
+                    loss_sum += float(self.loss_fn(out, y).item()) * len(x)
+                    count += len(x)
+                    if self.metrics:
+                        outputs.append(out.numpy())
+                        targets.append(y.numpy())
+        finally:
+            self.model.train(was_training)
+        logs = {"loss": loss_sum / max(count, 1)}
+        if self.metrics:
+            all_outputs, all_targets = np.concatenate(outputs), np.concatenate(targets)
+            for name, metric in self.metrics:
+                logs[name] = metric(all_outputs, all_targets)
+        return logs
+
+    # ---------------------------------------------------------------- checks
+    def _preflight(self, loader: Any) -> None:
+        """Run two samples through the model and the loss before training starts, so a
+        wrong input shape or label range fails now, with a message, not deep in epoch 1."""
+        x, y = next(iter(loader.iterate(loader.epoch_order()[:2], start=0)))
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with no_grad():
+                try:
+                    out = self.model(x)
+                except ShapeError as error:
+                    raise ShapeError(
+                        f"the model cannot take the training inputs (samples of shape {tuple(x.shape[1:])}): {error}"
+                    ) from None
+                labels = loader.labels()
+                if labels is not None and out.ndim == 2 and out.shape[1] > 1 and labels.dtype.kind in "iu" and labels.ndim == 1:
+                    low, high = int(labels.min()), int(labels.max())
+                    if low < 0 or high >= out.shape[1]:
+                        raise DataError(
+                            f"labels must lie in [0, {out.shape[1]}) for a model with {out.shape[1]} outputs; "
+                            f"found labels from {low} to {high}"
+                        )
+                self.loss_fn(out, y)
+        finally:
+            self.model.train(was_training)
+
+    def log(self, message: str) -> None:
+        if not self.verbose:
+            return
+        if self._progress is not None:
+            self._progress.write(message)
+        else:
+            print(message)
+
+
+def fit(
+    model: Module,
+    train_data: Any,
+    *,
+    loss: str | LossFn,
+    optimizer: Any,
+    epochs: int,
+    batch_size: int = 32,
+    validation_data: Any = None,
+    validation_split: float = 0.0,
+    metrics: Sequence[str | Metric] = (),
+    callbacks: Sequence[Callback] = (),
+    regularizer: Callable[[Module], Tensor] | None = None,
+    clip_grad_norm: float | None = None,
+    constraints: Sequence[Callable[[Module], Any]] = (),
+    shuffle: bool = True,
+    transform: Callable[[Any], Any] | None = None,
+    verbose: int = 1,
+) -> History:
+    """Train ``model`` on ``train_data`` ((x, y) arrays, a Dataset or a DataLoader).
+
+    Returns the ``History``: per-epoch ``loss`` (the data loss, without the penalty),
+    each metric, ``val_*`` when there is validation data, and ``lr``.
+    """
+    trainer = Trainer(
+        model,
+        loss=loss,
+        optimizer=optimizer,
+        metrics=metrics,
+        callbacks=callbacks,
+        regularizer=regularizer,
+        clip_grad_norm=clip_grad_norm,
+        constraints=constraints,
+        verbose=verbose,
+    )
+    return trainer.fit(
+        train_data,
+        epochs=epochs,
+        batch_size=batch_size,
+        validation_data=validation_data,
+        validation_split=validation_split,
+        shuffle=shuffle,
+        transform=transform,
+    )
+
+
+def evaluate(
+    model: Module, data: Any, *, loss: str | LossFn, metrics: Sequence[str | Metric] = ("accuracy",), batch_size: int = 256
+) -> Logs:
+    """Loss and metrics of ``model`` on ``data`` ((x, y) arrays, a Dataset or a DataLoader)."""
+    trainer = Trainer(model, loss=loss, optimizer=_NoOptimizer(), metrics=metrics, verbose=0)
+    return trainer.evaluate(data, batch_size)
+
+
+def predict(model: Module, x: Any, batch_size: int = 256) -> np.ndarray:
+    """The model's outputs for inputs ``x`` (N, ...) as a NumPy array, in eval mode."""
+    loader = as_loader((x, None), batch_size, shuffle=False, role="prediction")
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            outputs = [model(xb).numpy() for xb, _ in loader.iterate(loader.epoch_order(), start=0)]
+    finally:
+        model.train(was_training)
+    return np.concatenate(outputs)
+
+
+def predict_proba(model: Module, x: Any, batch_size: int = 256) -> np.ndarray:
+    """Class probabilities: softmax of the outputs (N, C), or sigmoid for one output."""
+    logits = predict(model, x, batch_size).astype(np.float64)
+    if logits.ndim == 2 and logits.shape[1] > 1:
+        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return shifted / shifted.sum(axis=1, keepdims=True)
+    return 1 / (1 + np.exp(-logits))
+
+
+class _NoOptimizer:
+    """Stands in for an optimiser where only evaluation happens."""
+
+    param_groups: list[dict[str, Any]] = [{"lr": math.nan}]
+
+    def step(self) -> None:
+        raise ArgumentError("this trainer only evaluates")

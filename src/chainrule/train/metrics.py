@@ -1,0 +1,94 @@
+"""Metrics on model outputs: accuracy, top-k accuracy, confusion matrix, precision/recall.
+
+Each metric takes ``(outputs, targets)`` as host arrays: outputs (N, C) scores (logits
+or probabilities, whichever the model gives) or (N,) / (N, 1) binary probabilities,
+targets (N,) class indices or (N, C) one-hot/probabilities.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+
+import numpy as np
+
+from chainrule.errors import ArgumentError, ShapeError
+
+Metric = Callable[[np.ndarray, np.ndarray], float]
+
+
+def _class_targets(targets: np.ndarray) -> np.ndarray:
+    return targets.argmax(axis=1) if targets.ndim == 2 else targets.astype(np.int64, copy=False)
+
+
+def predicted_classes(outputs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """The predicted class of each row: argmax for (N, C), ``output > threshold`` for binary."""
+    if outputs.ndim == 2 and outputs.shape[1] > 1:
+        return outputs.argmax(axis=1)
+    return (outputs.reshape(-1) > threshold).astype(np.int64)
+
+
+def accuracy(outputs: np.ndarray, targets: np.ndarray) -> float:
+    """Fraction of rows whose predicted class is the target class."""
+    _check_rows(outputs, targets, "accuracy")
+    predicted = predicted_classes(outputs)
+    return float((predicted == _class_targets(targets).reshape(-1)).mean())
+
+
+def top_k_accuracy(outputs: np.ndarray, targets: np.ndarray, k: int = 5) -> float:
+    """Fraction of rows whose target is among the k highest scores."""
+    _check_rows(outputs, targets, "top_k_accuracy")
+    if outputs.ndim != 2 or not 1 <= k <= outputs.shape[1]:
+        raise ArgumentError(f"top_k_accuracy: k must be in [1, C]; got k={k} for outputs {outputs.shape}")
+    top = np.argpartition(-outputs, k - 1, axis=1)[:, :k]
+    return float((top == _class_targets(targets)[:, None]).any(axis=1).mean())
+
+
+def confusion_matrix(outputs: np.ndarray, targets: np.ndarray, num_classes: int | None = None) -> np.ndarray:
+    """(C, C) counts: row = true class, column = predicted class."""
+    _check_rows(outputs, targets, "confusion_matrix")
+    predicted = predicted_classes(outputs)
+    true = _class_targets(targets).reshape(-1)
+    if num_classes is None:
+        num_classes = outputs.shape[1] if outputs.ndim == 2 and outputs.shape[1] > 1 else 2
+    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(matrix, (true, predicted), 1)
+    return matrix
+
+
+def precision_recall(outputs: np.ndarray, targets: np.ndarray, num_classes: int | None = None) -> dict[str, np.ndarray]:
+    """Per-class precision, recall and F1 from the confusion matrix (0 where undefined)."""
+    matrix = confusion_matrix(outputs, targets, num_classes)
+    hits = np.diag(matrix).astype(float)
+    predicted = matrix.sum(axis=0)
+    actual = matrix.sum(axis=1)
+    precision = np.divide(hits, predicted, out=np.zeros_like(hits), where=predicted > 0)
+    recall = np.divide(hits, actual, out=np.zeros_like(hits), where=actual > 0)
+    total = precision + recall
+    f1 = np.divide(2 * precision * recall, total, out=np.zeros_like(hits), where=total > 0)
+    return {"precision": precision, "recall": recall, "f1": f1, "support": actual}
+
+
+def _check_rows(outputs: np.ndarray, targets: np.ndarray, name: str) -> None:
+    if len(outputs) != len(targets):
+        raise ShapeError(f"{name}: {len(outputs)} outputs but {len(targets)} targets")
+
+
+METRICS: dict[str, Metric] = {
+    "accuracy": accuracy,
+    "acc": accuracy,
+    "top5": lambda o, t: top_k_accuracy(o, t, 5),
+    "top_5_accuracy": lambda o, t: top_k_accuracy(o, t, 5),
+    "top3": lambda o, t: top_k_accuracy(o, t, 3),
+}
+
+
+def get_metric(spec: str | Metric) -> tuple[str, Metric]:
+    """(name, function) for a metric name in ``METRICS`` or a function ``f(outputs, targets)``."""
+    if callable(spec):
+        return getattr(spec, "__name__", "metric"), spec
+    if spec not in METRICS:
+        raise ArgumentError(f"unknown metric {spec!r}; expected one of {sorted(METRICS)} or a function")
+    return ("accuracy" if spec == "acc" else spec), METRICS[spec]
+
+

@@ -1,0 +1,181 @@
+"""Saving and loading arrays without pickle, atomically, with a checksum.
+
+A file holds named arrays plus JSON metadata. ``.npz`` (NumPy only) is the default;
+``.safetensors`` (a PyTorch user opens it with ``safetensors.torch.load_file``) when
+the path ends so and the ``io`` extra is installed. Every file carries a SHA-256 of
+its contents, so a truncated or corrupted file is rejected on load, naming the file.
+Nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from chainrule.autograd.tensor import Tensor
+from chainrule.errors import CheckpointError
+
+_METADATA_KEY = "__metadata__"
+_CHECKSUM_KEY = "__checksum__"
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` so that a crash leaves the old file or the new, never half.
+
+    Temporary file in the same directory, fsync, rename over the target, fsync the directory.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _digest(arrays: Mapping[str, np.ndarray], metadata_json: str) -> str:
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        array = np.ascontiguousarray(arrays[name])
+        h.update(name.encode())
+        h.update(str(array.dtype).encode())
+        h.update(str(array.shape).encode())
+        h.update(array.tobytes())
+    h.update(metadata_json.encode())
+    return h.hexdigest()
+
+
+def save_arrays(path: str | os.PathLike[str], arrays: Mapping[str, Any], metadata: Mapping[str, Any] | None = None) -> None:
+    """Write named arrays and JSON-safe ``metadata`` to ``path`` atomically, with a checksum."""
+    arrays = {name: np.asarray(value) for name, value in arrays.items()}
+    for name, array in arrays.items():
+        if array.dtype == object:
+            raise CheckpointError(f"cannot save {name!r}: object arrays would need pickle")
+    metadata_json = json.dumps(metadata or {}, sort_keys=True)
+    checksum = _digest(arrays, metadata_json)
+    if str(path).endswith(".safetensors"):
+        try:
+            from safetensors.numpy import save
+        except ImportError as error:
+            raise CheckpointError('saving .safetensors needs: pip install "chainrule[io]"') from error
+        data = save({k: np.ascontiguousarray(v) for k, v in arrays.items()},
+                    metadata={_METADATA_KEY: metadata_json, _CHECKSUM_KEY: checksum})
+    else:
+        buffer = io.BytesIO()
+        np.savez(
+            buffer,
+            **arrays,
+            **{_METADATA_KEY: np.frombuffer(metadata_json.encode(), dtype=np.uint8),
+               _CHECKSUM_KEY: np.frombuffer(checksum.encode(), dtype=np.uint8)},
+        )
+        data = buffer.getvalue()
+    atomic_write_bytes(path, data)
+
+
+def load_arrays(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """(arrays, metadata) from a file ``save_arrays`` wrote; refuses anything else."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file")
+    try:
+        if path.suffix == ".safetensors":
+            arrays, metadata_json, checksum = _read_safetensors(path)
+        else:
+            with np.load(path, allow_pickle=False) as archive:
+                arrays = {name: archive[name] for name in archive.files}
+            metadata_json = arrays.pop(_METADATA_KEY).tobytes().decode()
+            checksum = arrays.pop(_CHECKSUM_KEY).tobytes().decode()
+    except CheckpointError:
+        raise
+    except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile, UnicodeDecodeError) as error:
+        raise CheckpointError(f"{path}: not a readable chainrule file (truncated or corrupted?): {error}") from error
+    if _digest(arrays, metadata_json) != checksum:
+        raise CheckpointError(f"{path}: checksum mismatch: the file is corrupted")
+    return arrays, json.loads(metadata_json)
+
+
+def _read_safetensors(path: Path) -> tuple[dict[str, np.ndarray], str, str]:
+    try:
+        from safetensors import safe_open
+    except ImportError as error:
+        raise CheckpointError('reading .safetensors needs: pip install "chainrule[io]"') from error
+    with safe_open(str(path), framework="numpy") as handle:
+        meta = handle.metadata() or {}
+        arrays = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
+    if _METADATA_KEY not in meta or _CHECKSUM_KEY not in meta:
+        raise CheckpointError(f"{path}: a safetensors file without chainrule's checksum")
+    return arrays, meta[_METADATA_KEY], meta[_CHECKSUM_KEY]
+
+
+def flatten_state(state: Any, prefix: str = "") -> tuple[dict[str, np.ndarray], Any]:
+    """Split a nested state (dicts, lists, numbers, strings, arrays) into arrays and JSON.
+
+    Arrays are replaced in the JSON part by ``{"__array__": key}``.
+    """
+    arrays: dict[str, np.ndarray] = {}
+
+    def walk(value: Any, key: str) -> Any:
+        if isinstance(value, np.generic):
+            return value.item()
+        if isinstance(value, Tensor):
+            value = value.numpy()
+        if isinstance(value, np.ndarray):
+            arrays[key] = value
+            return {"__array__": key}
+        if isinstance(value, Mapping):
+            return {"__dict__": [[k, walk(v, f"{key}/{k}")] for k, v in value.items()]}
+        if isinstance(value, list | tuple):
+            return [walk(v, f"{key}/{i}") for i, v in enumerate(value)]
+        if value is None or isinstance(value, bool | int | float | str):
+            return value
+        raise CheckpointError(f"cannot save {key or 'state'}: {type(value).__name__} is not an array, number, string, list or dict")
+
+    return arrays, walk(state, prefix)
+
+
+def unflatten_state(arrays: Mapping[str, np.ndarray], tree: Any) -> Any:
+    """Inverse of ``flatten_state``."""
+    if isinstance(tree, dict):
+        if "__array__" in tree:
+            return arrays[tree["__array__"]]
+        return {k: unflatten_state(arrays, v) for k, v in tree["__dict__"]}
+    if isinstance(tree, list):
+        return [unflatten_state(arrays, v) for v in tree]
+    return tree
+
+
+def save(state: Any, path: str | os.PathLike[str]) -> None:
+    """Save a state (a state_dict, or any nest of dicts, lists, numbers and arrays) to ``path``."""
+    arrays, tree = flatten_state(state)
+    save_arrays(path, arrays, {"state": tree})
+
+
+def load(path: str | os.PathLike[str]) -> Any:
+    """Load what ``save`` wrote, verifying its checksum; never unpickles."""
+    arrays, metadata = load_arrays(path)
+    if "state" not in metadata:
+        return arrays
+    return unflatten_state(arrays, metadata["state"])
