@@ -75,7 +75,7 @@ from chainrule.ops import (  # the functional forms, as torch.exp etc.
     where,
 )
 
-from chainrule import functional, nn, ops, viz  # isort: skip
+from chainrule import functional, nn, ops, optim, viz  # isort: skip
 
 __version__ = "0.1.0"
 
@@ -124,6 +124,7 @@ __all__ = [
     "ones",
     "ones_like",
     "ops",
+    "optim",
     "pad",
     "permute",
     "rand",
