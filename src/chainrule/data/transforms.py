@@ -387,9 +387,10 @@ def expand_by_shifts(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
             f"expand_by_shifts: got {len(x)} images and labels of shape {y.shape}; "
             "expected one label per image"
         )
-    up, down, left, right = (np.zeros_like(x) for _ in range(4))
-    up[..., :-1, :] = x[..., 1:, :]
-    down[..., 1:, :] = x[..., :-1, :]
-    left[..., :-1] = x[..., 1:]
-    right[..., 1:] = x[..., :-1]
-    return np.concatenate([x, up, down, left, right]), np.concatenate([y] * 5)
+    out = np.zeros((5, *x.shape), dtype=x.dtype)
+    out[0] = x
+    out[1, ..., :-1, :] = x[..., 1:, :]  # up
+    out[2, ..., 1:, :] = x[..., :-1, :]  # down
+    out[3, ..., :-1] = x[..., 1:]  # left
+    out[4, ..., 1:] = x[..., :-1]  # right
+    return out.reshape(5 * len(x), *x.shape[1:]), np.concatenate([y] * 5)
