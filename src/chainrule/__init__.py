@@ -76,6 +76,7 @@ from chainrule.ops import (  # the functional forms, as torch.exp etc.
 )
 
 from chainrule import functional, nn, ops, optim, viz  # isort: skip
+from chainrule import data, model_selection  # isort: skip
 
 __version__ = "0.1.0"
 
@@ -93,6 +94,7 @@ __all__ = [
     "cat",
     "clip",
     "concatenate",
+    "data",
     "enable_grad",
     "errors",
     "exp",
@@ -119,6 +121,7 @@ __all__ = [
     "mean",
     "min",
     "minimum",
+    "model_selection",
     "nn",
     "no_grad",
     "ones",
