@@ -11,7 +11,9 @@ from chainrule.autograd.tensor import Tensor
 class Parameter(Tensor):
     """A leaf tensor registered by the module that owns it. Freeze with ``requires_grad = False``."""
 
-    def __init__(self, data: Any, requires_grad: bool = True, dtype: backend.DTypeLike = None) -> None:
+    def __init__(
+        self, data: Any, requires_grad: bool = True, dtype: backend.DTypeLike = None
+    ) -> None:
         if isinstance(data, Tensor):
             if dtype is None and data.dtype.kind == "f":
                 dtype = data.dtype  # a float64 tensor stays float64; raw data gets the default
