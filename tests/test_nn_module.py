@@ -179,3 +179,16 @@ def test_initializers_are_reproducible_under_manual_seed():
 def test_unknown_initializer_lists_the_known_ones():
     with pytest.raises(ArgumentError, match="he_normal"):
         nn.Linear(3, 3, weight_init="bogus")
+
+
+def test_parameter_keeps_float64_and_owns_its_memory():
+    source = np.zeros(3)
+    p = nn.Parameter(source)
+    assert p.dtype == cr.float32  # numpy data gets the default dtype, as Tensor does
+    p64 = nn.Parameter(cr.tensor([1.0], dtype="float64"))
+    assert p64.dtype == cr.float64
+    assert nn.Linear(3, 2, dtype="float64").weight.dtype == cr.float64
+    kept = np.ones(2, dtype=np.float32)
+    q = nn.Parameter(kept)
+    q.data += 1
+    np.testing.assert_array_equal(kept, [1.0, 1.0])

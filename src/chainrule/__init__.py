@@ -51,6 +51,7 @@ from chainrule.ops import (  # the functional forms, as torch.exp etc.
     exp,
     flatten,
     log,
+    log_softmax,
     logsumexp,
     matmul,
     max,
@@ -63,6 +64,7 @@ from chainrule.ops import (  # the functional forms, as torch.exp etc.
     relu,
     reshape,
     sigmoid,
+    softmax,
     sqrt,
     squeeze,
     stack,
@@ -75,7 +77,8 @@ from chainrule.ops import (  # the functional forms, as torch.exp etc.
     where,
 )
 
-from chainrule import functional, nn, ops, viz  # isort: skip
+from chainrule import functional, nn, ops, optim, viz  # isort: skip
+from chainrule import data, model_selection  # isort: skip
 
 __version__ = "0.1.0"
 
@@ -93,6 +96,7 @@ __all__ = [
     "cat",
     "clip",
     "concatenate",
+    "data",
     "enable_grad",
     "errors",
     "exp",
@@ -111,6 +115,7 @@ __all__ = [
     "is_grad_enabled",
     "linspace",
     "log",
+    "log_softmax",
     "logsumexp",
     "manual_seed",
     "matmul",
@@ -119,11 +124,13 @@ __all__ = [
     "mean",
     "min",
     "minimum",
+    "model_selection",
     "nn",
     "no_grad",
     "ones",
     "ones_like",
     "ops",
+    "optim",
     "pad",
     "permute",
     "rand",
@@ -134,6 +141,7 @@ __all__ = [
     "set_grad_enabled",
     "set_rng_state",
     "sigmoid",
+    "softmax",
     "sqrt",
     "squeeze",
     "stack",

@@ -1,19 +1,82 @@
 """Layers and models: ``Module``, ``Parameter``, containers, layers, losses, ``init``."""
 
-from chainrule.nn import init
+from chainrule.nn import init, utils
+from chainrule.nn.activation import (
+    ELU,
+    GELU,
+    RBF,
+    AbsRectify,
+    Hardtanh,
+    LeakyReLU,
+    LogSoftmax,
+    Maxout,
+    MaxoutLinear,
+    PReLU,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Softplus,
+    Tanh,
+)
 from chainrule.nn.container import ModuleList, Sequential
+from chainrule.nn.dropout import Dropout
 from chainrule.nn.flatten import Flatten
 from chainrule.nn.linear import Identity, Linear
+from chainrule.nn.loss import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    L1Loss,
+    MSELoss,
+    NLLLoss,
+)
 from chainrule.nn.module import Module
+from chainrule.nn.normalization import BatchNorm1d, BatchNorm2d
 from chainrule.nn.parameter import Parameter
+from chainrule.nn.regularization import L1L2, MaxNorm, l1_penalty, l2_penalty, max_norm_
+from chainrule.nn.residual import Residual
+from chainrule.nn.utils import clip_grad_norm_, clip_grad_value_
 
 __all__ = [
+    "ELU",
+    "GELU",
+    "L1L2",
+    "RBF",
+    "AbsRectify",
+    "BCELoss",
+    "BCEWithLogitsLoss",
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "CrossEntropyLoss",
+    "Dropout",
     "Flatten",
+    "Hardtanh",
     "Identity",
+    "L1Loss",
+    "LeakyReLU",
     "Linear",
+    "LogSoftmax",
+    "MSELoss",
+    "MaxNorm",
+    "Maxout",
+    "MaxoutLinear",
     "Module",
     "ModuleList",
+    "NLLLoss",
+    "PReLU",
     "Parameter",
+    "ReLU",
+    "Residual",
     "Sequential",
+    "Sigmoid",
+    "Softmax",
+    "Softplus",
+    "Tanh",
+    "clip_grad_norm_",
+    "clip_grad_value_",
     "init",
+    "l1_penalty",
+    "l2_penalty",
+    "max_norm_",
+    "utils",
 ]

@@ -15,11 +15,13 @@ class Parameter(Tensor):
         self, data: Any, requires_grad: bool = True, dtype: backend.DTypeLike = None
     ) -> None:
         if isinstance(data, Tensor):
+            if dtype is None and data.dtype.kind == "f":
+                dtype = data.dtype  # a float64 tensor stays float64; raw data gets the default
             data = data.data
         super().__init__(data, dtype=dtype)
-        if self.data.dtype.kind == "f":
-            # Own the memory: optimisers update parameters in place.
-            self.data = self.data.copy() if not self.data.flags.owndata else self.data
+        # Own the memory: optimisers update parameters in place, and must not write
+        # into an array the caller still holds.
+        self.data = self.data.copy()
         self.requires_grad = requires_grad
 
     def __repr__(self) -> str:

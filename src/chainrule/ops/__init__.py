@@ -1,7 +1,21 @@
 """Every differentiable primitive, grouped by kind (also importable as ``chainrule.functional``)."""
 
+from chainrule.ops.activation import (
+    abs_rectify,
+    elu,
+    gelu,
+    hardtanh,
+    leaky_relu,
+    log_softmax,
+    maxout,
+    prelu,
+    rbf,
+    softmax,
+    softplus,
+)
 from chainrule.ops.compare import all, any, eq, ge, gt, isfinite, le, lt, ne
 from chainrule.ops.convert import astype, to_device
+from chainrule.ops.dropout import dropout
 from chainrule.ops.elementwise import (
     abs,
     add,
@@ -22,7 +36,15 @@ from chainrule.ops.elementwise import (
     where,
 )
 from chainrule.ops.linalg import linear, matmul
-from chainrule.ops.loss import cross_entropy
+from chainrule.ops.loss import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    l1_loss,
+    mse_loss,
+    nll_loss,
+)
+from chainrule.ops.norm import batch_norm
 from chainrule.ops.reduce import argmax, argmin, logsumexp, max, mean, min, std, sum, var
 from chainrule.ops.shape import (
     broadcast_to,
@@ -42,46 +64,64 @@ from chainrule.ops.shape import (
 
 __all__ = [
     "abs",
+    "abs_rectify",
     "add",
     "all",
     "any",
     "argmax",
     "argmin",
     "astype",
+    "batch_norm",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
     "broadcast_to",
     "cat",
     "clip",
     "concatenate",
     "cross_entropy",
     "div",
+    "dropout",
+    "elu",
     "eq",
     "exp",
     "expand",
     "flatten",
     "ge",
+    "gelu",
     "getitem",
     "gt",
+    "hardtanh",
     "isfinite",
+    "l1_loss",
     "le",
+    "leaky_relu",
     "linear",
     "log",
+    "log_softmax",
     "logsumexp",
     "lt",
     "matmul",
     "max",
     "maximum",
+    "maxout",
     "mean",
     "min",
     "minimum",
+    "mse_loss",
     "mul",
     "ne",
     "neg",
+    "nll_loss",
     "pad",
     "permute",
     "pow",
+    "prelu",
+    "rbf",
     "relu",
     "reshape",
     "sigmoid",
+    "softmax",
+    "softplus",
     "sqrt",
     "squeeze",
     "stack",

@@ -1,0 +1,103 @@
+"""Datasets of the course: MNIST, scikit-learn's 8x8 digits, XOR, spirals and blobs.
+
+Each returns NumPy arrays: inputs as float32 (MNIST: raw uint8) and labels as int64.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule.backend import default_generator
+from chainrule.data._optional import require
+from chainrule.data.mnist import load_mnist
+from chainrule.errors import ArgumentError, ShapeError
+
+__all__ = ["load_digits", "load_mnist", "make_blobs", "make_spirals", "make_xor"]
+
+
+def load_digits() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's handwritten digits: x (1797, 8, 8) float32 in [0, 16], y (1797,) int64.
+
+    Needs scikit-learn (``pip install "chainrule[data]"``); the data ships with it.
+    """
+    datasets = require("sklearn.datasets", "load_digits")
+    digits = datasets.load_digits()
+    return digits.images.astype(np.float32), digits.target.astype(np.int64)
+
+
+def make_xor() -> tuple[np.ndarray, np.ndarray]:
+    """The four XOR points: x (4, 2) float32 in {0, 1}, y (4,) int64 = x0 xor x1."""
+    x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
+    y = np.array([0, 1, 1, 0], dtype=np.int64)
+    return x, y
+
+
+def make_spirals(
+    n_samples: int = 200,
+    noise: float = 0.05,
+    n_turns: float = 1.0,
+    generator: np.random.Generator | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two interleaved spirals: x (n_samples, 2) float32, y (n_samples,) int64 in {0, 1}.
+
+    Spiral k is r (cos t, sin t) with r from 0 to 1, t = 2 pi n_turns r + k pi, plus
+    Gaussian noise of std ``noise``; samples come ordered by class (k = 0 first).
+    """
+    n_samples = _check_count(n_samples, "make_spirals", minimum=2)
+    if noise < 0:
+        raise ArgumentError(f"make_spirals: noise must be >= 0; got noise={noise}")
+    if n_turns <= 0:
+        raise ArgumentError(f"make_spirals: n_turns must be > 0; got n_turns={n_turns}")
+    generator = generator if generator is not None else default_generator()
+    counts = (n_samples - n_samples // 2, n_samples // 2)
+    y = np.repeat(np.array([0, 1], dtype=np.int64), counts)
+    r = np.concatenate([np.linspace(0.0, 1.0, count) for count in counts])
+    t = 2.0 * np.pi * n_turns * r + np.pi * y
+    x = np.stack([r * np.cos(t), r * np.sin(t)], axis=1)
+    x += noise * generator.standard_normal(x.shape)
+    return x.astype(np.float32), y
+
+
+def make_blobs(
+    n_samples: int = 300,
+    centers: int | Any = 3,
+    std: float | Any = 1.0,
+    generator: np.random.Generator | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Gaussian blobs: x (n_samples, D) float32, y (n_samples,) int64 = index of the blob.
+
+    ``centers`` is a count (2-d centres drawn uniformly from [-10, 10]^2) or a (K, D)
+    array; ``std`` is one standard deviation or one per blob. Samples come ordered by
+    blob, as evenly spread over the blobs as ``n_samples`` allows.
+    """
+    n_samples = _check_count(n_samples, "make_blobs", minimum=1)
+    generator = generator if generator is not None else default_generator()
+    if isinstance(centers, int | np.integer) and not isinstance(centers, bool):
+        _check_count(int(centers), "make_blobs", minimum=1, name="centers")
+        centers = generator.uniform(-10.0, 10.0, size=(int(centers), 2))
+    centers = np.asarray(centers, dtype=np.float64)
+    if centers.ndim != 2 or len(centers) == 0:
+        raise ShapeError(
+            f"make_blobs: centers must be a count or an array of shape (K, D); "
+            f"got shape {centers.shape}"
+        )
+    k = len(centers)
+    std = np.asarray(std, dtype=np.float64)
+    if std.ndim > 1 or (std.ndim == 1 and len(std) != k) or np.any(std < 0):
+        raise ArgumentError(
+            f"make_blobs: std must be one non-negative number or {k} of them (one per blob); "
+            f"got {std.tolist()}"
+        )
+    counts = n_samples // k + (np.arange(k) < n_samples % k)
+    y = np.repeat(np.arange(k, dtype=np.int64), counts)
+    scale = np.broadcast_to(std, (k,))[y, None]
+    x = centers[y] + scale * generator.standard_normal((n_samples, centers.shape[1]))
+    return x.astype(np.float32), y
+
+
+def _check_count(value: Any, function: str, minimum: int, name: str = "n_samples") -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ArgumentError(f"{function}: {name} must be an integer >= {minimum}; got {value!r}")
+    return int(value)

@@ -1,0 +1,85 @@
+"""``DataLoader``: shuffled mini-batches of a dataset, as chainrule Tensors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from chainrule.autograd.tensor import Tensor
+from chainrule.backend import default_generator
+from chainrule.data.dataset import gather
+from chainrule.errors import ArgumentError, ArgumentTypeError
+from chainrule.nn.linear import check_positive_int
+
+
+class DataLoader:
+    """Iterate over ``dataset`` in mini-batches: each step yields a tuple of Tensors, e.g. (x, y).
+
+    Every epoch (each ``iter``) visits every sample once: in order, or, with ``shuffle``,
+    in a fresh permutation drawn from ``generator`` (default: chainrule's generator, so
+    ``chainrule.manual_seed`` fixes the order). ``transform`` maps the batch of inputs
+    (the first field, a NumPy array) to an array of the same shape: augmentation.
+    Floating fields become float32 Tensors (the default dtype); integer fields keep
+    their dtype.
+    """
+
+    def __init__(
+        self,
+        dataset: Any,
+        batch_size: int = 32,
+        shuffle: bool = False,
+        drop_last: bool = False,
+        transform: Callable[[np.ndarray], np.ndarray] | None = None,
+        generator: np.random.Generator | None = None,
+    ) -> None:
+        check_positive_int(batch_size, "batch_size", "DataLoader")
+        if transform is not None and not callable(transform):
+            raise ArgumentTypeError(
+                f"DataLoader: transform must be callable on a batch array; got {transform!r}"
+            )
+        if generator is not None and not isinstance(generator, np.random.Generator):
+            raise ArgumentTypeError(
+                "DataLoader: generator must be a numpy.random.Generator or None; "
+                f"got {type(generator).__name__}"
+            )
+        n = len(dataset)
+        if n == 0:
+            raise ArgumentError(f"DataLoader got an empty dataset ({dataset!r} has 0 samples)")
+        if drop_last and batch_size > n:
+            raise ArgumentError(
+                f"DataLoader: drop_last=True with batch_size={batch_size} larger than the "
+                f"dataset ({n} samples) gives no batches"
+            )
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self.transform = transform
+        self.generator = generator
+
+    def __len__(self) -> int:
+        """The number of batches in one epoch."""
+        n = len(self.dataset)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
+        n = len(self.dataset)
+        if self.shuffle:
+            generator = self.generator if self.generator is not None else default_generator()
+            order = generator.permutation(n)
+        else:
+            order = np.arange(n)
+        stop = len(self) * self.batch_size
+        for start in range(0, min(stop, n), self.batch_size):
+            fields = gather(self.dataset, order[start : start + self.batch_size])
+            if self.transform is not None:
+                fields = (np.asarray(self.transform(fields[0])), *fields[1:])
+            yield tuple(Tensor(field) for field in fields)
+
+    def __repr__(self) -> str:
+        return (
+            f"DataLoader({self.dataset!r}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
+            f"drop_last={self.drop_last}, {len(self)} batches)"
+        )

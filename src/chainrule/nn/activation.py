@@ -1,0 +1,275 @@
+"""Activations as layers: the elementwise nonlinearities, softmax, RBF units and maxout.
+
+Each wraps the function of the same name in ``chainrule.ops``; x: any shape -> same
+shape unless stated.
+"""
+
+from __future__ import annotations
+
+from chainrule import backend
+from chainrule.autograd.creation import full, zeros
+from chainrule.autograd.tensor import Tensor
+from chainrule.errors import ShapeError
+from chainrule.nn import init
+from chainrule.nn.linear import check_positive_int
+from chainrule.nn.module import Module
+from chainrule.nn.parameter import Parameter
+from chainrule.ops import activation as A
+from chainrule.ops import elementwise as E
+from chainrule.ops.linalg import linear
+
+
+class Sigmoid(Module):
+    """y = 1 / (1 + e^-x)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return E.sigmoid(x)
+
+
+class Tanh(Module):
+    """y = tanh x."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return E.tanh(x)
+
+
+class ReLU(Module):
+    """y = max(x, 0)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return E.relu(x)
+
+
+class LeakyReLU(Module):
+    """y = x where x > 0, else alpha x."""
+
+    def __init__(self, alpha: float = 0.01) -> None:
+        super().__init__()
+        A.leaky_relu(zeros(1), alpha)  # checks the arguments now, not at the first batch
+        self.alpha = alpha
+
+    def forward(self, x: Tensor) -> Tensor:
+        return A.leaky_relu(x, self.alpha)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}"
+
+
+class PReLU(Module):
+    """y = x where x > 0, else a x, with a learned: one slope shared (num_parameters=1) or
+    one per channel of axis 1. ``weight`` (num_parameters,) starts at ``init`` (0.25)."""
+
+    def __init__(
+        self, num_parameters: int = 1, init: float = 0.25, dtype: backend.DTypeLike = None
+    ) -> None:
+        super().__init__()
+        self.num_parameters = check_positive_int(num_parameters, "num_parameters", "PReLU")
+        self.init = init
+        self.weight = Parameter(full(num_parameters, init, dtype=dtype), dtype=dtype)
+
+    def reset_parameters(self) -> None:
+        self.weight.data[...] = self.init
+
+    def forward(self, x: Tensor) -> Tensor:
+        return A.prelu(x, self.weight)
+
+    def extra_repr(self) -> str:
+        return f"num_parameters={self.num_parameters}"
+
+
+class ELU(Module):
+    """y = x where x > 0, else alpha (e^x - 1)."""
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        super().__init__()
+        A.elu(zeros(1), alpha)  # checks the arguments now
+        self.alpha = alpha
+
+    def forward(self, x: Tensor) -> Tensor:
+        return A.elu(x, self.alpha)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}"
+
+
+class Softplus(Module):
+    """y = log(1 + e^(beta x)) / beta."""
+
+    def __init__(self, beta: float = 1.0) -> None:
+        super().__init__()
+        A.softplus(zeros(1), beta)  # checks the arguments now
+        self.beta = beta
+
+    def forward(self, x: Tensor) -> Tensor:
+        return A.softplus(x, self.beta)
+
+    def extra_repr(self) -> str:
+        return f"beta={self.beta}"
+
+
+class Hardtanh(Module):
+    """y = x clipped to [min_val, max_val]."""
+
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0) -> None:
+        super().__init__()
+        A.hardtanh(zeros(1), min_val, max_val)  # checks the arguments now
+        self.min_val, self.max_val = min_val, max_val
+
+    def forward(self, x: Tensor) -> Tensor:
+        return A.hardtanh(x, self.min_val, self.max_val)
+
+    def extra_repr(self) -> str:
+        return f"min_val={self.min_val}, max_val={self.max_val}"
+
+
+class AbsRectify(Module):
+    """y = |x|, absolute value rectification."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return A.abs_rectify(x)
+
+
+class Softmax(Module):
+    """y = e^x / sum(e^x) along ``axis``."""
+
+    def __init__(self, axis: int = -1) -> None:
+        super().__init__()
+        self.axis = axis
+
+    def forward(self, x: Tensor) -> Tensor:
+        return A.softmax(x, self.axis)
+
+    def extra_repr(self) -> str:
+        return f"axis={self.axis}"
+
+
+class LogSoftmax(Module):
+    """y = log softmax(x) along ``axis``."""
+
+    def __init__(self, axis: int = -1) -> None:
+        super().__init__()
+        self.axis = axis
+
+    def forward(self, x: Tensor) -> Tensor:
+        return A.log_softmax(x, self.axis)
+
+    def extra_repr(self) -> str:
+        return f"axis={self.axis}"
+
+
+class GELU(Module):
+    """y = x Phi(x), in the tanh approximation."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return A.gelu(x)
+
+
+class RBF(Module):
+    """Radial basis units y[n, u] = exp(-||w_u - x_n||^2 / sigma^2): x (N, in_features)
+    -> (N, out_features). The centres ``weight`` (out_features, in_features) are learned
+    and default to N(0, 1) draws (``weight_init``); the width ``sigma`` is fixed."""
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        sigma: float = 1.0,
+        weight_init: str | init.Initializer = "normal",
+        dtype: backend.DTypeLike = None,
+    ) -> None:
+        super().__init__()
+        self.in_features = check_positive_int(in_features, "in_features", "RBF")
+        self.out_features = check_positive_int(out_features, "out_features", "RBF")
+        self.weight = Parameter(zeros(out_features, in_features, dtype=dtype), dtype=dtype)
+        A.rbf(zeros(1, in_features), self.weight.detach(), sigma)  # checks sigma now
+        self.sigma = sigma
+        self.weight_init = init.get_initializer(weight_init)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        self.weight_init(self.weight)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not isinstance(x, Tensor):
+            x = Tensor(x)
+        if x.ndim != 2 or x.shape[1] != self.in_features:
+            raise ShapeError(
+                f"RBF({self.in_features} -> {self.out_features}) got input of shape "
+                f"{tuple(x.shape)}; expected (N, {self.in_features})"
+            )
+        return A.rbf(x, self.weight, self.sigma)
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, sigma={self.sigma}"
+        )
+
+
+class Maxout(Module):
+    """Max over groups of ``num_pieces`` consecutive features along ``axis``:
+    (N, F, *) -> (N, F / num_pieces, *)."""
+
+    def __init__(self, num_pieces: int, axis: int = 1) -> None:
+        super().__init__()
+        self.num_pieces = check_positive_int(num_pieces, "num_pieces", "Maxout")
+        self.axis = axis
+
+    def forward(self, x: Tensor) -> Tensor:
+        return A.maxout(x, self.num_pieces, self.axis)
+
+    def extra_repr(self) -> str:
+        return f"num_pieces={self.num_pieces}, axis={self.axis}"
+
+
+class MaxoutLinear(Module):
+    """Goodfellow et al.'s maxout units: h_i = max over j < k of (x W^T + b)[i k + j].
+
+    x (*, in_features) -> (*, out_features). weight (out_features * k, in_features) and
+    bias (out_features * k,) default to Glorot uniform and zeros, as in Linear.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        num_pieces: int,
+        bias: bool = True,
+        weight_init: str | init.Initializer = "xavier_uniform",
+        bias_init: str | init.Initializer = "zeros",
+        dtype: backend.DTypeLike = None,
+    ) -> None:
+        super().__init__()
+        self.in_features = check_positive_int(in_features, "in_features", "MaxoutLinear")
+        self.out_features = check_positive_int(out_features, "out_features", "MaxoutLinear")
+        self.num_pieces = check_positive_int(num_pieces, "num_pieces", "MaxoutLinear")
+        self.weight_init = init.get_initializer(weight_init)
+        self.bias_init = init.get_initializer(bias_init)
+        pieces = out_features * num_pieces
+        self.weight = Parameter(zeros(pieces, in_features, dtype=dtype), dtype=dtype)
+        if bias:
+            self.bias = Parameter(zeros(pieces, dtype=dtype), dtype=dtype)
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        self.weight_init(self.weight)
+        if self.bias is not None:
+            self.bias_init(self.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not isinstance(x, Tensor):
+            x = Tensor(x)
+        if x.ndim == 0 or x.shape[-1] != self.in_features:
+            raise ShapeError(
+                f"MaxoutLinear({self.in_features} -> {self.out_features}, "
+                f"{self.num_pieces} pieces) got input of shape {tuple(x.shape)}; "
+                f"expected (*, {self.in_features})"
+            )
+        return A.maxout(linear(x, self.weight, self.bias), self.num_pieces, axis=-1)
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"num_pieces={self.num_pieces}, bias={self.bias is not None}"
+        )

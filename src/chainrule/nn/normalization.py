@@ -1,0 +1,99 @@
+"""Batch normalisation layers: ``BatchNorm1d`` (N, C) or (N, C, L), ``BatchNorm2d`` (N, C, H, W)."""
+
+from __future__ import annotations
+
+from chainrule import backend
+from chainrule.autograd.creation import ones, zeros
+from chainrule.autograd.tensor import Tensor
+from chainrule.errors import ArgumentError, ShapeError
+from chainrule.nn.linear import check_positive_int
+from chainrule.nn.module import Module
+from chainrule.nn.parameter import Parameter
+from chainrule.ops.norm import batch_norm
+
+
+class _BatchNorm(Module):
+    """Normalise each channel (axis 1) by the batch's mean and variance in training, by
+    running estimates after ``eval()``; then scale by gamma (``weight``, starts at 1) and
+    shift by beta (``bias``, starts at 0) when ``affine``.
+
+    ``running_mean`` (starts at 0) and ``running_var`` (starts at 1) are buffers, updated
+    as running = (1 - momentum) running + momentum batch, the variance unbiased.
+    """
+
+    input_ndims: tuple[int, ...]
+    input_layout: str  # the expected input shape, with {c} for num_features
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float = 0.1,
+        affine: bool = True,
+        dtype: backend.DTypeLike = None,
+    ) -> None:
+        super().__init__()
+        name = type(self).__name__
+        self.num_features = check_positive_int(num_features, "num_features", name)
+        if not eps > 0:
+            raise ArgumentError(f"{name}: eps must be positive; got eps={eps}")
+        if not 0 <= momentum <= 1:
+            raise ArgumentError(f"{name}: momentum must be in [0, 1]; got momentum={momentum}")
+        self.eps, self.momentum, self.affine = eps, momentum, affine
+        if affine:
+            self.weight = Parameter(ones(num_features, dtype=dtype), dtype=dtype)
+            self.bias = Parameter(zeros(num_features, dtype=dtype), dtype=dtype)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        self.register_buffer("running_mean", zeros(num_features, dtype=dtype))
+        self.register_buffer("running_var", ones(num_features, dtype=dtype))
+
+    def reset_running_stats(self) -> None:
+        self.running_mean.data[...] = 0
+        self.running_var.data[...] = 1
+
+    def reset_parameters(self) -> None:
+        self.reset_running_stats()
+        if self.affine:
+            self.weight.data[...] = 1
+            self.bias.data[...] = 0
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not isinstance(x, Tensor):
+            x = Tensor(x)
+        if x.ndim not in self.input_ndims or x.shape[1] != self.num_features:
+            raise ShapeError(
+                f"{type(self).__name__}({self.num_features}) got input of shape "
+                f"{tuple(x.shape)}; expected {self.input_layout.format(c=self.num_features)}"
+            )
+        return batch_norm(
+            x,
+            self.running_mean,
+            self.running_var,
+            self.weight,
+            self.bias,
+            self.training,
+            self.momentum,
+            self.eps,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}"
+        )
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalisation of features: x (N, C) or (N, C, L) -> same shape."""
+
+    input_ndims = (2, 3)
+    input_layout = "(N, {c}) or (N, {c}, L)"
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalisation of feature maps (Ioffe & Szegedy): x (N, C, H, W) -> same shape,
+    statistics per channel over N, H and W."""
+
+    input_ndims = (4,)
+    input_layout = "(N, {c}, H, W)"

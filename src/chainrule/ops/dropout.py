@@ -1,0 +1,54 @@
+"""Dropout: zero random elements in training, scaled so the expectation is unchanged."""
+
+from __future__ import annotations
+
+from numbers import Real
+from typing import Any
+
+from chainrule import backend
+from chainrule.autograd.function import Function
+from chainrule.autograd.tensor import Tensor
+from chainrule.errors import ArgumentError, ArgumentTypeError, DTypeError
+from chainrule.ops._operands import as_tensor
+
+
+class Dropout(Function):
+    """y = x * mask, the mask holding 0 or 1 / (1 - p); the gradient is masked the same way."""
+
+    @staticmethod
+    def forward(ctx, x, mask=None):
+        ctx.save_for_backward(mask)
+        return x * mask
+
+    @staticmethod
+    def backward(ctx, grad_y):
+        (mask,) = ctx.saved
+        return (grad_y * mask,)
+
+
+def check_p(p: Any, where: str) -> float:
+    """``p`` as a float if it is a drop probability in [0, 1), else an error naming ``where``."""
+    if isinstance(p, bool) or not isinstance(p, Real):
+        raise ArgumentTypeError(f"{where}: p must be a number in [0, 1); got p={p!r}")
+    if not 0 <= p < 1:
+        raise ArgumentError(f"{where}: p must be in [0, 1) (the probability to drop); got p={p}")
+    return float(p)
+
+
+def dropout(x: Tensor, p: float = 0.5, training: bool = True, generator: Any = None) -> Tensor:
+    """Inverted dropout: in training, each element is zeroed with probability p and the rest
+    scaled by 1 / (1 - p); x itself when not training or p == 0. Any shape -> same shape.
+
+    The mask comes from ``generator`` (the library's seeded one by default).
+    """
+    p = check_p(p, "dropout")
+    x = as_tensor(x)
+    if not training or p == 0:
+        return x
+    if x.dtype.kind != "f":
+        raise DTypeError(f"dropout: input must be floating point; got dtype {x.dtype}")
+    rng = generator if generator is not None else backend.default_generator()
+    keep = rng.random(x.shape, dtype=backend.float32) >= p  # Bernoulli(1 - p)
+    mask = keep.astype(x.dtype)
+    mask *= 1.0 / (1.0 - p)
+    return Dropout.apply(x, mask=backend.to_device(mask, x.device))

@@ -1,0 +1,26 @@
+"""Optimisers (``SGD``, ``Adam``, ...) and learning-rate schedules (``optim.lr_scheduler``)."""
+
+from chainrule.optim import lr_scheduler
+from chainrule.optim.adadelta import Adadelta
+from chainrule.optim.adagrad import Adagrad
+from chainrule.optim.adam import Adam, AdamW
+from chainrule.optim.adamax import Adamax
+from chainrule.optim.nadam import NAdam
+from chainrule.optim.optimizer import Optimizer
+from chainrule.optim.radam import RAdam
+from chainrule.optim.rmsprop import RMSprop
+from chainrule.optim.sgd import SGD
+
+__all__ = [
+    "SGD",
+    "Adadelta",
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "Adamax",
+    "NAdam",
+    "Optimizer",
+    "RAdam",
+    "RMSprop",
+    "lr_scheduler",
+]
