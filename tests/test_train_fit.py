@@ -36,8 +36,17 @@ def mlp(hidden=16, classes=3):
 def test_fit_learns_separable_blobs_and_logs_every_epoch():
     x, y = blobs()
     model = mlp()
-    history = fit(model, (x, y), loss="cross_entropy", optimizer=optim.Adam(model.parameters(), lr=0.05),
-                  epochs=15, batch_size=32, validation_split=0.2, metrics=["accuracy"], verbose=0)
+    history = fit(
+        model,
+        (x, y),
+        loss="cross_entropy",
+        optimizer=optim.Adam(model.parameters(), lr=0.05),
+        epochs=15,
+        batch_size=32,
+        validation_split=0.2,
+        metrics=["accuracy"],
+        verbose=0,
+    )
     assert len(history) == 15
     assert set(history.history) >= {"loss", "accuracy", "val_loss", "val_accuracy", "lr"}
     assert history["loss"][-1] < history["loss"][0] / 3
@@ -59,8 +68,16 @@ def test_model_is_in_train_mode_while_fitting_and_eval_mode_while_evaluating():
 
     x, y = blobs(64)
     model = Spy()
-    fit(model, (x, y), loss="cross_entropy", optimizer=optim.SGD(model.parameters(), lr=0.1), epochs=1,
-        batch_size=32, validation_data=(x, y), verbose=0)
+    fit(
+        model,
+        (x, y),
+        loss="cross_entropy",
+        optimizer=optim.SGD(model.parameters(), lr=0.1),
+        epochs=1,
+        batch_size=32,
+        validation_data=(x, y),
+        verbose=0,
+    )
     # preflight (eval), 2 training batches (train), validation batches (eval)
     assert seen[1:3] == [True, True] and seen[3:] == [False] * (len(seen) - 3)
 
@@ -70,8 +87,17 @@ def test_same_seed_same_config_gives_identical_histories():
         cr.manual_seed(123)
         model = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, 3))
         x, y = blobs()
-        return fit(model, (x, y), loss="cross_entropy", optimizer=optim.SGD(model.parameters(), lr=0.1, momentum=0.9),
-                   epochs=3, batch_size=16, validation_split=0.25, metrics=["accuracy"], verbose=0), model
+        return fit(
+            model,
+            (x, y),
+            loss="cross_entropy",
+            optimizer=optim.SGD(model.parameters(), lr=0.1, momentum=0.9),
+            epochs=3,
+            batch_size=16,
+            validation_split=0.25,
+            metrics=["accuracy"],
+            verbose=0,
+        ), model
 
     (h1, m1), (h2, m2) = run(), run()
     assert h1.history == h2.history
@@ -80,7 +106,7 @@ def test_same_seed_same_config_gives_identical_histories():
 
 
 def test_predict_and_predict_proba_shapes():
-    x, y = blobs(50)
+    x, _y = blobs(50)
     model = mlp()
     out = predict(model, x, batch_size=7)
     assert out.shape == (50, 3)
@@ -91,9 +117,17 @@ def test_predict_and_predict_proba_shapes():
 def test_regularizer_adds_a_penalty_and_logs_it():
     x, y = blobs(64)
     model = mlp()
-    history = fit(model, (x, y), loss="cross_entropy", optimizer=optim.SGD(model.parameters(), lr=0.1), epochs=2,
-                  regularizer=lambda m: 0.01 * sum((p * p).sum() for n, p in m.named_parameters() if "weight" in n),
-                  verbose=0)
+    history = fit(
+        model,
+        (x, y),
+        loss="cross_entropy",
+        optimizer=optim.SGD(model.parameters(), lr=0.1),
+        epochs=2,
+        regularizer=lambda m: (
+            0.01 * sum((p * p).sum() for n, p in m.named_parameters() if "weight" in n)
+        ),
+        verbose=0,
+    )
     assert history["penalty"][0] > 0
 
 
@@ -106,10 +140,22 @@ def test_early_stopping_restores_the_weights_of_the_best_epoch():
     x, y = blobs(64)
     model = mlp()
     craft = LambdaCallback(on_epoch_end=lambda epoch, logs: logs.update(val_loss=crafted[epoch]))
-    keep = LambdaCallback(on_epoch_end=lambda epoch, logs: snapshots.__setitem__(epoch, model.state_dict()))
-    stopper = EarlyStopping(monitor="val_loss", patience=3, restore_best_weights=True, verbose=False)
-    history = fit(model, (x, y), loss="cross_entropy", optimizer=optim.SGD(model.parameters(), lr=0.1), epochs=7,
-                  validation_data=(x, y), callbacks=[craft, keep, stopper], verbose=0)
+    keep = LambdaCallback(
+        on_epoch_end=lambda epoch, logs: snapshots.__setitem__(epoch, model.state_dict())
+    )
+    stopper = EarlyStopping(
+        monitor="val_loss", patience=3, restore_best_weights=True, verbose=False
+    )
+    history = fit(
+        model,
+        (x, y),
+        loss="cross_entropy",
+        optimizer=optim.SGD(model.parameters(), lr=0.1),
+        epochs=7,
+        validation_data=(x, y),
+        callbacks=[craft, keep, stopper],
+        verbose=0,
+    )
     assert len(history) == 6  # epochs 3, 4, 5 did not improve: stop after epoch 5
     assert stopper.best_epoch == 2 and "early stopping" in history.stop_reason
     for name, value in model.state_dict().items():
@@ -120,8 +166,15 @@ def test_early_stopping_names_a_monitor_that_is_not_logged():
     x, y = blobs(32)
     model = mlp()
     with pytest.raises(ArgumentError, match="val_loss.*validation_data"):
-        fit(model, (x, y), loss="cross_entropy", optimizer=optim.SGD(model.parameters(), lr=0.1), epochs=2,
-            callbacks=[EarlyStopping()], verbose=0)
+        fit(
+            model,
+            (x, y),
+            loss="cross_entropy",
+            optimizer=optim.SGD(model.parameters(), lr=0.1),
+            epochs=2,
+            callbacks=[EarlyStopping()],
+            verbose=0,
+        )
 
 
 def test_model_checkpoint_saves_best_only_and_the_file_loads(tmp_path):
@@ -132,8 +185,16 @@ def test_model_checkpoint_saves_best_only_and_the_file_loads(tmp_path):
     craft = LambdaCallback(on_epoch_end=lambda epoch, logs: logs.update(val_loss=crafted[epoch]))
     checkpoint = ModelCheckpoint(tmp_path / "best.npz", save_best_only=True)
     record = LambdaCallback(on_epoch_end=lambda epoch, logs: saved.append(checkpoint.last_saved))
-    fit(model, (x, y), loss="cross_entropy", optimizer=optim.SGD(model.parameters(), lr=0.1), epochs=3,
-        validation_data=(x, y), callbacks=[craft, checkpoint, record], verbose=0)
+    fit(
+        model,
+        (x, y),
+        loss="cross_entropy",
+        optimizer=optim.SGD(model.parameters(), lr=0.1),
+        epochs=3,
+        validation_data=(x, y),
+        callbacks=[craft, checkpoint, record],
+        verbose=0,
+    )
     assert checkpoint.best == 0.5
     state = load(tmp_path / "best.npz")
     assert set(state) == set(model.state_dict())
@@ -143,8 +204,16 @@ def test_model_checkpoint_saves_best_only_and_the_file_loads(tmp_path):
 def test_csv_logger_writes_one_row_per_epoch(tmp_path):
     x, y = blobs(64)
     model = mlp()
-    fit(model, (x, y), loss="cross_entropy", optimizer=optim.SGD(model.parameters(), lr=0.1), epochs=3,
-        metrics=["accuracy"], callbacks=[CSVLogger(tmp_path / "log.csv")], verbose=0)
+    fit(
+        model,
+        (x, y),
+        loss="cross_entropy",
+        optimizer=optim.SGD(model.parameters(), lr=0.1),
+        epochs=3,
+        metrics=["accuracy"],
+        callbacks=[CSVLogger(tmp_path / "log.csv")],
+        verbose=0,
+    )
     rows = (tmp_path / "log.csv").read_text().strip().splitlines()
     assert rows[0].startswith("epoch,loss,accuracy") and len(rows) == 4
 
@@ -153,25 +222,49 @@ def test_learning_rate_scheduler_and_reduce_on_plateau_change_the_lr():
     x, y = blobs(64)
     model = mlp()
     opt = optim.SGD(model.parameters(), lr=0.1)
-    history = fit(model, (x, y), loss="cross_entropy", optimizer=opt, epochs=3,
-                  callbacks=[LearningRateScheduler(optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5))], verbose=0)
+    history = fit(
+        model,
+        (x, y),
+        loss="cross_entropy",
+        optimizer=opt,
+        epochs=3,
+        callbacks=[LearningRateScheduler(optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5))],
+        verbose=0,
+    )
     assert history["lr"] == pytest.approx([0.1, 0.05, 0.025])
 
     model = mlp()
     opt = optim.SGD(model.parameters(), lr=0.1)
     craft = LambdaCallback(on_epoch_end=lambda epoch, logs: logs.update(val_loss=1.0))
-    fit(model, (x, y), loss="cross_entropy", optimizer=opt, epochs=4, validation_data=(x, y),
-        callbacks=[craft, ReduceLROnPlateau(patience=1, factor=0.5, verbose=False)], verbose=0)
+    fit(
+        model,
+        (x, y),
+        loss="cross_entropy",
+        optimizer=opt,
+        epochs=4,
+        validation_data=(x, y),
+        callbacks=[craft, ReduceLROnPlateau(patience=1, factor=0.5, verbose=False)],
+        verbose=0,
+    )
     assert opt.param_groups[0]["lr"] < 0.1
 
 
 def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
     x, y = blobs(64)
     model = mlp()
-    poison = LambdaCallback(on_epoch_begin=lambda epoch, logs=None: epoch == 2 and model[0].weight.data.fill(np.nan))
+    poison = LambdaCallback(
+        on_epoch_begin=lambda epoch, logs=None: epoch == 2 and model[0].weight.data.fill(np.nan)
+    )
     checkpoint = ModelCheckpoint(tmp_path / "last.npz")
-    history = fit(model, (x, y), loss="cross_entropy", optimizer=optim.SGD(model.parameters(), lr=0.1), epochs=5,
-                  callbacks=[poison, checkpoint], verbose=0)
+    history = fit(
+        model,
+        (x, y),
+        loss="cross_entropy",
+        optimizer=optim.SGD(model.parameters(), lr=0.1),
+        epochs=5,
+        callbacks=[poison, checkpoint],
+        verbose=0,
+    )
     assert len(history) == 2 and "loss became nan" in history.stop_reason
     state = load(tmp_path / "last.npz")
     assert all(np.isfinite(v).all() for v in state.values())
@@ -185,9 +278,17 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
     [
         (lambda x, y: (x, y + 5), DataError, r"labels must lie in \[0, 3\).*from \d+ to 7"),
         (lambda x, y: (x, y[:-1]), DataError, "64 inputs but 63 targets"),
-        (lambda x, y: (x.reshape(64, 2, 1), y), ShapeError, r"cannot take the training inputs.*\(2, 1\)"),
+        (
+            lambda x, y: (x.reshape(64, 2, 1), y),
+            ShapeError,
+            r"cannot take the training inputs.*\(2, 1\)",
+        ),
         (lambda x, y: (x[:0], y[:0]), DataError, "empty"),
-        (lambda x, y: (np.where(np.arange(128).reshape(64, 2) == 77, np.nan, x), y), DataError, "NaN.*sample 38"),
+        (
+            lambda x, y: (np.where(np.arange(128).reshape(64, 2) == 77, np.nan, x), y),
+            DataError,
+            "NaN.*sample 38",
+        ),
     ],
     ids=["labels_out_of_range", "length_mismatch", "wrong_shape", "empty", "nan_inputs"],
 )
@@ -196,8 +297,14 @@ def test_bad_training_data_is_refused_before_training_starts(make_data, error, m
     model = mlp()
     before = model.state_dict()
     with pytest.raises(error, match=message):
-        fit(model, make_data(x, y), loss="cross_entropy", optimizer=optim.SGD(model.parameters(), lr=0.1),
-            epochs=1, verbose=0)
+        fit(
+            model,
+            make_data(x, y),
+            loss="cross_entropy",
+            optimizer=optim.SGD(model.parameters(), lr=0.1),
+            epochs=1,
+            verbose=0,
+        )
     for name, value in model.state_dict().items():
         np.testing.assert_array_equal(value, before[name])
 

@@ -65,18 +65,34 @@ class DataLoader:
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
+        return self.iterate(self.epoch_order())
+
+    def epoch_order(self) -> np.ndarray:
+        """The sample order of one epoch: a fresh permutation when shuffling, else 0..N-1."""
         n = len(self.dataset)
-        if self.shuffle:
-            generator = self.generator if self.generator is not None else default_generator()
-            order = generator.permutation(n)
-        else:
-            order = np.arange(n)
-        stop = len(self) * self.batch_size
-        for start in range(0, min(stop, n), self.batch_size):
-            fields = gather(self.dataset, order[start : start + self.batch_size])
+        if not self.shuffle:
+            return np.arange(n)
+        generator = self.generator if self.generator is not None else default_generator()
+        return generator.permutation(n)
+
+    def iterate(self, order: np.ndarray, start: int = 0) -> Iterator[tuple[Tensor, ...]]:
+        """The batches of an epoch with sample ``order``, from batch number ``start`` on.
+
+        A resumed run replays the interrupted epoch's order from where it stopped.
+        """
+        full = (
+            len(order) // self.batch_size if self.drop_last else -(-len(order) // self.batch_size)
+        )
+        for first in range(start * self.batch_size, full * self.batch_size, self.batch_size):
+            fields = gather(self.dataset, order[first : first + self.batch_size])
             if self.transform is not None:
                 fields = (np.asarray(self.transform(fields[0])), *fields[1:])
             yield tuple(Tensor(field) for field in fields)
+
+    def labels(self) -> np.ndarray | None:
+        """The second field of every sample when the dataset holds arrays (for checks), else None."""
+        arrays = getattr(self.dataset, "arrays", None)
+        return np.asarray(arrays[1]) if arrays is not None and len(arrays) > 1 else None
 
     def __repr__(self) -> str:
         return (

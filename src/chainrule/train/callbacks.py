@@ -57,7 +57,11 @@ def _resolve_mode(mode: str, monitor: str) -> str:
         raise ArgumentError(f"mode must be 'auto', 'min' or 'max'; got {mode!r}")
     if mode != "auto":
         return mode
-    return "max" if any(word in monitor for word in ("acc", "precision", "recall", "f1", "auc")) else "min"
+    return (
+        "max"
+        if any(word in monitor for word in ("acc", "precision", "recall", "f1", "auc"))
+        else "min"
+    )
 
 
 class EarlyStopping(Callback):
@@ -96,7 +100,11 @@ class EarlyStopping(Callback):
 
     def on_train_begin(self, logs: Logs | None = None) -> None:
         self.wait = 0
-        self.best = self.baseline if self.baseline is not None else (math.inf if self.mode == "min" else -math.inf)
+        self.best = (
+            self.baseline
+            if self.baseline is not None
+            else (math.inf if self.mode == "min" else -math.inf)
+        )
         self.best_epoch: int | None = None
         self.best_weights: dict[str, Any] | None = None
         self.stopped_epoch: int | None = None
@@ -106,7 +114,11 @@ class EarlyStopping(Callback):
         if current is None:
             raise ArgumentError(
                 f"EarlyStopping monitors {self.monitor!r}, which is not logged; logged: {sorted(logs or {})}"
-                + (" (validation metrics need validation_data)" if self.monitor.startswith("val_") else "")
+                + (
+                    " (validation metrics need validation_data)"
+                    if self.monitor.startswith("val_")
+                    else ""
+                )
             )
         if epoch < self.start_from_epoch or math.isnan(current):
             return
@@ -128,7 +140,9 @@ class EarlyStopping(Callback):
         if self.restore_best_weights and self.best_weights is not None:
             self.trainer.model.load_state_dict(self.best_weights)
             if self.verbose:
-                self.trainer.log(f"restored the weights of epoch {self.best_epoch} ({self.monitor} = {self.best:.6g})")
+                self.trainer.log(
+                    f"restored the weights of epoch {self.best_epoch} ({self.monitor} = {self.best:.6g})"
+                )
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -179,7 +193,9 @@ class ModelCheckpoint(Callback):
         if self.save_best_only:
             current = logs.get(self.monitor)
             if current is None:
-                raise ArgumentError(f"ModelCheckpoint monitors {self.monitor!r}, which is not logged; logged: {sorted(logs)}")
+                raise ArgumentError(
+                    f"ModelCheckpoint monitors {self.monitor!r}, which is not logged; logged: {sorted(logs)}"
+                )
             if math.isnan(current) or not self._improved(current, self.best):
                 return
             self.best = current
@@ -261,7 +277,9 @@ class ReduceLROnPlateau(Callback):
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         current = (logs or {}).get(self.monitor)
         if current is None:
-            raise ArgumentError(f"ReduceLROnPlateau monitors {self.monitor!r}, which is not logged; logged: {sorted(logs or {})}")
+            raise ArgumentError(
+                f"ReduceLROnPlateau monitors {self.monitor!r}, which is not logged; logged: {sorted(logs or {})}"
+            )
         if self.cooldown_left > 0:
             self.cooldown_left -= 1
             self.wait = 0
@@ -283,7 +301,11 @@ class ReduceLROnPlateau(Callback):
         return {"best": self.best, "wait": self.wait, "cooldown_left": self.cooldown_left}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.best, self.wait, self.cooldown_left = state["best"], state["wait"], state["cooldown_left"]
+        self.best, self.wait, self.cooldown_left = (
+            state["best"],
+            state["wait"],
+            state["cooldown_left"],
+        )
 
 
 class CSVLogger(Callback):

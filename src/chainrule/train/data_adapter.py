@@ -22,18 +22,29 @@ def check_arrays(x: Any, y: Any, role: str) -> tuple[np.ndarray, np.ndarray | No
         raise DataError(f"the {role} data is empty (inputs of shape {x.shape})")
     if x.dtype.kind == "f" and not np.isfinite(x).all():
         where = np.argwhere(~np.isfinite(x.reshape(len(x), -1)))[0][0]
-        raise DataError(f"the {role} inputs contain NaN or infinite values (first in sample {where})")
+        raise DataError(
+            f"the {role} inputs contain NaN or infinite values (first in sample {where})"
+        )
     if y is None:
         return x, None
     y = _host(y)
     if y.ndim == 0 or len(y) != len(x):
-        raise DataError(f"the {role} data has {len(x)} inputs but {len(y) if y.ndim else 0} targets; they must match")
+        raise DataError(
+            f"the {role} data has {len(x)} inputs but {len(y) if y.ndim else 0} targets; they must match"
+        )
     if y.dtype.kind == "f" and not np.isfinite(y).all():
         raise DataError(f"the {role} targets contain NaN or infinite values")
     return x, y
 
 
-def as_loader(data: Any, batch_size: int, *, shuffle: bool, transform: Callable[[Any], Any] | None = None, role: str) -> Any:
+def as_loader(
+    data: Any,
+    batch_size: int,
+    *,
+    shuffle: bool,
+    transform: Callable[[Any], Any] | None = None,
+    role: str,
+) -> Any:
     """A DataLoader for ``data``: (x, y) arrays or Tensors, a Dataset, or a DataLoader."""
     from chainrule.data import DataLoader, Dataset, TensorDataset
 
@@ -60,7 +71,9 @@ def split_validation(data: Any, fraction: float) -> tuple[Any, Any]:
     if not 0.0 < fraction < 1.0:
         raise ArgumentError(f"validation_split must be in (0, 1); got {fraction}")
     if not (isinstance(data, tuple | list) and len(data) == 2):
-        raise ArgumentError("validation_split needs (x, y) arrays; for a Dataset, pass validation_data")
+        raise ArgumentError(
+            "validation_split needs (x, y) arrays; for a Dataset, pass validation_data"
+        )
     x, y = check_arrays(data[0], data[1], "training")
     cut = len(x) - round(len(x) * fraction)
     if cut < 1 or cut == len(x):

@@ -26,19 +26,38 @@ from chainrule.train.loop import fit, predict, predict_proba
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "leaky_relu")
 
 
-def build_mlp(n_features: int, n_outputs: int, hidden_layer_sizes: Sequence[int], activation: str, dropout: float) -> Any:
+def build_mlp(
+    n_features: int,
+    n_outputs: int,
+    hidden_layer_sizes: Sequence[int],
+    activation: str,
+    dropout: float,
+) -> Any:
     """Linear -> activation (-> Dropout) for each hidden size, then a Linear output layer."""
     from chainrule import nn
 
     layers: dict[str, Any] = {
-        "relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "elu": nn.ELU, "leaky_relu": nn.LeakyReLU,
+        "relu": nn.ReLU,
+        "tanh": nn.Tanh,
+        "sigmoid": nn.Sigmoid,
+        "elu": nn.ELU,
+        "leaky_relu": nn.LeakyReLU,
     }
     if activation not in layers:
         raise ArgumentError(f"activation must be one of {ACTIVATIONS}; got {activation!r}")
     modules: list[Any] = []
     width = n_features
     for size in hidden_layer_sizes:
-        modules += [nn.Linear(width, size, weight_init="he_normal" if activation in ("relu", "leaky_relu", "elu") else "xavier_uniform"), layers[activation]()]
+        modules += [
+            nn.Linear(
+                width,
+                size,
+                weight_init="he_normal"
+                if activation in ("relu", "leaky_relu", "elu")
+                else "xavier_uniform",
+            ),
+            layers[activation](),
+        ]
         if dropout:
             modules.append(nn.Dropout(dropout))
         width = size
@@ -84,15 +103,28 @@ class _NeuralNet(BaseEstimator):
         if self.module is not None:
             self.model_ = self.module(self.n_features_in_, n_outputs)
         else:
-            self.model_ = build_mlp(self.n_features_in_, n_outputs, self.hidden_layer_sizes, self.activation, self.dropout)
+            self.model_ = build_mlp(
+                self.n_features_in_,
+                n_outputs,
+                self.hidden_layer_sizes,
+                self.activation,
+                self.dropout,
+            )
         if self.optimizer.lower() not in OPTIMIZERS:
-            raise ArgumentError(f"optimizer must be one of {sorted(OPTIMIZERS)}; got {self.optimizer!r}")
+            raise ArgumentError(
+                f"optimizer must be one of {sorted(OPTIMIZERS)}; got {self.optimizer!r}"
+            )
         optimizer = getattr(optim, OPTIMIZERS[self.optimizer.lower()])(
             self.model_.parameters(), lr=self.lr, weight_decay=self.weight_decay
         )
         self.history_ = fit(
-            self.model_, (x, y), loss=loss, optimizer=optimizer, epochs=self.epochs,
-            batch_size=self.batch_size, verbose=self.verbose,
+            self.model_,
+            (x, y),
+            loss=loss,
+            optimizer=optimizer,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            verbose=self.verbose,
         )
 
     def _outputs(self, x: Any) -> np.ndarray:

@@ -39,7 +39,17 @@ LOSSES = {
     "nll": "nll_loss",
 }
 
-OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop", "adagrad": "Adagrad", "adadelta": "Adadelta", "nadam": "NAdam", "radam": "RAdam", "adamax": "Adamax"}
+OPTIMIZERS = {
+    "sgd": "SGD",
+    "adam": "Adam",
+    "adamw": "AdamW",
+    "rmsprop": "RMSprop",
+    "adagrad": "Adagrad",
+    "adadelta": "Adadelta",
+    "nadam": "NAdam",
+    "radam": "RAdam",
+    "adamax": "Adamax",
+}
 
 
 def get_loss(spec: str | LossFn) -> LossFn:
@@ -47,7 +57,9 @@ def get_loss(spec: str | LossFn) -> LossFn:
     if callable(spec):
         return spec
     if spec not in LOSSES:
-        raise ArgumentError(f"unknown loss {spec!r}; expected one of {sorted(LOSSES)} or a function")
+        raise ArgumentError(
+            f"unknown loss {spec!r}; expected one of {sorted(LOSSES)} or a function"
+        )
     from chainrule import functional
 
     return getattr(functional, LOSSES[spec])
@@ -57,7 +69,9 @@ def get_optimizer(spec: Any, model: Module) -> Any:
     """An optimiser instance, or one built with its defaults from a name in ``OPTIMIZERS``."""
     if not isinstance(spec, str):
         if not hasattr(spec, "step") or not hasattr(spec, "param_groups"):
-            raise ArgumentError(f"optimizer must be an optimiser or one of {sorted(OPTIMIZERS)}; got {spec!r}")
+            raise ArgumentError(
+                f"optimizer must be an optimiser or one of {sorted(OPTIMIZERS)}; got {spec!r}"
+            )
         return spec
     if spec.lower() not in OPTIMIZERS:
         raise ArgumentError(f"unknown optimizer {spec!r}; expected one of {sorted(OPTIMIZERS)}")
@@ -130,8 +144,14 @@ class Trainer:
             if validation_data is not None:
                 raise ArgumentError("give validation_data or validation_split, not both")
             train_data, validation_data = split_validation(train_data, validation_split)
-        loader = as_loader(train_data, batch_size, shuffle=shuffle, transform=transform, role="training")
-        val_loader = as_loader(validation_data, batch_size, shuffle=False, role="validation") if validation_data is not None else None
+        loader = as_loader(
+            train_data, batch_size, shuffle=shuffle, transform=transform, role="training"
+        )
+        val_loader = (
+            as_loader(validation_data, batch_size, shuffle=False, role="validation")
+            if validation_data is not None
+            else None
+        )
         self.batches_per_epoch = len(loader)
         self._preflight(loader)
 
@@ -241,7 +261,11 @@ class Trainer:
 
     def evaluate(self, data: Any, batch_size: int = 256) -> Logs:
         """Loss and metrics over a whole data set, in eval mode, without a graph."""
-        loader = data if hasattr(data, "iterate") else as_loader(data, batch_size, shuffle=False, role="evaluation")
+        loader = (
+            data
+            if hasattr(data, "iterate")
+            else as_loader(data, batch_size, shuffle=False, role="evaluation")
+        )
         outputs, targets, loss_sum, count = [], [], 0.0, 0
         was_training = self.model.training
         self.model.eval()
@@ -279,7 +303,13 @@ class Trainer:
                         f"the model cannot take the training inputs (samples of shape {tuple(x.shape[1:])}): {error}"
                     ) from None
                 labels = loader.labels()
-                if labels is not None and out.ndim == 2 and out.shape[1] > 1 and labels.dtype.kind in "iu" and labels.ndim == 1:
+                if (
+                    labels is not None
+                    and out.ndim == 2
+                    and out.shape[1] > 1
+                    and labels.dtype.kind in "iu"
+                    and labels.ndim == 1
+                ):
                     low, high = int(labels.min()), int(labels.max())
                     if low < 0 or high >= out.shape[1]:
                         raise DataError(
@@ -346,7 +376,12 @@ def fit(
 
 
 def evaluate(
-    model: Module, data: Any, *, loss: str | LossFn, metrics: Sequence[str | Metric] = ("accuracy",), batch_size: int = 256
+    model: Module,
+    data: Any,
+    *,
+    loss: str | LossFn,
+    metrics: Sequence[str | Metric] = ("accuracy",),
+    batch_size: int = 256,
 ) -> Logs:
     """Loss and metrics of ``model`` on ``data`` ((x, y) arrays, a Dataset or a DataLoader)."""
     trainer = Trainer(model, loss=loss, optimizer=_NoOptimizer(), metrics=metrics, verbose=0)
@@ -360,7 +395,7 @@ def predict(model: Module, x: Any, batch_size: int = 256) -> np.ndarray:
     model.eval()
     try:
         with no_grad():
-            outputs = [model(xb).numpy() for xb, _ in loader.iterate(loader.epoch_order(), start=0)]
+            outputs = [model(batch[0]).numpy() for batch in loader.iterate(loader.epoch_order())]
     finally:
         model.train(was_training)
     return np.concatenate(outputs)
@@ -378,7 +413,8 @@ def predict_proba(model: Module, x: Any, batch_size: int = 256) -> np.ndarray:
 class _NoOptimizer:
     """Stands in for an optimiser where only evaluation happens."""
 
-    param_groups: list[dict[str, Any]] = [{"lr": math.nan}]
+    def __init__(self) -> None:
+        self.param_groups: list[dict[str, Any]] = [{"lr": math.nan}]
 
     def step(self) -> None:
         raise ArgumentError("this trainer only evaluates")

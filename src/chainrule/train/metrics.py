@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-
 import numpy as np
 
 from chainrule.errors import ArgumentError, ShapeError
@@ -39,12 +38,16 @@ def top_k_accuracy(outputs: np.ndarray, targets: np.ndarray, k: int = 5) -> floa
     """Fraction of rows whose target is among the k highest scores."""
     _check_rows(outputs, targets, "top_k_accuracy")
     if outputs.ndim != 2 or not 1 <= k <= outputs.shape[1]:
-        raise ArgumentError(f"top_k_accuracy: k must be in [1, C]; got k={k} for outputs {outputs.shape}")
+        raise ArgumentError(
+            f"top_k_accuracy: k must be in [1, C]; got k={k} for outputs {outputs.shape}"
+        )
     top = np.argpartition(-outputs, k - 1, axis=1)[:, :k]
     return float((top == _class_targets(targets)[:, None]).any(axis=1).mean())
 
 
-def confusion_matrix(outputs: np.ndarray, targets: np.ndarray, num_classes: int | None = None) -> np.ndarray:
+def confusion_matrix(
+    outputs: np.ndarray, targets: np.ndarray, num_classes: int | None = None
+) -> np.ndarray:
     """(C, C) counts: row = true class, column = predicted class."""
     _check_rows(outputs, targets, "confusion_matrix")
     predicted = predicted_classes(outputs)
@@ -56,7 +59,9 @@ def confusion_matrix(outputs: np.ndarray, targets: np.ndarray, num_classes: int 
     return matrix
 
 
-def precision_recall(outputs: np.ndarray, targets: np.ndarray, num_classes: int | None = None) -> dict[str, np.ndarray]:
+def precision_recall(
+    outputs: np.ndarray, targets: np.ndarray, num_classes: int | None = None
+) -> dict[str, np.ndarray]:
     """Per-class precision, recall and F1 from the confusion matrix (0 where undefined)."""
     matrix = confusion_matrix(outputs, targets, num_classes)
     hits = np.diag(matrix).astype(float)
@@ -88,7 +93,7 @@ def get_metric(spec: str | Metric) -> tuple[str, Metric]:
     if callable(spec):
         return getattr(spec, "__name__", "metric"), spec
     if spec not in METRICS:
-        raise ArgumentError(f"unknown metric {spec!r}; expected one of {sorted(METRICS)} or a function")
+        raise ArgumentError(
+            f"unknown metric {spec!r}; expected one of {sorted(METRICS)} or a function"
+        )
     return ("accuracy" if spec == "acc" else spec), METRICS[spec]
-
-

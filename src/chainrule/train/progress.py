@@ -10,7 +10,9 @@ from chainrule.train.callbacks import Callback, Logs
 
 
 def format_logs(logs: Logs) -> str:
-    return "  ".join(f"{k} {v:.4f}" if abs(v) >= 1e-3 or v == 0 else f"{k} {v:.3e}" for k, v in logs.items())
+    return "  ".join(
+        f"{k} {v:.4f}" if abs(v) >= 1e-3 or v == 0 else f"{k} {v:.3e}" for k, v in logs.items()
+    )
 
 
 class ProgressBar(Callback):
@@ -57,7 +59,10 @@ class ProgressBar(Callback):
             self.bar.close()
             self.bar = None
         else:
-            print(f"epoch {epoch + 1}/{self.epochs}  {format_logs(logs or {})}  ({seconds:.1f}s)", file=self.stream)
+            print(
+                f"epoch {epoch + 1}/{self.epochs}  {format_logs(logs or {})}  ({seconds:.1f}s)",
+                file=self.stream,
+            )
 
     def on_train_end(self, logs: Logs | None = None) -> None:
         if self.bar is not None:

@@ -68,7 +68,11 @@ def _digest(arrays: Mapping[str, np.ndarray], metadata_json: str) -> str:
     return h.hexdigest()
 
 
-def save_arrays(path: str | os.PathLike[str], arrays: Mapping[str, Any], metadata: Mapping[str, Any] | None = None) -> None:
+def save_arrays(
+    path: str | os.PathLike[str],
+    arrays: Mapping[str, Any],
+    metadata: Mapping[str, Any] | None = None,
+) -> None:
     """Write named arrays and JSON-safe ``metadata`` to ``path`` atomically, with a checksum."""
     arrays = {name: np.asarray(value) for name, value in arrays.items()}
     for name, array in arrays.items():
@@ -80,16 +84,22 @@ def save_arrays(path: str | os.PathLike[str], arrays: Mapping[str, Any], metadat
         try:
             from safetensors.numpy import save
         except ImportError as error:
-            raise CheckpointError('saving .safetensors needs: pip install "chainrule[io]"') from error
-        data = save({k: np.ascontiguousarray(v) for k, v in arrays.items()},
-                    metadata={_METADATA_KEY: metadata_json, _CHECKSUM_KEY: checksum})
+            raise CheckpointError(
+                'saving .safetensors needs: pip install "chainrule[io]"'
+            ) from error
+        data = save(
+            {k: np.ascontiguousarray(v) for k, v in arrays.items()},
+            metadata={_METADATA_KEY: metadata_json, _CHECKSUM_KEY: checksum},
+        )
     else:
         buffer = io.BytesIO()
         np.savez(
             buffer,
             **arrays,
-            **{_METADATA_KEY: np.frombuffer(metadata_json.encode(), dtype=np.uint8),
-               _CHECKSUM_KEY: np.frombuffer(checksum.encode(), dtype=np.uint8)},
+            **{
+                _METADATA_KEY: np.frombuffer(metadata_json.encode(), dtype=np.uint8),
+                _CHECKSUM_KEY: np.frombuffer(checksum.encode(), dtype=np.uint8),
+            },
         )
         data = buffer.getvalue()
     atomic_write_bytes(path, data)
@@ -110,8 +120,17 @@ def load_arrays(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], di
             checksum = arrays.pop(_CHECKSUM_KEY).tobytes().decode()
     except CheckpointError:
         raise
-    except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile, UnicodeDecodeError) as error:
-        raise CheckpointError(f"{path}: not a readable chainrule file (truncated or corrupted?): {error}") from error
+    except (
+        KeyError,
+        ValueError,
+        OSError,
+        EOFError,
+        zipfile.BadZipFile,
+        UnicodeDecodeError,
+    ) as error:
+        raise CheckpointError(
+            f"{path}: not a readable chainrule file (truncated or corrupted?): {error}"
+        ) from error
     if _digest(arrays, metadata_json) != checksum:
         raise CheckpointError(f"{path}: checksum mismatch: the file is corrupted")
     return arrays, json.loads(metadata_json)
@@ -124,7 +143,7 @@ def _read_safetensors(path: Path) -> tuple[dict[str, np.ndarray], str, str]:
         raise CheckpointError('reading .safetensors needs: pip install "chainrule[io]"') from error
     with safe_open(str(path), framework="numpy") as handle:
         meta = handle.metadata() or {}
-        arrays = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
+        arrays = {name: handle.get_tensor(name) for name in handle.keys()}
     if _METADATA_KEY not in meta or _CHECKSUM_KEY not in meta:
         raise CheckpointError(f"{path}: a safetensors file without chainrule's checksum")
     return arrays, meta[_METADATA_KEY], meta[_CHECKSUM_KEY]
@@ -151,7 +170,9 @@ def flatten_state(state: Any, prefix: str = "") -> tuple[dict[str, np.ndarray], 
             return [walk(v, f"{key}/{i}") for i, v in enumerate(value)]
         if value is None or isinstance(value, bool | int | float | str):
             return value
-        raise CheckpointError(f"cannot save {key or 'state'}: {type(value).__name__} is not an array, number, string, list or dict")
+        raise CheckpointError(
+            f"cannot save {key or 'state'}: {type(value).__name__} is not an array, number, string, list or dict"
+        )
 
     return arrays, walk(state, prefix)
 
