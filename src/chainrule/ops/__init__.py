@@ -1,6 +1,7 @@
 """Every differentiable primitive, grouped by kind (also importable as ``chainrule.functional``)."""
 
 from chainrule.ops.compare import all, any, eq, ge, gt, isfinite, le, lt, ne
+from chainrule.ops.conv import conv2d
 from chainrule.ops.convert import astype, to_device
 from chainrule.ops.elementwise import (
     abs,
@@ -23,6 +24,7 @@ from chainrule.ops.elementwise import (
 )
 from chainrule.ops.linalg import linear, matmul
 from chainrule.ops.loss import cross_entropy
+from chainrule.ops.pool import avg_pool2d, lp_pool2d, max_pool2d
 from chainrule.ops.reduce import argmax, argmin, logsumexp, max, mean, min, std, sum, var
 from chainrule.ops.shape import (
     broadcast_to,
@@ -48,10 +50,12 @@ __all__ = [
     "argmax",
     "argmin",
     "astype",
+    "avg_pool2d",
     "broadcast_to",
     "cat",
     "clip",
     "concatenate",
+    "conv2d",
     "cross_entropy",
     "div",
     "eq",
@@ -66,9 +70,11 @@ __all__ = [
     "linear",
     "log",
     "logsumexp",
+    "lp_pool2d",
     "lt",
     "matmul",
     "max",
+    "max_pool2d",
     "maximum",
     "mean",
     "min",
