@@ -107,13 +107,21 @@ def test_conv2d_computes_only_the_gradients_asked_for():
     assert x.grad.shape == (2, 1, 5, 5) and b.grad is None
 
 
-def test_conv2d_keeps_float32_in_output_and_gradients():
-    x = cr.randn(2, 3, 6, 6, requires_grad=True)
-    layer = nn.Conv2d(3, 4, 3, padding=1)
-    y = layer(x)
-    y.sum().backward()
-    assert y.dtype == cr.float32
-    assert x.grad.dtype == layer.weight.grad.dtype == layer.bias.grad.dtype == cr.float32
+@pytest.mark.parametrize(
+    "op",
+    [
+        lambda x: nn.Conv2d(3, 4, 3, padding=1)(x),
+        lambda x: F.max_pool2d(x, 3, 2, 1),
+        lambda x: F.avg_pool2d(x, 3, 2, 1),
+        lambda x: F.lp_pool2d(x, 3, 2),
+    ],
+    ids=["conv", "max", "avg", "lp"],
+)
+def test_float32_stays_float32_in_outputs_and_gradients(op):
+    x = cr.tensor(rng.uniform(0.1, 1.0, (2, 3, 6, 6)), requires_grad=True)
+    y = op(x)
+    y.backward(np.ones(y.shape))
+    assert y.dtype == x.grad.dtype == cr.float32
 
 
 def conv_pool_conv(pool):
@@ -144,9 +152,11 @@ def test_conv_pool_conv_chain_matches_the_references_and_gradcheck(pool):
         rng.standard_normal((4, 3, 2, 2)),
     )
     net = conv_pool_conv(pool)
-    out = net(cr.tensor(x), cr.tensor(w1), cr.tensor(w2)).numpy()
+    out = net(*[cr.tensor(a, dtype="float64") for a in (x, w1, w2)]).numpy()
     cr.gradcheck(net, [x, w1, w2])
-    h = F.relu(pool(cr.tensor(conv2d_reference(x, w1, np.zeros(3), (1, 1), (1, 1)))))
+    h = F.relu(
+        pool(cr.tensor(conv2d_reference(x, w1, np.zeros(3), (1, 1), (1, 1)), dtype="float64"))
+    )
     expected = conv2d_reference(h.numpy(), w2, np.zeros(4), (1, 1), (0, 0)).reshape(2, -1)
     np.testing.assert_allclose(out, expected * np.linspace(0.5, 1.5, 16), rtol=1e-5, atol=1e-6)
 

@@ -7,6 +7,7 @@ no copy of the windows, whether they overlap or not.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -25,14 +26,15 @@ from chainrule.ops.conv import (
 )
 
 
-def window_offsets(kernel: Pair, stride: Pair, out_size: Pair) -> list[tuple[Any, ...]]:
+@functools.lru_cache(maxsize=64)
+def window_offsets(kernel: Pair, stride: Pair, out_size: Pair) -> tuple[tuple[Any, ...], ...]:
     """For each kernel offset (i, j), row-major, the index of that entry of every window."""
     (kh, kw), (sh, sw), (ho, wo) = kernel, stride, out_size
-    return [
+    return tuple(
         (..., slice(i, i + sh * (ho - 1) + 1, sh), slice(j, j + sw * (wo - 1) + 1, sw))
         for i in range(kh)
         for j in range(kw)
-    ]
+    )
 
 
 def axis_order(a: Any) -> tuple[int, ...]:
@@ -55,7 +57,7 @@ def in_layout(a: Any, order: tuple[int, ...]) -> Any:
     return out
 
 
-def window_sum(x: Any, offsets: list[tuple[Any, ...]]) -> Any:
+def window_sum(x: Any, offsets: tuple[tuple[Any, ...], ...]) -> Any:
     """sum over the window of x: (..., H, W) -> (..., H', W'), a fresh array."""
     xp = get_array_module(x)
     if len(offsets) == 1:
