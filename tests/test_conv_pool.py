@@ -124,41 +124,54 @@ def test_float32_stays_float32_in_outputs_and_gradients(op):
     assert y.dtype == x.grad.dtype == cr.float32
 
 
-def conv_pool_conv(pool):
-    """conv -> pool -> relu -> conv -> flatten: layouts handed from op to op, as in a CNN."""
-
-    def net(x, w1, w2):
-        h = F.relu(pool(F.conv2d(x, w1, padding=1)))
-        return F.conv2d(h, w2).flatten(1) * cr.tensor(np.linspace(0.5, 1.5, 16))
-
-    return net
+def dense(features, wd):
+    """features (N, k) @ the first k columns of wd (5, 48)^T."""
+    return features @ wd[:, : features.shape[1]].T
 
 
+HEADS = {
+    # what follows the pool: another conv (gradient comes back in the conv's layout) or
+    # a dense layer straight after a flatten (gradient comes back in C order)
+    "conv_head": lambda h, w2, wd: dense(F.conv2d(F.relu(h), w2).flatten(1), wd),
+    "dense_head": lambda h, w2, wd: dense(h.flatten(1), wd),
+}
+
+
+def head_reference(head, h, w2, wd):
+    if head == "conv_head":
+        h = conv2d_reference(np.maximum(h, 0), w2, np.zeros(4), (1, 1), (0, 0))
+    return dense(h.reshape(2, -1), wd)
+
+
+@pytest.mark.parametrize("head", HEADS)
 @pytest.mark.parametrize(
     "pool",
     [
-        lambda h: F.max_pool2d(h, 2),
+        lambda h: F.max_pool2d(h, 2, padding=1),
         lambda h: F.max_pool2d(h, 3, stride=2, padding=1),
-        lambda h: F.avg_pool2d(h, 2),
+        lambda h: F.avg_pool2d(h, 2, padding=1),
         lambda h: F.avg_pool2d(h, 3, stride=2, padding=1),
         lambda h: F.lp_pool2d(h, 2, 2),
     ],
     ids=["max", "max_overlapping", "avg", "avg_overlapping", "lp"],
 )
-def test_conv_pool_conv_chain_matches_the_references_and_gradcheck(pool):
-    x, w1, w2 = (
+def test_conv_pool_head_chains_match_the_references_and_gradcheck(pool, head):
+    """conv -> pool -> head, as in a CNN: each op takes the layout the one before it left."""
+    x, w1, w2, wd = (
         distinct(2, 2, 6, 6),
         rng.standard_normal((3, 2, 3, 3)),
         rng.standard_normal((4, 3, 2, 2)),
+        rng.standard_normal((5, 48)),
     )
-    net = conv_pool_conv(pool)
-    out = net(*[cr.tensor(a, dtype="float64") for a in (x, w1, w2)]).numpy()
-    cr.gradcheck(net, [x, w1, w2])
-    h = F.relu(
-        pool(cr.tensor(conv2d_reference(x, w1, np.zeros(3), (1, 1), (1, 1)), dtype="float64"))
-    )
-    expected = conv2d_reference(h.numpy(), w2, np.zeros(4), (1, 1), (0, 0)).reshape(2, -1)
-    np.testing.assert_allclose(out, expected * np.linspace(0.5, 1.5, 16), rtol=1e-5, atol=1e-6)
+
+    def net(x, w1, w2, wd):
+        return HEADS[head](pool(F.conv2d(x, w1, padding=1)), w2, wd)
+
+    out = net(*[cr.tensor(a, dtype="float64") for a in (x, w1, w2, wd)]).numpy()
+    cr.gradcheck(net, [x, w1, w2, wd])
+    conv_out = cr.tensor(conv2d_reference(x, w1, np.zeros(3), (1, 1), (1, 1)), dtype="float64")
+    expected = head_reference(head, pool(conv_out).numpy(), w2, wd)
+    np.testing.assert_allclose(out, expected, rtol=1e-6, atol=1e-8)
 
 
 # -------------------------------------------------------------------- pooling

@@ -59,7 +59,8 @@ def im2col(x: Array, kernel: tuple[int, int], stride: tuple[int, int]) -> Array:
     ho, wo = (h - kh) // sh + 1, (w - kw) // sw + 1
     s_c, s_h, s_w, s_n = x.strides
     windows = as_strided(x, (c, kh, kw, ho, wo, n), (s_c, s_h, s_w, s_h * sh, s_w * sw, s_n))
-    return windows.reshape(c * kh * kw, ho * wo * n)
+    # contiguous, so BLAS takes it; a copy unless the windows already are (1x1 kernels)
+    return get_array_module(x).ascontiguousarray(windows).reshape(c * kh * kw, ho * wo * n)
 
 
 def col2im(

@@ -82,10 +82,12 @@ class Conv2d(Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias=None, stride=(1, 1), padding=(0, 0)):
+        xp = get_array_module(x)
         f, c, kh, kw = weight.shape
         xc = pad_spatial(x, padding).transpose(1, 2, 3, 0)  # (C, H + 2p, W + 2p, N)
         ho, wo = (xc.shape[1] - kh) // stride[0] + 1, (xc.shape[2] - kw) // stride[1] + 1
         cols = im2col(xc, (kh, kw), stride)
+        weight = xp.ascontiguousarray(weight)  # BLAS-ready even if a view was passed
         y = weight.reshape(f, c * kh * kw) @ cols
         if bias is not None:
             y += bias[:, None]  # y is fresh from the GEMM: adding in place saves a pass
@@ -101,8 +103,12 @@ class Conv2d(Function):
         cols, weight = ctx.saved
         padded_shape, kernel, stride, padding = ctx.geometry
         need = ctx.needs_input_grad
+        xp = get_array_module(grad_y)
         f = grad_y.shape[1]
-        g = grad_y.transpose(1, 2, 3, 0).reshape(f, -1)  # a view if grad_y is (F, H', W', N)
+        # NOTE: free when grad_y is laid out (F, H', W', N), as the forward left it. Keep
+        # the ascontiguousarray: a plain reshape of a broadcast gradient (from .sum()) is
+        # a zero-stride view, which NumPy's matmul cannot hand to BLAS (3x slower).
+        g = xp.ascontiguousarray(grad_y.transpose(1, 2, 3, 0)).reshape(f, -1)
         grad_x = grad_w = grad_b = None
         if need[0]:
             grad_cols = weight.reshape(f, -1).T @ g

@@ -37,20 +37,16 @@ def window_offsets(kernel: Pair, stride: Pair, out_size: Pair) -> tuple[tuple[An
     )
 
 
-def axis_order(a: Any) -> tuple[int, ...]:
-    """a's axes from outermost to innermost in memory: (0, 1, 2, 3) for C order."""
-    return tuple(sorted(range(a.ndim), key=lambda axis: -abs(a.strides[axis])))
-
-
-def in_layout(a: Any, order: tuple[int, ...]) -> Any:
-    """a itself if its memory follows ``order`` (see ``axis_order``), else a copy that does.
+def in_layout(a: Any, strides: tuple[int, ...]) -> Any:
+    """a itself if its memory is laid out as ``strides`` say, else a copy that is.
 
     A gradient arriving in another layout than the forward arrays (a dense layer's,
     after a flatten) is converted once, not in every one of the kh*kw passes.
     """
-    if axis_order(a) == order:
+    if all(s == t for s, t, n in zip(a.strides, strides, a.shape) if n > 1):
         return a
     xp = get_array_module(a)
+    order = sorted(range(a.ndim), key=lambda axis: -abs(strides[axis]))  # outermost first
     out = xp.empty([a.shape[axis] for axis in order], dtype=a.dtype)
     out = out.transpose([order.index(axis) for axis in range(a.ndim)])
     out[...] = a
@@ -119,7 +115,7 @@ class MaxPool2d(Function):
         x_padded, y = ctx.saved
         kernel_size, stride, padding, offsets = ctx.geometry
         xp = get_array_module(grad_y)
-        grad_y = in_layout(grad_y, axis_order(y))
+        grad_y = in_layout(grad_y, y.strides)
         tiled = tiles(x_padded.shape, kernel_size, stride)
         grad = xp.empty_like(x_padded) if tiled else xp.zeros_like(x_padded)
         overlapping = stride[0] < kernel_size[0] or stride[1] < kernel_size[1]
@@ -155,13 +151,13 @@ class AvgPool2d(Function):
         )
         y = window_sum(x_padded, offsets)
         y *= 1.0 / len(offsets)
-        ctx.geometry = (x_padded.shape, kernel_size, stride, padding, axis_order(y))
+        ctx.geometry = (x_padded.shape, kernel_size, stride, padding, y.strides)
         return y
 
     @staticmethod
     def backward(ctx, grad_y):
-        padded_shape, kernel_size, stride, padding, order = ctx.geometry
-        h = in_layout(grad_y, order) * (1.0 / (kernel_size[0] * kernel_size[1]))
+        padded_shape, kernel_size, stride, padding, strides = ctx.geometry
+        h = in_layout(grad_y, strides) * (1.0 / (kernel_size[0] * kernel_size[1]))
         grad = spread(h, padded_shape, kernel_size, stride)
         return (crop_spatial(grad, padding),)
 
@@ -192,7 +188,7 @@ class LPPool2d(Function):
         # the root; its gradient is taken as 0, where autograd through sqrt gives NaN.
         positive = y > 0
         scale = (y if p == 2 else y ** (p - 1)) * float(kernel_size[0] * kernel_size[1])
-        h = in_layout(grad_y, axis_order(y)) * positive / xp.where(positive, scale, 1)
+        h = in_layout(grad_y, y.strides) * positive / xp.where(positive, scale, 1)
         grad = spread(h, x.shape, kernel_size, stride)
         grad *= x if p == 2 else x ** (p - 1)
         return (grad,)
