@@ -177,6 +177,23 @@ def test_batchnorm_takes_the_channels_it_is_given():
     assert isinstance(model[1], nn.BatchNorm1d) and model[1].num_features == 16
 
 
+def test_an_initializer_takes_its_arguments_from_a_table():
+    layer = '{type = "linear", out = 16, init = {name = "normal", std = 0.5}, bias_init = "ones"}'
+    model = build_model(loads(config_with('{type = "linear", out = 16} => ' + layer)))
+    assert float(model[0].weight.numpy().std()) == pytest.approx(0.5, rel=0.1)
+    assert (model[0].bias.numpy() == 1).all()
+    message = error_of(config_with('{type = "linear", out = 16} => ' + layer.replace("std", "sd")))
+    assert "model.layers[0].init.sd: unknown key (did you mean 'std'?)" in message
+
+
+def test_a_file_without_a_name_is_named_after_the_file(tmp_path):
+    path = tmp_path / "my run.toml"
+    path.write_text(DIGITS_MLP.replace('name = "tiny"', ""))
+    config = load_config(path)
+    assert config.name == "my-run"
+    assert loads(to_toml(config)) == config
+
+
 def test_dense_layer_on_feature_maps_asks_for_a_flatten():
     text = config_with("flatten = true => flatten = false").replace(
         '{type = "linear", out = 16}', '{type = "conv2d", out = 4, kernel = 3}'

@@ -222,7 +222,8 @@ def load_config(source: str | os.PathLike[str]) -> ExperimentConfig:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path}: cannot read the experiment file: {error}") from None
-    return loads(text, path.stem, origin=str(path))
+    default_name = re.sub(r"[^A-Za-z0-9._-]+", "-", path.stem).strip("-._") or "experiment"
+    return loads(text, default_name, origin=str(path))
 
 
 def loads(

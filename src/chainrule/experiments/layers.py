@@ -7,6 +7,7 @@ them, so each layer is built for the shape the previous one gives.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from chainrule.experiments.schema import (
     Check,
     ConfigError,
     boolean,
+    call_checked,
+    check_keys,
     choice,
     integer,
     number,
@@ -44,14 +47,41 @@ class LayerType:
     takes: str = "any"  # "flat": (N, features); "images": (N, C, H, W); "any"
 
 
-_init = choice(*INITIALIZERS)
+def _init(value: Any, path: str) -> str | dict[str, Any]:
+    """An initializer: a name from ``nn.init.INITIALIZERS``, or a table of the name and its
+    arguments, ``{name = "normal", std = 0.1}``."""
+    if not isinstance(value, Mapping):
+        return choice(*INITIALIZERS)(value, path)
+    name = choice(*INITIALIZERS)(value.get("name"), f"{path}.name")
+    function = INITIALIZERS[name]
+    arguments = [
+        key for key in inspect.signature(function).parameters if key not in ("tensor", "generator")
+    ]
+    check_keys(value, ["name", *arguments], path)
+    args = {key: v for key, v in value.items() if key != "name"}
+    call_checked(lambda **kw: function(zeros(4, 4), **kw), args, path)
+    return {"name": name, **args}
+
+
+def initializer(spec: str | Mapping[str, Any]) -> Callable[..., Any]:
+    """The function an ``init`` key names, with its arguments bound."""
+    if isinstance(spec, str):
+        return INITIALIZERS[spec]
+    args = {key: value for key, value in spec.items() if key != "name"}
+    return functools.partial(INITIALIZERS[spec["name"]], **args)
+
+
 _WEIGHTS = {"bias": boolean, "init": _init, "bias_init": _init}
 _WEIGHT_DEFAULTS = {"bias": True, "init": "xavier_uniform", "bias_init": "zeros"}
 _POOL = {"kernel": pair(1), "stride": pair(1), "padding": pair(0)}
 
 
 def _weights(args: Mapping[str, Any]) -> dict[str, Any]:
-    return {"bias": args["bias"], "weight_init": args["init"], "bias_init": args["bias_init"]}
+    return {
+        "bias": args["bias"],
+        "weight_init": initializer(args["init"]),
+        "bias_init": initializer(args["bias_init"]),
+    }
 
 
 def _pool(name: str) -> Callable[[Shape, Mapping[str, Any]], nn.Module]:

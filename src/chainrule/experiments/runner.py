@@ -127,11 +127,12 @@ def run_experiment(
     if epochs is not None:
         config = replace(config, training=replace(config.training, epochs=epochs))
     run_dir = Path(run_dir)
-    manual_seed(config.seed)
-    build_model(config)  # a model that cannot be built fails before any data loads
-    _open_run_dir(run_dir, config, resume)
     start = time.perf_counter()
-    data = prepare_data(config)
+    manual_seed(config.seed)
+    build_model(config)  # a model that cannot be built fails before any data loads,
+    data = prepare_data(config)  # and data that cannot be loaded before anything is written
+    _open_run_dir(run_dir, config, resume)
+    data_time = time.perf_counter() - start
     if verbose:
         print(
             f"experiment {config.name}" + (f": {config.description}" if config.description else "")
@@ -145,7 +146,7 @@ def run_experiment(
         if verbose and config.ensemble:
             print(f"ensemble member {i + 1} of {count} (seed {config.seed + i})")
         members.append(_train(config, data, directory, config.seed + i, resume, verbose))
-    training_time = time.perf_counter() - start
+    training_time = time.perf_counter() - start - data_time
     report, member_probabilities = _test(config, [m.model for m in members], data)
     y_test = data.test[1]
     metrics = {
@@ -171,8 +172,9 @@ def run_experiment(
             for m, p in zip(members, member_probabilities)
         ],
         "data": data.description,
+        "data_time_s": round(data_time, 3),
         "training_time_s": round(training_time, 3),
-        "wall_time_s": round(time.perf_counter() - start, 3),
+        "wall_time_s": round(time.perf_counter() - start, 3),  # all but the plots
         "machine": machine(),
         "chainrule_version": _version(),
     }
