@@ -6,15 +6,9 @@ writes the config, history, checkpoints, metrics and plots. The schema is descri
 ``chainrule.experiments.config``; the ``chainrule`` command drives all of this.
 """
 
-from chainrule.experiments.config import (
-    ExperimentConfig,
-    find_experiment,
-    load_config,
-    loads,
-    named_experiments,
-    to_toml,
-)
+from chainrule.experiments.config import ExperimentConfig, to_toml
 from chainrule.experiments.layers import LAYERS, build_model
+from chainrule.experiments.parse import find_experiment, load_config, loads, named_experiments
 from chainrule.experiments.runner import (
     RunDirectoryError,
     RunResult,

@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.data import load_digits, load_mnist, make_blobs, make_spirals, make_xor
+from chainrule.data import load_digits, load_mnist, make_blobs, make_spirals, make_xor, transforms
 from chainrule.data.transforms import Compose, expand_by_shifts
-from chainrule.experiments.config import ExperimentConfig, augmentation_transforms
+from chainrule.experiments.config import AugmentationConfig, ExperimentConfig
 from chainrule.experiments.schema import ConfigError
 
 Arrays = tuple[np.ndarray, np.ndarray]
@@ -168,3 +168,23 @@ def _mean_std(x: np.ndarray, chunk: int = 10_000) -> tuple[float, float]:
     mean = float(x.mean(dtype=np.float64))
     squares = sum(float(np.square(x[i : i + chunk] - mean).sum()) for i in range(0, len(x), chunk))
     return mean, math.sqrt(squares / x.size)
+
+
+def augmentation_transforms(config: AugmentationConfig, fill: float = 0.0) -> list[Any]:
+    """The batch transforms of ``[augmentation]``: geometric first, then elastic, then noise."""
+    out: list[Any] = []
+    if config.translate:
+        out.append(transforms.RandomTranslation(config.translate, fill=fill))
+    if config.rotate:
+        out.append(transforms.RandomRotation(config.rotate, fill=fill))
+    if config.scale is not None:
+        out.append(transforms.RandomScaling(config.scale, fill=fill))
+    if config.shear:
+        out.append(transforms.RandomShear(config.shear, fill=fill))
+    if config.elastic is not None:
+        out.append(
+            transforms.ElasticDistortion(config.elastic.alpha, config.elastic.sigma, fill=fill)
+        )
+    if config.noise:
+        out.append(transforms.GaussianNoise(config.noise))
+    return out

@@ -36,15 +36,10 @@ from chainrule.autograd.tensor import Tensor
 from chainrule.backend import manual_seed
 from chainrule.data.preprocessing import one_hot
 from chainrule.errors import ArgumentError, ChainruleError
-from chainrule.experiments.config import (
-    SCHEDULES,
-    ExperimentConfig,
-    ScheduleConfig,
-    load_config,
-    to_toml,
-)
+from chainrule.experiments.config import ExperimentConfig, ScheduleConfig, to_toml
 from chainrule.experiments.datasets import PreparedData, prepare_data
 from chainrule.experiments.layers import build_model
+from chainrule.experiments.parse import SCHEDULES, load_config
 from chainrule.experiments.report import classification_report, cross_entropy_of, machine, to_json
 from chainrule.train import callbacks as cb
 from chainrule.train.history import History
