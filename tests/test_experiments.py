@@ -297,7 +297,13 @@ def test_augmentation_becomes_part_of_the_training_transform():
 
 
 # ---------------------------------------------------------------- runs
-def test_held_out_validation_reports_the_best_epoch_and_evaluate_agrees(tmp_path):
+@pytest.fixture
+def no_plots(monkeypatch):
+    """Runs whose plots these tests do not look at (test_cli.py checks the plots)."""
+    monkeypatch.setattr("chainrule.experiments.runner._plots", lambda *args: None)
+
+
+def test_held_out_validation_reports_the_best_epoch_and_evaluate_agrees(tmp_path, no_plots):
     config = loads(config_with("flatten = true => flatten = true\nvalidation = 300"))
     result = run_experiment(config, tmp_path / "run", epochs=4, verbose=0)
     member = result.metrics["members"][0]
@@ -309,7 +315,7 @@ def test_held_out_validation_reports_the_best_epoch_and_evaluate_agrees(tmp_path
     assert again["confusion_matrix"] == result.metrics["confusion_matrix"]
 
 
-def test_an_ensemble_trains_members_with_consecutive_seeds(tmp_path):
+def test_an_ensemble_trains_members_with_consecutive_seeds(tmp_path, no_plots):
     config = loads(config_with(add="\n[ensemble]\nmembers = 2\n"))
     result = run_experiment(config, tmp_path / "run", verbose=0)
     assert [m["seed"] for m in result.metrics["members"]] == [0, 1]
@@ -320,7 +326,7 @@ def test_an_ensemble_trains_members_with_consecutive_seeds(tmp_path):
     assert evaluate_run(tmp_path / "run")["test"]["accuracy"] == result.test_accuracy
 
 
-def test_regularization_schedule_and_early_stopping_are_wired_in(tmp_path):
+def test_regularization_schedule_and_early_stopping_are_wired_in(tmp_path, no_plots):
     text = config_with(
         add=(
             'early_stopping = {monitor = "val_loss", patience = 1, min_delta = 10.0}\n'
@@ -338,7 +344,7 @@ def test_regularization_schedule_and_early_stopping_are_wired_in(tmp_path):
         assert np.linalg.norm(weights[name], axis=1).max() <= 0.5 + 1e-6
 
 
-def test_a_run_directory_is_not_overwritten(tmp_path):
+def test_a_run_directory_is_not_overwritten(tmp_path, no_plots):
     config = loads(DIGITS_MLP)
     run_experiment(config, tmp_path / "run", verbose=0)
     with pytest.raises(RunDirectoryError, match="already holds a run"):
