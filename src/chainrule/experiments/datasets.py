@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 
 from chainrule.data import load_digits, load_mnist, make_blobs, make_spirals, make_xor, transforms
+from chainrule.data.mnist import DatasetNotFoundError
+from chainrule.data.mnist import cache_dir as mnist_cache_dir
 from chainrule.data.transforms import Compose, expand_by_shifts
 from chainrule.experiments.config import AugmentationConfig, ExperimentConfig
 from chainrule.experiments.schema import ConfigError
@@ -68,7 +70,16 @@ def load_splits(config: ExperimentConfig) -> tuple[Arrays, Arrays]:
     if data.name == "mnist":
         if data.path is not None and not Path(data.path).expanduser().is_dir():
             raise ConfigError(f"data.path: {data.path} is not a directory")
-        train, test = load_mnist(path=data.path)
+        try:
+            train, test = load_mnist(path=data.path)
+        except DatasetNotFoundError as error:
+            places = [data.path] if data.path else []
+            places += ["$CHAINRULE_DATA", str(mnist_cache_dir())]
+            raise DatasetNotFoundError(
+                f"MNIST is not in {', '.join(places)} and could not be downloaded; put its four "
+                ".gz files in a folder and set data.path (or CHAINRULE_DATA) to it "
+                "(--debug shows where it looked and why the download failed)"
+            ) from error
     elif data.name == "digits":
         x, y = load_digits()
         order = np.random.default_rng(0).permutation(len(x))
