@@ -79,6 +79,7 @@ from chainrule.ops import (  # the functional forms, as torch.exp etc.
 
 from chainrule import functional, nn, ops, optim, viz  # isort: skip
 from chainrule import data, model_selection  # isort: skip
+from chainrule import ensemble, tune  # isort: skip
 
 __version__ = "0.1.0"
 
@@ -98,6 +99,7 @@ __all__ = [
     "concatenate",
     "data",
     "enable_grad",
+    "ensemble",
     "errors",
     "exp",
     "eye",
@@ -150,6 +152,7 @@ __all__ = [
     "tanh",
     "tensor",
     "transpose",
+    "tune",
     "uint8",
     "unsqueeze",
     "var",
