@@ -311,19 +311,20 @@ def test_a_stored_grid_continues_where_it_was_interrupted(db_dir):
 
     with pytest.raises(KeyboardInterrupt):
         grid_search(interrupted, space, storage=storage, study_name="g", verbose=0)
-    result = grid_search(
-        lambda p: calls.append(p) or p["a"], space, storage=storage, study_name="g", verbose=0
-    )
+    stopped = load_search(storage, "g", space).trials[-1]
+    assert stopped.state == "failed" and stopped.error == "stopped before it finished"
+
+    def objective(params):
+        calls.append(params)
+        return params["a"]
+
+    result = grid_search(objective, space, storage=storage, study_name="g", verbose=0)
     points = [(p["a"], p["b"]) for p in calls]
-    assert len(points) == len(set(points)) == 5  # 6 points; the interrupted one is not redone
-    assert {(t.params["a"], t.params["b"]) for t in result} == set(
-        itertools.product([1, 2, 3], ["x", (1, 2)])
-    )
-    assert len(result.completed) == 5 and result.best_params["a"] == 3
-    again = grid_search(
-        lambda p: calls.append(p) or 0.0, space, storage=storage, study_name="g", verbose=0
-    )
-    assert len(again) == 6 and len(calls) == 5  # a finished grid runs nothing more
+    assert sorted(points, key=repr) == sorted(itertools.product([1, 2, 3], ["x", (1, 2)]), key=repr)
+    assert len(result) == 7 and len(result.completed) == 6  # the stopped point was run again
+    assert result.best_params["a"] == 3
+    again = grid_search(objective, space, storage=storage, study_name="g", verbose=0)
+    assert len(again) == 7 and len(calls) == 6  # a finished grid runs nothing more
 
 
 def test_two_worker_processes_share_one_sqlite_study(db_dir, tmp_path):

@@ -176,6 +176,11 @@ def optimize(study: Any, objective: Any, n_trials: int, n_jobs: int = 1) -> None
     study.optimize(objective, n_trials=n_trials, n_jobs=n_jobs, catch=(_TrialFailed,))
 
 
+def _stopped(trial: Any) -> bool:
+    """A trial that failed without our record of why: interrupted (KeyboardInterrupt)."""
+    return trial.state.name == "FAIL" and "error" not in trial.user_attrs
+
+
 def run_grid(
     optuna: types.ModuleType,
     study: Any,
@@ -183,34 +188,36 @@ def run_grid(
     grid_space: Mapping[str, Any],
     verbose: int,
 ) -> None:
-    """Evaluate each grid point not yet taken by a trial of the study (any call or worker).
+    """Evaluate each grid point no trial of the study has taken (from any call or worker).
 
     Optuna's GridSampler gives trial k the k-th point, so concurrent workers never share
-    one; a later trial (numbered past the grid) whose point another trial has already
-    taken, finished or running, is skipped and recorded as pruned. A point whose worker
-    died mid-trial stays taken (its trial stays "running" in the storage).
+    one; a later trial (numbered past the grid) whose point another trial holds, finished
+    or running, is skipped and recorded as pruned. Points whose trial was interrupted are
+    run again at the end. A point whose worker was killed stays taken (its trial stays
+    "running" in the storage).
     """
     choices = searched(grid_space)
     names = list(choices)
     points = set(itertools.product(*(categorical_values(c) for c in choices.values())))
-    states = (
-        optuna.trial.TrialState.COMPLETE,
-        optuna.trial.TrialState.FAIL,
-        optuna.trial.TrialState.RUNNING,
-    )
+    state = optuna.trial.TrialState
 
-    def taken(but: int = -1) -> dict[tuple[Any, ...], int]:
+    def taken(but: int = -1, counting_stopped: bool = True) -> dict[tuple[Any, ...], int]:
         """Grid point -> number of a trial (other than ``but``) that took it."""
         return {
             tuple(t.params[name] for name in names): t.number
-            for t in study.get_trials(deepcopy=False, states=states)
-            if t.number != but and set(names) <= t.params.keys()
+            for t in study.get_trials(
+                deepcopy=False, states=(state.COMPLETE, state.FAIL, state.RUNNING)
+            )
+            if t.number != but
+            and set(names) <= t.params.keys()
+            and (counting_stopped or not _stopped(t))
         }
 
     def skip_taken_point(trial: Any) -> None:
         if trial.number < len(points):
             return
-        owner = taken(but=trial.number).get(tuple(trial.params[name] for name in names))
+        point = tuple(trial.params[name] for name in names)
+        owner = taken(but=trial.number, counting_stopped=False).get(point)
         if owner is not None:
             message = f"grid point already taken by trial {owner}"
             trial.set_user_attr("error", message)
@@ -220,13 +227,26 @@ def run_grid(
         if points <= taken().keys():
             study.stop()
 
+    run = optuna_objective(objective, grid_space, verbose, before=skip_taken_point)
     if points - taken().keys():
         study.optimize(
-            optuna_objective(objective, grid_space, verbose, before=skip_taken_point),
-            n_trials=len(points),
-            catch=(_TrialFailed,),
-            callbacks=[stop_when_all_taken],
+            run, n_trials=len(points), catch=(_TrialFailed,), callbacks=[stop_when_all_taken]
         )
+    # NOTE: GridSampler counts an interrupted point as visited and would never hand it out
+    # again, so those are asked for by name, with a sampler that has no grid to keep.
+    study.sampler = optuna.samplers.RandomSampler()
+    for point in points - taken(counting_stopped=False).keys():
+        study.enqueue_trial(dict(zip(names, point)))
+        trial = study.ask()
+        try:
+            study.tell(trial, run(trial))
+        except _TrialFailed:
+            study.tell(trial, state=state.FAIL)
+        except optuna.TrialPruned:
+            study.tell(trial, state=state.PRUNED)
+        except BaseException:
+            study.tell(trial, state=state.FAIL)
+            raise
 
 
 def _json_safe(values: dict[str, Any]) -> dict[str, Any]:
@@ -264,7 +284,9 @@ def to_result(study: Any, space: Mapping[str, Any] | None, method: str) -> Searc
                 state=state,
                 duration=duration,
                 extras=dict(frozen.user_attrs.get("extras", {})),
-                error=frozen.user_attrs.get("error"),
+                error="stopped before it finished"
+                if _stopped(frozen)
+                else frozen.user_attrs.get("error"),
             )
         )
     return SearchResult(trials, study.direction.name.lower(), method, study.study_name)
