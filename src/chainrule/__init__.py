@@ -82,6 +82,7 @@ from chainrule.ops import (  # the functional forms, as torch.exp etc.
 
 from chainrule import functional, nn, ops, optim, viz  # isort: skip
 from chainrule import data, model_selection  # isort: skip
+from chainrule import ensemble, tune  # isort: skip
 
 __version__ = "0.1.0"
 
@@ -103,6 +104,7 @@ __all__ = [
     "conv2d",
     "data",
     "enable_grad",
+    "ensemble",
     "errors",
     "exp",
     "eye",
@@ -156,6 +158,7 @@ __all__ = [
     "tanh",
     "tensor",
     "transpose",
+    "tune",
     "uint8",
     "unsqueeze",
     "var",

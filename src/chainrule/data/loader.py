@@ -89,6 +89,11 @@ class DataLoader:
                 fields = (np.asarray(self.transform(fields[0])), *fields[1:])
             yield tuple(Tensor(field) for field in fields)
 
+    def peek(self, n: int) -> tuple[Tensor, ...]:
+        """The first ``n`` samples as Tensors, untransformed (for checks that must draw nothing)."""
+        fields = gather(self.dataset, np.arange(min(n, len(self.dataset))))
+        return tuple(Tensor(field) for field in fields)
+
     def labels(self) -> np.ndarray | None:
         """The second field of every sample when the dataset holds arrays (for checks), else None."""
         arrays = getattr(self.dataset, "arrays", None)

@@ -9,6 +9,7 @@ and resumed mid-epoch.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -16,9 +17,11 @@ import numpy as np
 
 from chainrule.autograd.grad_mode import no_grad
 from chainrule.autograd.tensor import Tensor
-from chainrule.errors import ArgumentError, DataError, ShapeError
+from chainrule.backend import get_rng_state, set_rng_state
+from chainrule.errors import ArgumentError, CheckpointError, DataError, ShapeError
 from chainrule.nn.module import Module
 from chainrule.train.callbacks import Callback, Logs, TerminateOnNaN
+from chainrule.train.checkpoint import Checkpointer
 from chainrule.train.data_adapter import as_loader, split_validation
 from chainrule.train.history import History
 from chainrule.train.metrics import Metric, get_metric
@@ -124,6 +127,8 @@ class Trainer:
         self._order: Any = None
         self._totals: dict[str, float] = {}
         self._progress: ProgressBar | None = None
+        self._loader: Any = None
+        self.checkpointer: Checkpointer | None = None
 
     # ---------------------------------------------------------------- running
     def fit(
@@ -136,8 +141,16 @@ class Trainer:
         validation_split: float = 0.0,
         shuffle: bool = True,
         transform: Callable[[Any], Any] | None = None,
+        checkpoint_dir: str | os.PathLike[str] | None = None,
+        checkpoint_every: int | None = None,
+        resume: bool = False,
     ) -> History:
-        """Train for ``epochs`` (counting epochs already done, so a resumed run finishes)."""
+        """Train for ``epochs`` (counting epochs already done, so a resumed run finishes).
+
+        With ``checkpoint_dir``, the whole run state is checkpointed after every epoch
+        (and every ``checkpoint_every`` steps); ``resume=True`` continues from the newest
+        good checkpoint there, ending bit for bit where an uninterrupted run would.
+        """
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
             raise ArgumentError(f"epochs must be a positive integer; got epochs={epochs!r}")
         if validation_split:
@@ -154,6 +167,15 @@ class Trainer:
         )
         self.batches_per_epoch = len(loader)
         self._preflight(loader)
+        self._loader = loader
+        if checkpoint_dir is not None:
+            self.checkpointer = Checkpointer(checkpoint_dir, checkpoint_every)
+        elif resume or checkpoint_every:
+            raise ArgumentError("resume and checkpoint_every need a checkpoint_dir")
+        if resume:
+            state, path = self.checkpointer.load_latest()
+            self.load_state_dict(state)
+            self.log(f"resumed from {path} (epoch {self.epoch}, batch {self.batch})")
 
         callbacks = list(self.callbacks)
         if self.verbose:
@@ -216,10 +238,56 @@ class Trainer:
         self.after_epoch()
 
     def after_step(self) -> None:
-        """Called after every step's callbacks; a resumable run checkpoints here."""
+        """After every step's callbacks: the step checkpoint, when one is due."""
+        every = self.checkpointer.every_steps if self.checkpointer else None
+        if every and self.global_step % every == 0:
+            self.checkpointer.save(self.state_dict(), self.global_step)
 
     def after_epoch(self) -> None:
-        """Called after every epoch's callbacks; a resumable run checkpoints here."""
+        """After every epoch's callbacks: the epoch checkpoint."""
+        if self.checkpointer is not None:
+            self.checkpointer.save(self.state_dict(), self.global_step)
+
+    # ------------------------------------------------------------ run state
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue this run exactly: see ``train.checkpoint``."""
+        loader_generator = getattr(self._loader, "generator", None)
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "callbacks": [cb.state_dict() for cb in self.callbacks],
+            "history": self.history.state_dict(),
+            "progress": {"epoch": self.epoch, "batch": self.batch, "global_step": self.global_step},
+            "order": self._order if self.batch else None,
+            "totals": dict(self._totals),
+            "rng": get_rng_state(),
+            "loader_rng": loader_generator.bit_generator.state
+            if loader_generator is not None
+            else None,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if len(state["callbacks"]) != len(self.callbacks):
+            raise CheckpointError(
+                f"the checkpoint has {len(state['callbacks'])} callback states but this trainer "
+                f"has {len(self.callbacks)} callbacks; resume with the same callbacks"
+            )
+        self._pending_callback_state = state["callbacks"]  # loaded after on_train_begin resets them
+        self.history.load_state_dict(state["history"])
+        progress = state["progress"]
+        self.epoch, self.batch, self.global_step = (
+            progress["epoch"],
+            progress["batch"],
+            progress["global_step"],
+        )
+        self._order = state["order"]
+        self._totals = {k: float(v) for k, v in state["totals"].items()}
+        set_rng_state(state["rng"])
+        loader_generator = getattr(self._loader, "generator", None)
+        if loader_generator is not None and state["loader_rng"] is not None:
+            loader_generator.bit_generator.state = state["loader_rng"]
 
     def train_step(self, x: Tensor, y: Tensor) -> Logs:
         """One mini-batch: forward, loss, backward, clip, step, constraints; the batch's logs."""
@@ -291,7 +359,7 @@ class Trainer:
     def _preflight(self, loader: Any) -> None:
         """Run two samples through the model and the loss before training starts, so a
         wrong input shape or label range fails now, with a message, not deep in epoch 1."""
-        x, y = next(iter(loader.iterate(loader.epoch_order()[:2], start=0)))
+        x, y = loader.peek(2)  # no shuffling and no augmentation: draws nothing random
         was_training = self.model.training
         self.model.eval()
         try:
@@ -347,6 +415,9 @@ def fit(
     shuffle: bool = True,
     transform: Callable[[Any], Any] | None = None,
     verbose: int = 1,
+    checkpoint_dir: str | os.PathLike[str] | None = None,
+    checkpoint_every: int | None = None,
+    resume: bool = False,
 ) -> History:
     """Train ``model`` on ``train_data`` ((x, y) arrays, a Dataset or a DataLoader).
 
@@ -372,6 +443,9 @@ def fit(
         validation_split=validation_split,
         shuffle=shuffle,
         transform=transform,
+        checkpoint_dir=checkpoint_dir,
+        checkpoint_every=checkpoint_every,
+        resume=resume,
     )
 
 

@@ -1,0 +1,71 @@
+"""Checkpoints of a whole training run, so a killed run resumes exactly where it was.
+
+A checkpoint holds the model, the optimiser, every callback's state (early-stopping
+counters, schedules), the history, the epoch and step, the current epoch's sample
+order, the running epoch totals and every random generator's state. Files are written
+atomically with a checksum; on resume a damaged file is skipped, with a message, for
+the newest good one before it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from chainrule.errors import ArgumentError, CheckpointError
+from chainrule.train.serialization import load, save
+
+_NAME = re.compile(r"^step-(\d{9})\.npz$")
+
+
+class Checkpointer:
+    """Keeps the last ``keep`` run checkpoints in ``directory`` as ``step-000001234.npz``."""
+
+    def __init__(
+        self, directory: str | os.PathLike[str], every_steps: int | None = None, keep: int = 3
+    ) -> None:
+        if every_steps is not None and (
+            isinstance(every_steps, bool) or not isinstance(every_steps, int) or every_steps < 1
+        ):
+            raise ArgumentError(
+                f"checkpoint_every must be a positive number of steps; got {every_steps!r}"
+            )
+        if keep < 1:
+            raise ArgumentError(f"keep must be at least 1; got {keep}")
+        self.directory = Path(directory)
+        self.every_steps = every_steps
+        self.keep = keep
+
+    def paths(self) -> list[Path]:
+        """Existing checkpoints, oldest first."""
+        if not self.directory.is_dir():
+            return []
+        return sorted(p for p in self.directory.iterdir() if _NAME.match(p.name))
+
+    def save(self, state: dict[str, Any], step: int) -> Path:
+        path = self.directory / f"step-{step:09d}.npz"
+        save(state, path)
+        for old in self.paths()[: -self.keep]:
+            old.unlink(missing_ok=True)
+        return path
+
+    def load_latest(self) -> tuple[dict[str, Any], Path]:
+        """The newest checkpoint that loads and verifies; damaged ones are reported and skipped."""
+        candidates = self.paths()
+        if not candidates:
+            raise CheckpointError(f"nothing to resume: no checkpoint in {self.directory}")
+        problems = []
+        for path in reversed(candidates):
+            try:
+                state = load(path)
+            except CheckpointError as error:
+                problems.append(str(error))
+                print(
+                    f"chainrule: {error}; falling back to the previous checkpoint", file=sys.stderr
+                )
+                continue
+            return state, path
+        raise CheckpointError(f"no usable checkpoint in {self.directory}: " + "; ".join(problems))
