@@ -11,7 +11,6 @@ import pytest
 
 from chainrule.cli import main
 from chainrule.experiments import ConfigError, named_experiments
-from chainrule.experiments.runner import trainer_can_resume
 
 HAVE_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -167,10 +166,19 @@ def test_missing_data_directory_exits_2(tmp_path, capsys):
     assert code == 2 and "data.path" in err and "is not a directory" in err
 
 
-@pytest.mark.skipif(trainer_can_resume(), reason="this Trainer can resume")
-def test_resume_is_refused_clearly(tmp_path, capsys):
-    code, _, err = run_cli(capsys, "train", "xor", "--resume", tmp_path)
-    assert code == 2 and "not yet supported" in err
+def test_resume_continues_a_run_directory(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert run_cli(capsys, "train", "xor", "--epochs", "3", "--run-dir", run_dir, "--quiet")[0] == 0
+    code, out, _ = run_cli(capsys, "train", "xor", "--epochs", "5", "--resume", run_dir)
+    assert code == 0 and "resumed from" in out
+    assert len((run_dir / "history.csv").read_text().splitlines()) == 1 + 5
+
+
+def test_resume_refuses_another_experiment(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert run_cli(capsys, "train", "xor", "--epochs", "1", "--run-dir", run_dir, "--quiet")[0] == 0
+    code, _, err = run_cli(capsys, "train", "digits", "--resume", run_dir)
+    assert code == 2 and "holds a run of 'xor' with another config" in err
 
 
 def test_python_dash_m_runs_the_same_command():

@@ -4,7 +4,8 @@
     [data]          name (mnist | digits | xor | spirals | blobs), path (MNIST's folder,
                     relative to the working directory), validation ("test" or N: hold out
                     the last N training images), normalize (unit | standardize | none),
-                    flatten, expand_shifts, train_subset (the first N training images)
+                    flatten (the model starts with a Flatten), expand_shifts, train_subset
+                    (the first N training images)
     [model]         layers = [{type = "conv2d", out = 32, kernel = 3}, ...]: the types in
                     ``layers.LAYERS``; input sizes are inferred; ``init`` / ``bias_init``
                     name an initializer or give {name = "normal", std = 0.1}
@@ -28,7 +29,6 @@ file that loads to an equal config.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,8 +77,8 @@ class DataConfig:
 
     @property
     def input_shape(self) -> Shape:
-        """The shape of one model input: the sample's, or its length once flattened."""
-        return (math.prod(self.info.shape),) if self.flatten else self.info.shape
+        """The shape of one sample as the model receives it ((C, H, W) for images)."""
+        return self.info.shape
 
     @property
     def num_classes(self) -> int:

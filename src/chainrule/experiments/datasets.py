@@ -1,8 +1,10 @@
-"""``[data]`` made real: load, split, subset, expand, normalise, and the training transform.
+"""``[data]`` made real: load, split, subset, expand, normalise, augment.
 
 Training inputs stay as loaded (MNIST: uint8, 1 byte a pixel, so Nielsen's 250,000
-expanded images fit in 200 MB) and are normalised, augmented and flattened batch by
-batch by the loader's transform; validation and test inputs are prepared once.
+expanded images fit in 200 MB) and are normalised batch by batch as the loader draws
+them; augmentation is the loader's transform; validation and test inputs are normalised
+once. Images stay images, (N, 1, H, W): ``data.flatten`` puts a Flatten at the front of
+the model (``build_model``), so augmentation always sees images.
 
 Splits: MNIST's own 60,000 / 10,000; scikit-learn's 1,797 digits: a fixed random 80/20
 split (1,437 training, 360 test; permutation by ``numpy.random.default_rng(0)``, the
@@ -20,7 +22,15 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.data import load_digits, load_mnist, make_blobs, make_spirals, make_xor, transforms
+from chainrule.data import (
+    TensorDataset,
+    load_digits,
+    load_mnist,
+    make_blobs,
+    make_spirals,
+    make_xor,
+    transforms,
+)
 from chainrule.data.mnist import DatasetNotFoundError
 from chainrule.data.mnist import cache_dir as mnist_cache_dir
 from chainrule.data.transforms import Compose, expand_by_shifts
@@ -34,11 +44,11 @@ DIGITS_TEST_SIZE = 360
 
 @dataclass
 class PreparedData:
-    """Training data as loaded plus the transform that makes model inputs of its batches;
-    validation and test data ready to use; the test images as loaded, for pictures."""
+    """The training set and its augmentation; validation and test arrays, normalised;
+    the test images as loaded, for pictures; and the sizes in words."""
 
-    train: Arrays
-    train_transform: Callable[[np.ndarray], np.ndarray]
+    train: NormalizedSamples
+    train_transform: Callable[[np.ndarray], np.ndarray] | None
     validation: Arrays
     test: Arrays
     test_images: np.ndarray | None
@@ -59,9 +69,16 @@ class Normalize:
         return f"Normalize(shift={self.shift.tolist()}, scale={self.scale.tolist()})"
 
 
-def flatten_batch(x: np.ndarray) -> np.ndarray:
-    """(N, ...) -> (N, features)."""
-    return x.reshape(len(x), -1)
+class NormalizedSamples(TensorDataset):
+    """Inputs kept as loaded and labels; a sample or batch drawn comes out normalised."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, normalize: Normalize) -> None:
+        super().__init__(x, y)
+        self.normalize = normalize
+
+    def __getitem__(self, index: Any) -> tuple[np.ndarray, ...]:
+        x, y = super().__getitem__(index)
+        return self.normalize(x), y
 
 
 def load_splits(config: ExperimentConfig) -> tuple[Arrays, Arrays]:
@@ -127,28 +144,20 @@ def prepare_data(config: ExperimentConfig) -> PreparedData:
     else:
         parts.append(f"{len(x_train)} training")
     normalize = _normalizer(config, x_train)
-
-    def ready(x: np.ndarray) -> np.ndarray:
-        x = normalize(x)
-        return flatten_batch(x) if data.flatten else x
-
-    steps: list[Callable[[np.ndarray], np.ndarray]] = [normalize]
+    transform = None
     if config.augmentation is not None:
         fill = float(normalize(np.zeros(1)).reshape(-1)[0])  # the normalised background
-        steps += augmentation_transforms(config.augmentation, fill=fill)
-    if data.flatten:
-        steps.append(flatten_batch)
-    test = (ready(x_test), y_test)
+        transform = Compose(augmentation_transforms(config.augmentation, fill=fill))
+    test = (normalize(x_test), y_test)
     if validation is None:
         parts.append(f"{len(x_test)} test (also the validation data)")
-        validation_ready = test
     else:
-        validation_ready = (ready(validation[0]), validation[1])
         parts += [f"{len(validation[0])} validation (held out of training)", f"{len(x_test)} test"]
+        validation = (normalize(validation[0]), validation[1])
     return PreparedData(
-        train=(x_train, y_train),
-        train_transform=Compose(steps),
-        validation=validation_ready,
+        train=NormalizedSamples(x_train, y_train, normalize),
+        train_transform=transform,
+        validation=test if validation is None else validation,
         test=test,
         test_images=x_test[:, 0] if data.info.is_image else None,
         description=", ".join(parts),

@@ -156,14 +156,18 @@ LAYERS: dict[str, LayerType] = {
 
 
 def build_model(config: ExperimentConfig) -> nn.Sequential:
-    """The ``[model]`` layers as a Sequential, each built for the shape its input has.
+    """The ``[model]`` layers as a Sequential, each built for the shape its input has
+    (after a Flatten at the front when ``data.flatten``).
 
     Raises ``ConfigError`` naming the layer (``model.layers[3]``) when a layer cannot
     take what the previous one gives, or when the output does not fit the data's classes.
     """
-    shape = config.data.input_shape
-    x = zeros((2, *shape))
-    modules = []
+    x = zeros((2, *config.data.input_shape))
+    modules: list[nn.Module] = []
+    if config.data.flatten:
+        modules.append(nn.Flatten())
+        x = modules[0](x)
+    shape = tuple(x.shape[1:])
     with no_grad():
         for i, layer in enumerate(config.model.layers):
             where = f"model.layers[{i}] ({layer.type})"

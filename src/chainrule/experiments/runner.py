@@ -3,13 +3,16 @@
 A run directory holds
     config.toml            the resolved config: every value the run used
     history.csv            per epoch: loss, metrics, validation loss and metrics, lr
-    checkpoints/last.npz   the weights after the last epoch (and every checkpoint_every steps)
+    checkpoints/last.npz   the weights after the last epoch
     checkpoints/best.npz   the weights the run reports (see ``weights`` in metrics.json)
+    checkpoints/run/       the whole run state after each epoch (and every checkpoint_every
+                           steps), the last three kept: ``resume`` continues from there
     metrics.json           test accuracy and loss, per-class precision / recall, the
                            confusion matrix, epochs run, wall time, machine, version
     *.png                  loss, accuracy, confusion matrix, misclassified test images,
                            first-layer filters of a CNN (with matplotlib)
-An ensemble keeps each member's history.csv and checkpoints/ in members/<i>/.
+An ensemble keeps each member's history.csv and checkpoints/ in members/<i>/; resuming
+it finishes the member under way and trains the ones not yet started.
 
 Which weights are reported: with a held-out validation set, those of the epoch with
 the best validation accuracy (Nielsen's protocol); when the validation data is the test
@@ -19,7 +22,6 @@ set, the weights at the end of training, so that the test set selects nothing.
 from __future__ import annotations
 
 import functools
-import inspect
 import math
 import os
 import sys
@@ -35,7 +37,7 @@ from chainrule import functional, nn, optim
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import manual_seed
 from chainrule.data.preprocessing import one_hot
-from chainrule.errors import ArgumentError, ChainruleError
+from chainrule.errors import ChainruleError
 from chainrule.experiments.config import ExperimentConfig, ScheduleConfig, to_toml
 from chainrule.experiments.datasets import PreparedData, prepare_data
 from chainrule.experiments.layers import build_model
@@ -75,18 +77,6 @@ class _Member:
     weights: str
 
 
-class StepCheckpoint(cb.Callback):
-    """Save the model's weights to ``path`` every ``every`` optimiser steps."""
-
-    def __init__(self, path: str | os.PathLike[str], every: int) -> None:
-        self.path = Path(path)
-        self.every = every
-
-    def on_batch_end(self, batch: int, logs: cb.Logs | None = None) -> None:
-        if self.trainer.global_step % self.every == 0:
-            save(self.trainer.model.state_dict(), self.path)
-
-
 def default_run_dir(name: str, root: str | os.PathLike[str] = "runs") -> Path:
     """``runs/<name>-<YYYYmmdd-HHMMSS>``, with a numeric suffix if that is taken."""
     stem = Path(root) / f"{name}-{datetime.now():%Y%m%d-%H%M%S}"
@@ -95,11 +85,6 @@ def default_run_dir(name: str, root: str | os.PathLike[str] = "runs") -> Path:
         n += 1
         candidate = stem.with_name(f"{stem.name}-{n}")
     return candidate
-
-
-def trainer_can_resume() -> bool:
-    """Whether this version's ``Trainer.fit`` takes ``resume``."""
-    return "resume" in inspect.signature(Trainer.fit).parameters
 
 
 def run_experiment(
@@ -112,16 +97,16 @@ def run_experiment(
 ) -> RunResult:
     """Train ``config`` (``epochs`` overrides its [training] epochs), test it, write ``run_dir``.
 
-    ``resume`` continues the run in ``run_dir`` from its checkpoints.
+    ``resume`` continues the run in ``run_dir`` (killed, or finished and given more
+    ``epochs``) from its newest run checkpoint, as if it had never stopped; ``config``
+    must be the run's own but for the epochs, which default to the run's.
     """
-    if resume and not trainer_can_resume():
-        raise ArgumentError(
-            "resuming a run is not yet supported: this version's chainrule.train.Trainer.fit "
-            "has no resume parameter"
-        )
+    run_dir = Path(run_dir)
+    if resume:
+        stored = _check_resumable(run_dir, config)
+        epochs = stored.training.epochs if epochs is None else epochs
     if epochs is not None:
         config = replace(config, training=replace(config.training, epochs=epochs))
-    run_dir = Path(run_dir)
     start = time.perf_counter()
     manual_seed(config.seed)
     build_model(config)  # a model that cannot be built fails before any data loads,
@@ -207,15 +192,25 @@ def _version() -> str:
     return __version__
 
 
-def _open_run_dir(run_dir: Path, config: ExperimentConfig, resume: bool) -> None:
-    """Create ``run_dir`` and write config.toml into it, first of all, so an unwritable
-    directory fails before training; a directory that holds a run is only resumed."""
+def _check_resumable(run_dir: Path, config: ExperimentConfig) -> ExperimentConfig:
+    """The config of the run in ``run_dir``, which must be ``config`` but for the epochs."""
     config_path = run_dir / "config.toml"
-    if resume:
-        if not config_path.is_file():
-            raise RunDirectoryError(f"{run_dir}: nothing to resume (it has no config.toml)")
-        return
-    if config_path.exists():
+    if not config_path.is_file():
+        raise RunDirectoryError(f"{run_dir}: nothing to resume (it has no config.toml)")
+    stored = load_config(config_path)
+    if replace(config, training=replace(config.training, epochs=stored.training.epochs)) != stored:
+        raise RunDirectoryError(
+            f"{run_dir} holds a run of {stored.name!r} with another config; resume it with the "
+            "same experiment and seed (only --epochs may change)"
+        )
+    return stored
+
+
+def _open_run_dir(run_dir: Path, config: ExperimentConfig, resume: bool) -> None:
+    """Create ``run_dir`` and write config.toml into it before training, so an unwritable
+    directory fails early; a directory that holds a run is only resumed."""
+    config_path = run_dir / "config.toml"
+    if config_path.exists() and not resume:
         raise RunDirectoryError(f"{run_dir} already holds a run; choose another run directory")
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -304,8 +299,6 @@ def _train(
         )
     if config.schedule is not None:
         callbacks.append(_schedule_callback(config.schedule, optimizer))
-    if config.training.checkpoint_every is not None:
-        callbacks.append(StepCheckpoint(checkpoints / "last.npz", config.training.checkpoint_every))
     reg = config.regularization
     trainer = Trainer(
         model,
@@ -318,15 +311,18 @@ def _train(
         constraints=[nn.MaxNorm(reg.max_norm)] if reg.max_norm is not None else [],
         verbose=verbose,
     )
-    fit_args: dict[str, Any] = {
-        "epochs": config.training.epochs,
-        "batch_size": config.training.batch_size,
-        "validation_data": data.validation,
-        "transform": data.train_transform,
-    }
-    if resume:
-        fit_args["resume"] = checkpoints
-    history = trainer.fit(data.train, **fit_args)
+    run_state = checkpoints / "run"
+    resume = resume and any(run_state.glob("step-*.npz"))  # else this one starts afresh
+    history = trainer.fit(
+        data.train,
+        epochs=config.training.epochs,
+        batch_size=config.training.batch_size,
+        validation_data=data.validation,
+        transform=data.train_transform,
+        checkpoint_dir=run_state,
+        checkpoint_every=config.training.checkpoint_every,
+        resume=resume,
+    )
     best_path = checkpoints / "best.npz"
     best_epoch = _first_best(history, monitor) if held_out else None
     if held_out and best_path.is_file():
