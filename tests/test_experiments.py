@@ -322,6 +322,7 @@ def test_an_ensemble_trains_members_with_consecutive_seeds(tmp_path, no_plots):
         assert (tmp_path / "run" / "members" / str(i) / "checkpoints" / "best.npz").is_file()
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["weights"].startswith("the average of 2 members")
+    assert 0 < metrics["test"]["vote_accuracy"] <= 1
     assert evaluate_run(tmp_path / "run")["test"]["accuracy"] == result.test_accuracy
 
 

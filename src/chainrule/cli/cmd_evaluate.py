@@ -30,6 +30,8 @@ def run(args: argparse.Namespace) -> int:
         f"test accuracy {100 * test['accuracy']:.2f}%  loss {test['loss']:.4f}  "
         f"({test['samples']} images)"
     )
+    if "vote_accuracy" in test:
+        print(f"(the ensemble by majority vote: {100 * test['vote_accuracy']:.2f}%)")
     per_class = report["per_class"]
     print(f"{'class':>5s}  {'precision':>9s}  {'recall':>6s}  {'f1':>6s}  {'support':>7s}")
     for c, (p, r, f, n) in enumerate(

@@ -37,6 +37,7 @@ from chainrule import functional, nn, optim
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import manual_seed
 from chainrule.data.preprocessing import one_hot
+from chainrule.ensemble import combine
 from chainrule.errors import ChainruleError
 from chainrule.experiments.config import ExperimentConfig, ScheduleConfig, to_toml
 from chainrule.experiments.datasets import PreparedData, prepare_data
@@ -352,7 +353,8 @@ def _softmax(outputs: np.ndarray) -> np.ndarray:
 def _test(
     config: ExperimentConfig, models: list[nn.Module], data: PreparedData
 ) -> tuple[dict[str, Any], list[np.ndarray]]:
-    """The test report and each model's class probabilities; an ensemble averages them."""
+    """The test report and each model's class probabilities; an ensemble averages them
+    (and reports the accuracy of a majority vote too)."""
     x_test, y_test = data.test
     outputs = [predict(model, x_test).astype(np.float64) for model in models]
     probabilities = [_softmax(o) for o in outputs]
@@ -363,7 +365,11 @@ def _test(
     else:
         mean = np.mean(probabilities, axis=0)
         loss = cross_entropy_of(mean, y_test)
-    return classification_report(mean, y_test, loss, config.data.num_classes), probabilities
+    report = classification_report(mean, y_test, loss, config.data.num_classes)
+    if len(models) > 1:  # Nielsen's way: each member votes for its class
+        votes = combine(np.stack(probabilities), "vote")
+        report["test"]["vote_accuracy"] = float((votes == y_test).mean())
+    return report, probabilities
 
 
 def _plots(
