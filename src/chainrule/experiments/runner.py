@@ -280,13 +280,15 @@ def _train(
     checkpoints = directory / "checkpoints"
     held_out = config.data.validation != "test"
     monitor = _selection_monitor(config)
+    # ModelCheckpoint formats its path with the epoch's logs: braces in a path are literal
+    literal = str(checkpoints).replace("{", "{{").replace("}", "}}")
     callbacks: list[cb.Callback] = [
         cb.CSVLogger(directory / "history.csv"),
-        cb.ModelCheckpoint(checkpoints / "last.npz"),
+        cb.ModelCheckpoint(f"{literal}/last.npz"),
     ]
     if held_out:
         callbacks.append(
-            cb.ModelCheckpoint(checkpoints / "best.npz", monitor=monitor, save_best_only=True)
+            cb.ModelCheckpoint(f"{literal}/best.npz", monitor=monitor, save_best_only=True)
         )
     stopping = config.training.early_stopping
     if stopping is not None:
