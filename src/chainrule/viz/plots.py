@@ -53,12 +53,18 @@ def plot_curves(
         suffix = f" (member {i})" if len(histories) > 1 else ""
         epochs = [e + 1 for e in history.epoch]
         if key in history:
-            axes.plot(epochs, history[key], color=color, label=f"training{suffix}")
+            axes.plot(epochs, history[key], color=color, marker=".", label=f"training{suffix}")
         if f"val_{key}" in history:
             axes.plot(
-                epochs, history[f"val_{key}"], color=color, ls="--", label=f"validation{suffix}"
+                epochs,
+                history[f"val_{key}"],
+                color=color,
+                ls="--",
+                marker=".",
+                label=f"validation{suffix}",
             )
     axes.set_xlabel("epoch")
+    axes.xaxis.get_major_locator().set_params(integer=True)
     axes.set_ylabel(key)
     axes.set_title(title or f"{key} per epoch")
     axes.grid(alpha=0.3)
