@@ -80,14 +80,23 @@ class DataLoader:
 
         A resumed run replays the interrupted epoch's order from where it stopped.
         """
+        for indices in self.batch_indices(order, start):
+            yield self.load(indices)
+
+    def batch_indices(self, order: np.ndarray, start: int = 0) -> Iterator[np.ndarray]:
+        """The sample indices of each batch of an epoch with sample ``order``, from batch ``start`` on."""
         full = (
             len(order) // self.batch_size if self.drop_last else -(-len(order) // self.batch_size)
         )
         for first in range(start * self.batch_size, full * self.batch_size, self.batch_size):
-            fields = gather(self.dataset, order[first : first + self.batch_size])
-            if self.transform is not None:
-                fields = (np.asarray(self.transform(fields[0])), *fields[1:])
-            yield tuple(Tensor(field) for field in fields)
+            yield order[first : first + self.batch_size]
+
+    def load(self, indices: np.ndarray) -> tuple[Tensor, ...]:
+        """The samples at ``indices`` as one batch of Tensors, the inputs transformed."""
+        fields = gather(self.dataset, indices)
+        if self.transform is not None:
+            fields = (np.asarray(self.transform(fields[0])), *fields[1:])
+        return tuple(Tensor(field) for field in fields)
 
     def peek(self, n: int) -> tuple[Tensor, ...]:
         """The first ``n`` samples as Tensors, untransformed (for checks that must draw nothing)."""
