@@ -113,13 +113,16 @@ class MPIStrategy(Strategy):
             xp.multiply(b.data.reshape(-1), count, out=part)
         flat[flags:] = xp.asarray([stats[k] for k in names], dtype=dtype)
 
-        host = backend.to_numpy(flat)
+        host = backend.to_numpy(
+            flat
+        )  # flat itself on the CPU; from a GPU, a copy (MPI reads host memory)
         self._wait(
             self.comm.Iallreduce(self.MPI.IN_PLACE, host, op=self.MPI.SUM),
             f"the gradient allreduce of step {self.steps + 1}",
         )
         self.steps += 1
-        flat = backend.to_device(host, backend.device_of(flat))
+        if host is not flat:
+            flat[...] = backend.to_device(host, backend.device_of(flat))
 
         summed = dict(zip(names, host[flags:].tolist()))
         scale = 1.0 / summed["count"]
