@@ -45,9 +45,11 @@ from chainrule.ops import (  # the functional forms, as torch.exp etc.
     abs,
     argmax,
     argmin,
+    avg_pool2d,
     cat,
     clip,
     concatenate,
+    conv2d,
     exp,
     flatten,
     log,
@@ -55,6 +57,7 @@ from chainrule.ops import (  # the functional forms, as torch.exp etc.
     logsumexp,
     matmul,
     max,
+    max_pool2d,
     maximum,
     mean,
     min,
@@ -79,6 +82,7 @@ from chainrule.ops import (  # the functional forms, as torch.exp etc.
 
 from chainrule import functional, nn, ops, optim, viz  # isort: skip
 from chainrule import data, model_selection  # isort: skip
+from chainrule import ensemble, tune  # isort: skip
 
 __version__ = "0.1.0"
 
@@ -91,13 +95,16 @@ __all__ = [
     "arange",
     "argmax",
     "argmin",
+    "avg_pool2d",
     "backend",
     "bool_",
     "cat",
     "clip",
     "concatenate",
+    "conv2d",
     "data",
     "enable_grad",
+    "ensemble",
     "errors",
     "exp",
     "eye",
@@ -120,6 +127,7 @@ __all__ = [
     "manual_seed",
     "matmul",
     "max",
+    "max_pool2d",
     "maximum",
     "mean",
     "min",
@@ -150,6 +158,7 @@ __all__ = [
     "tanh",
     "tensor",
     "transpose",
+    "tune",
     "uint8",
     "unsqueeze",
     "var",
