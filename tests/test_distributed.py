@@ -51,14 +51,15 @@ WORKER = textwrap.dedent(
     from chainrule import nn, optim
     from chainrule.train import CSVLogger, LambdaCallback, Trainer
 
-    out, batch_size, strategy, kill_at, how, resume = sys.argv[1:7]
+    out, batch_size, strategy, kill_at, how, resume, batch_norm = sys.argv[1:8]
     batch_size, kill_at, resume = int(batch_size), int(kill_at), resume == "1"
     cr.set_default_float_dtype("float64")
     cr.manual_seed(3)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(160, 6))
     y = (x[:, 0] + x[:, 1] * x[:, 2] > 0).astype(np.int64)
-    model = nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 2))
+    norm = [nn.BatchNorm1d(16)] if batch_norm == "1" else []
+    model = nn.Sequential(nn.Linear(6, 16), *norm, nn.Tanh(), nn.Linear(16, 2))
     opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     strategy = None if strategy == "none" else strategy
     mismatches = []
@@ -101,6 +102,7 @@ def run_worker(
     resume=False,
     strategy="mpi",
     timeout=120,
+    batch_norm=False,
 ):
     out = tmp_path / name
     out.mkdir(exist_ok=True)
@@ -122,6 +124,7 @@ def run_worker(
         str(kill_at),
         how,
         "1" if resume else "0",
+        "1" if batch_norm else "0",
     ]
     if processes:
         args = [find_mpiexec(), "-n", str(processes), *args]
@@ -161,6 +164,15 @@ def test_two_processes_with_half_batches_train_like_one_with_the_whole_and_rank_
 
 
 @needs_mpi
+def test_batch_norm_running_statistics_are_averaged_so_every_rank_holds_the_same(tmp_path):
+    done, _, out = run_worker(tmp_path, "bn", 2, 16, batch_norm=True)
+    assert_ok(done)
+    got = result(out)
+    assert int(got["mismatches"]) == 0  # parameters and running statistics, after every step
+    assert not np.allclose(got["w:1.running_mean"], 0)
+
+
+@needs_mpi
 def test_a_killed_rank_ends_the_job_and_it_resumes_from_the_last_checkpoint(tmp_path):
     reference, _, out_ref = run_worker(tmp_path, "ref", 2, 16)
     assert_ok(reference)
@@ -192,25 +204,33 @@ def test_a_hung_rank_makes_the_others_abort_with_a_message_after_the_timeout(tmp
 # --------------------------------------------------------------- without MPI
 def test_without_a_launcher_training_runs_in_one_process():
     assert type(get_strategy(None)) is Strategy
-    assert type(get_strategy("auto")) is Strategy or os.environ.get("PMI_SIZE", "1") != "1"
+    assert type(get_strategy("mpi")) is Strategy  # not started by mpiexec: one process
     cr.manual_seed(0)
     model = nn.Linear(3, 2)
     x, y = np.ones((8, 3), np.float32), np.zeros(8, np.int64)
     trainer = Trainer(
-        model, loss="cross_entropy", optimizer=optim.SGD(model.parameters(), lr=0.1), verbose=0
+        model,
+        loss="cross_entropy",
+        optimizer=optim.SGD(model.parameters(), lr=0.1),
+        verbose=0,
+        strategy="mpi",
     )
     trainer.fit((x, y), epochs=1, batch_size=4)
     assert trainer.global_step == 2 and trainer.strategy.is_writer
 
 
-def test_mpi_without_mpi4py_says_how_to_install(monkeypatch):
+def test_without_mpi4py_one_process_trains_and_an_mpi_job_is_told_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "mpi4py", None)
+    for variable in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS"):
+        monkeypatch.delenv(variable, raising=False)
+    assert type(get_strategy("mpi")) is Strategy
+    monkeypatch.setenv("PMI_SIZE", "2")
     with pytest.raises(ImportError, match=r'pip install "chainrule\[mpi\]"'):
         get_strategy("mpi")
 
 
 def test_an_unknown_strategy_is_rejected():
-    with pytest.raises(cr.errors.ArgumentError, match="strategy must be None, 'mpi'"):
+    with pytest.raises(cr.errors.ArgumentError, match="strategy must be None, 'mpi' or"):
         get_strategy("horovod")
 
 

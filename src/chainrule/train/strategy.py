@@ -60,19 +60,25 @@ class Strategy:
 
 
 def get_strategy(spec: Strategy | str | None) -> Strategy:
-    """A strategy from None (one process), "mpi", "auto" (MPI when started by an MPI
-    launcher with more than one process, else one process) or a Strategy instance."""
+    """A strategy from None (one process), a Strategy instance, or "mpi": data-parallel
+    over the processes of an MPI job, and one process when the script was not started by
+    mpiexec (so the same script runs either way, with or without mpi4py installed)."""
     if spec is None:
         return Strategy()
     if isinstance(spec, Strategy):
         return spec
-    if spec == "auto":
-        launched = any(int(os.environ.get(v, "1")) > 1 for v in _LAUNCHER_SIZE_VARIABLES)
-        return get_strategy("mpi") if launched else Strategy()
     if spec == "mpi":
         from chainrule.distributed import MPIStrategy
 
-        return MPIStrategy()
-    raise ArgumentError(
-        f"strategy must be None, 'mpi', 'auto' or a chainrule.train.Strategy; got {spec!r}"
-    )
+        try:
+            strategy = MPIStrategy()
+        except ImportError:
+            if _started_by_mpiexec():  # N processes would each train alone: refuse
+                raise
+            return Strategy()
+        return strategy if strategy.world_size > 1 else Strategy()
+    raise ArgumentError(f"strategy must be None, 'mpi' or a chainrule.train.Strategy; got {spec!r}")
+
+
+def _started_by_mpiexec() -> bool:
+    return any(int(os.environ.get(v, "1")) > 1 for v in _LAUNCHER_SIZE_VARIABLES)
