@@ -122,11 +122,13 @@ def table(path: Path) -> str:
         )
         base = fedsgd.get(r["partition"])
         speedup = ""
-        if r["algorithm"] == "fedavg" and base is not None and rounds is not None:
-            if base["rounds_to_target"] is not None:
+        if r["algorithm"] == "fedavg" and base is not None:
+            if rounds is not None and base["rounds_to_target"] is not None:
                 speedup = f"{base['rounds_to_target'] / rounds:.1f}x"
-            else:
+            elif rounds is not None:  # FedSGD stopped short: it needs more rounds than it ran
                 speedup = f">= {base['rounds_run'] / rounds:.1f}x"
+            elif base["rounds_to_target"] is not None:  # FedAvg stopped short
+                speedup = f"< {base['rounds_to_target'] / r['rounds_run']:.1f}x"
         lines.append(
             f"| {r['partition']} | {r['algorithm']} | {r['E']} | {r['B']} | {r['lr']} | {shown} "
             f"| {speedup} | {r['seconds'] / 60:.1f} min |"
