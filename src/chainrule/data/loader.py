@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.autograd.tensor import Tensor
-from chainrule.backend import default_generator
+from chainrule.backend import default_generator, get_rng_state, set_rng_state
 from chainrule.data.dataset import gather
 from chainrule.errors import ArgumentError, ArgumentTypeError
 from chainrule.nn.linear import check_positive_int
@@ -99,9 +99,13 @@ class DataLoader:
         return tuple(Tensor(field) for field in fields)
 
     def peek(self, n: int) -> tuple[Tensor, ...]:
-        """The first ``n`` samples as Tensors, untransformed (for checks that must draw nothing)."""
-        fields = gather(self.dataset, np.arange(min(n, len(self.dataset))))
-        return tuple(Tensor(field) for field in fields)
+        """The first ``n`` samples as a transformed batch, drawing nothing from the library's
+        generator (its state is put back), so a check before training leaves the run unchanged."""
+        state = get_rng_state()
+        try:
+            return self.load(np.arange(min(n, len(self.dataset))))
+        finally:
+            set_rng_state(state)
 
     def labels(self) -> np.ndarray | None:
         """The second field of every sample when the dataset holds arrays (for checks), else None."""

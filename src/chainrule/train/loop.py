@@ -390,7 +390,7 @@ class Trainer:
     def _preflight(self, loader: Any) -> None:
         """Run two samples through the model and the loss before training starts, so a
         wrong input shape or label range fails now, with a message, not deep in epoch 1."""
-        x, y = loader.peek(2)  # no shuffling and no augmentation: draws nothing random
+        x, y = loader.peek(2)
         was_training = self.model.training
         self.model.eval()
         try:
