@@ -130,6 +130,21 @@ class Module:
                 if b is not None:
                     yield (f"{module_name}.{name}" if module_name else name), b
 
+    def to(self, device: str) -> Module:
+        """Move every parameter and buffer to ``device`` ('cpu' or 'cuda'), in place; returns self.
+
+        The Parameters stay the same objects. Make the optimiser after moving the model:
+        its state (momentum, ...) is created on the device its parameters are on then.
+        """
+        backend.array_module(device)  # checks the name, and that CuPy is there for 'cuda'
+        for p in self.parameters():
+            p.data = backend.to_device(p.data, device)
+            if p.grad is not None:
+                p.grad = Tensor._wrap(backend.to_device(p.grad.data, device), False)
+        for _, b in self.named_buffers():
+            b.data = backend.to_device(b.data, device)
+        return self
+
     def zero_grad(self) -> None:
         """Forget the gradients of every parameter (set them to None)."""
         for p in self.parameters():
