@@ -79,6 +79,7 @@ from chainrule.ops import (  # the functional forms, as torch.exp etc.
 
 from chainrule import functional, nn, ops, optim, viz  # isort: skip
 from chainrule import data, model_selection  # isort: skip
+from chainrule import diagnose  # isort: skip
 
 __version__ = "0.1.0"
 
@@ -97,6 +98,7 @@ __all__ = [
     "clip",
     "concatenate",
     "data",
+    "diagnose",
     "enable_grad",
     "errors",
     "exp",
