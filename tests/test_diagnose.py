@@ -10,6 +10,7 @@ import pytest
 import chainrule as cr
 from chainrule import nn, optim
 from chainrule.backend import get_rng_state
+from chainrule.cli import main
 from chainrule.data import load_digits
 from chainrule.diagnose import (
     Doctor,
@@ -473,3 +474,28 @@ def test_report_puts_critical_findings_first_then_causes_before_symptoms():
     ]
     assert order == sorted(order)
     assert "1. [critical] title divergence" in text and "remedy overfitting" in text
+
+
+# ----------------------------------------------------------- chainrule doctor
+def test_chainrule_doctor_prints_the_findings_with_bias_and_variance(digits, tmp_path, capsys):
+    train(
+        keras_mlp(),
+        digits,
+        1e-6,
+        3,
+        callbacks=[Monitor(tmp_path), CSVLogger(tmp_path / "history.csv")],
+    )
+    capsys.readouterr()
+    assert main(["doctor", str(tmp_path), "--human-error", "1%"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("The doctor found")
+    assert "Avoidable bias" in out and "human-level error 1%" in out
+    assert out.index("[warning]") < out.index("plateau") < out.index("Avoidable bias")
+    assert "learning_curves.png" in out and (tmp_path / "learning_curves.png").exists()
+
+
+def test_chainrule_doctor_refuses_a_human_error_that_is_not_a_fraction(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["doctor", str(tmp_path), "--human-error", "5"])
+    assert "fraction in [0, 1]" in capsys.readouterr().err
+    assert main(["doctor", str(tmp_path / "missing")]) == 2
