@@ -20,6 +20,7 @@ COMMANDS = (
     "chainrule.cli.cmd_list",
     "chainrule.cli.cmd_train",
     "chainrule.cli.cmd_evaluate",
+    "chainrule.cli.cmd_doctor",
 )
 
 # What a user can cause (a bad file, missing data, an unwritable directory, a missing

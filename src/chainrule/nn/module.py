@@ -21,6 +21,7 @@ class Module:
     """
 
     training: bool
+    _forward_hooks: dict[int, Any] | None = None  # an instance dict once a hook is registered
 
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", OrderedDict())
@@ -72,9 +73,27 @@ class Module:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         out = self.forward(*args, **kwargs)
+        if self._forward_hooks:
+            for hook in tuple(self._forward_hooks.values()):
+                result = hook(self, args, out)
+                if result is not None:
+                    out = result
         if _recording is not None:
             _recording.append((self, out))
         return out
+
+    def register_forward_hook(self, hook: Any) -> RemovableHandle:
+        """Call ``hook(module, inputs, output)`` after every forward; a non-None result
+        replaces the output. ``handle.remove()`` unregisters it."""
+        if not callable(hook):
+            raise ArgumentTypeError(
+                f"register_forward_hook: hook must be callable; got {type(hook).__name__}"
+            )
+        if self._forward_hooks is None:
+            object.__setattr__(self, "_forward_hooks", {})
+        handle = RemovableHandle(self._forward_hooks)
+        self._forward_hooks[handle.id] = hook
+        return handle
 
     def train(self, mode: bool = True) -> Module:
         """Set training mode (dropout active, batch statistics) on this module and below."""
@@ -219,6 +238,20 @@ class Module:
         if print_fn is not None:
             print_fn(text)
         return text
+
+
+class RemovableHandle:
+    """What ``register_forward_hook`` returns: ``remove()`` takes the hook out again."""
+
+    _next_id = 0
+
+    def __init__(self, hooks: dict[int, Any]) -> None:
+        self.hooks = hooks
+        self.id = RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+
+    def remove(self) -> None:
+        self.hooks.pop(self.id, None)
 
 
 # While summary() runs a forward pass, every module call is recorded here.
