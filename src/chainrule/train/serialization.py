@@ -24,6 +24,8 @@ import numpy as np
 from chainrule.autograd.tensor import Tensor
 from chainrule.errors import CheckpointError
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 _METADATA_KEY = "__metadata__"
 _CHECKSUM_KEY = "__checksum__"
 
@@ -38,6 +40,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), 0o666 & ~_UMASK)  # as open() would; mkstemp gives 0600
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
