@@ -18,7 +18,6 @@ stops answering without exiting. The job then resumes from the last checkpoint w
 
 from __future__ import annotations
 
-import pickle
 import sys
 import time
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from chainrule import backend
 from chainrule.autograd.tensor import Tensor
 from chainrule.distributed.loader import DistributedLoader
 from chainrule.errors import ArgumentError
+from chainrule.train.serialization import dumps, loads
 from chainrule.train.strategy import Strategy
 
 T = TypeVar("T")
@@ -134,7 +134,7 @@ class MPIStrategy(Strategy):
         return summed
 
     def all_gather(self, value: T) -> list[T]:
-        payload = np.frombuffer(pickle.dumps(value), dtype=np.uint8)
+        payload = np.frombuffer(dumps(value), dtype=np.uint8)
         sizes = np.zeros(self.world_size, dtype=np.int64)
         self._wait(
             self.comm.Iallgather(np.array([payload.size], dtype=np.int64), sizes),
@@ -143,30 +143,32 @@ class MPIStrategy(Strategy):
         gathered = np.empty(int(sizes.sum()), dtype=np.uint8)
         self._wait(self.comm.Iallgatherv(payload, (gathered, sizes)), "gathering results (payload)")
         ends = np.cumsum(sizes)
-        return [pickle.loads(gathered[e - s : e].tobytes()) for s, e in zip(sizes, ends)]
+        return [loads(gathered[e - s : e].tobytes()) for s, e in zip(sizes, ends)]
 
     def on_writer(self, fn: Callable[[], T]) -> T:
         if self.is_writer:
             try:
                 outcome: tuple[bool, Any] = (True, fn())
-            except Exception as error:
-                outcome = (False, error)
+            except Exception as error:  # sent as text: what crosses processes is never pickled
+                outcome = (False, f"{type(error).__name__}: {error}")
+                self.broadcast(outcome)
+                raise
         else:
             outcome = (True, None)
         ok, value = self.broadcast(outcome)
         if not ok:
-            raise value
+            raise RuntimeError(f"rank 0 failed: {value}")
         return value
 
     # ------------------------------------------------------------------- messaging
     def broadcast(self, value: T) -> T:
-        """Rank 0's ``value`` in every process (pickled: any Python object)."""
-        payload = np.frombuffer(pickle.dumps(value), dtype=np.uint8) if self.is_writer else None
+        """Rank 0's ``value`` in every process (sent without pickle: nested dicts, lists, numbers, strings and arrays)."""
+        payload = np.frombuffer(dumps(value), dtype=np.uint8) if self.is_writer else None
         size = np.array([payload.size if payload is not None else 0], dtype=np.int64)
         self._wait(self.comm.Ibcast(size, root=0), "a broadcast from rank 0 (size)")
         buffer = payload.copy() if payload is not None else np.empty(int(size[0]), dtype=np.uint8)
         self._wait(self.comm.Ibcast(buffer, root=0), "a broadcast from rank 0 (payload)")
-        return value if self.is_writer else pickle.loads(buffer.tobytes())
+        return value if self.is_writer else loads(buffer.tobytes())
 
     def barrier(self) -> None:
         self._wait(self.comm.Ibarrier(), "a barrier")

@@ -52,7 +52,7 @@ class Checkpointer:
             old.unlink(missing_ok=True)
         return path
 
-    def load_latest(self) -> tuple[dict[str, Any], Path]:
+    def load_latest(self) -> tuple[dict[str, Any], str]:
         """The newest checkpoint that loads and verifies; damaged ones are reported and skipped."""
         candidates = self.paths()
         if not candidates:
@@ -67,5 +67,5 @@ class Checkpointer:
                     f"chainrule: {error}; falling back to the previous checkpoint", file=sys.stderr
                 )
                 continue
-            return state, path
+            return state, str(path)
         raise CheckpointError(f"no usable checkpoint in {self.directory}: " + "; ".join(problems))

@@ -191,6 +191,26 @@ def unflatten_state(arrays: Mapping[str, np.ndarray], tree: Any) -> Any:
     return tree
 
 
+def dumps(state: Any) -> bytes:
+    """A state (nested dicts, lists, numbers, strings, arrays) as bytes, without pickle."""
+    arrays, tree = flatten_state(state)
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        **arrays,
+        **{_METADATA_KEY: np.frombuffer(json.dumps(tree).encode(), dtype=np.uint8)},
+    )
+    return buffer.getvalue()
+
+
+def loads(data: bytes) -> Any:
+    """Inverse of ``dumps`` (tuples come back as lists)."""
+    with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    tree = json.loads(arrays.pop(_METADATA_KEY).tobytes().decode())
+    return unflatten_state(arrays, tree)
+
+
 def save(state: Any, path: str | os.PathLike[str]) -> None:
     """Save a state (a state_dict, or any nest of dicts, lists, numbers and arrays) to ``path``."""
     arrays, tree = flatten_state(state)
