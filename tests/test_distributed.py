@@ -265,3 +265,35 @@ def test_every_sample_of_an_epoch_goes_to_exactly_one_process(training):
         seen += [int(v) for (b,) in batches for v in b.numpy().ravel()]
     expected = list(range(20)) if training else list(range(21))  # training drops the 1
     assert sorted(seen) == expected
+
+
+@needs_mpi
+def test_mpiexec_chainrule_train_runs_an_experiment_on_two_processes(tmp_path):
+    chainrule_cli = Path(sys.executable).with_name("chainrule")
+    command = (
+        [str(chainrule_cli)] if chainrule_cli.exists() else [sys.executable, "-m", "chainrule"]
+    )
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    done = subprocess.run(
+        [
+            find_mpiexec(),
+            "-n",
+            "2",
+            *command,
+            "train",
+            "digits",
+            "--epochs",
+            "3",
+            "--quiet",
+            "--run-dir",
+            str(tmp_path / "run"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("test accuracy") == 1  # only rank 0 reports
+    for name in ("metrics.json", "history.csv", "diagnostics.json", "checkpoints/best.npz"):
+        assert (tmp_path / "run" / name).is_file(), name

@@ -49,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
     result = run_experiment(
         config, run_dir, epochs=args.epochs, resume=args.resume is not None, verbose=verbose
     )
+    if not result.is_writer:
+        return 0
     test = result.metrics["test"]
     line = f"{config.name}: test accuracy {100 * test['accuracy']:.2f}%"
     if config.lecture_accuracy is not None:

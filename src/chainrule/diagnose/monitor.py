@@ -76,6 +76,8 @@ class Monitor(Callback):
     ``monitor_size`` training samples spread evenly over the training set, untransformed).
     """
 
+    writes_files = True
+
     def __init__(
         self,
         run_dir: str | os.PathLike[str] | None = None,

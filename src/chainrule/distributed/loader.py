@@ -45,6 +45,10 @@ class DistributedLoader:
     def generator(self) -> Any:
         return self.loader.generator
 
+    @property
+    def dataset(self) -> Any:
+        return self.loader.dataset
+
     def epoch_order(self) -> np.ndarray:
         """Rank 0's sample order for the epoch, the same in every process."""
         return self.strategy.on_writer(self.loader.epoch_order)

@@ -189,6 +189,16 @@ class MPIStrategy(Strategy):
                         "continue from the last checkpoint."
                     )
 
+    def fail(self, error: BaseException) -> None:
+        """This process failed: say why, and end the job rather than leave the others waiting."""
+        import traceback
+
+        traceback.print_exception(error)
+        self.abort(
+            f"chainrule.distributed: rank {self.rank} of {self.world_size} failed "
+            f"({type(error).__name__}: {error}); aborting the job"
+        )
+
     def abort(self, message: str, code: int = 3) -> None:
         """Print ``message`` and end every process of the job."""
         print(message, file=sys.stderr, flush=True)

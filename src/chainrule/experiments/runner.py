@@ -37,6 +37,7 @@ from chainrule import functional, nn, optim
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import manual_seed
 from chainrule.data.preprocessing import one_hot
+from chainrule.diagnose.monitor import Monitor
 from chainrule.ensemble import combine
 from chainrule.errors import ChainruleError
 from chainrule.experiments.config import ExperimentConfig, ScheduleConfig, to_toml
@@ -49,6 +50,7 @@ from chainrule.train.history import History
 from chainrule.train.loop import OPTIMIZERS, Trainer, predict
 from chainrule.train.metrics import get_metric
 from chainrule.train.serialization import atomic_write_text, load, save
+from chainrule.train.strategy import Strategy, get_strategy
 
 
 class RunDirectoryError(ChainruleError, OSError):
@@ -63,6 +65,7 @@ class RunResult:
     config: ExperimentConfig
     metrics: dict[str, Any]
     histories: list[History]
+    is_writer: bool = True  # False in the other processes of an mpiexec job
 
     @property
     def test_accuracy(self) -> float:
@@ -112,7 +115,11 @@ def run_experiment(
     manual_seed(config.seed)
     build_model(config)  # a model that cannot be built fails before any data loads,
     data = prepare_data(config)  # and data that cannot be loaded before anything is written
-    _open_run_dir(run_dir, config, resume)
+    strategy = get_strategy("mpi")  # under mpiexec: data-parallel; else one process
+    writer = strategy.is_writer
+    verbose = verbose if writer else 0
+    if writer:
+        _open_run_dir(run_dir, config, resume)
     data_time = time.perf_counter() - start
     if verbose:
         print(
@@ -126,7 +133,7 @@ def run_experiment(
         directory = run_dir / "members" / str(i) if config.ensemble else run_dir
         if verbose and config.ensemble:
             print(f"ensemble member {i + 1} of {count} (seed {config.seed + i})")
-        members.append(_train(config, data, directory, config.seed + i, resume, verbose))
+        members.append(_train(config, data, directory, config.seed + i, resume, verbose, strategy))
     training_time = time.perf_counter() - start - data_time
     report, member_probabilities = _test(config, [m.model for m in members], data)
     y_test = data.test[1]
@@ -159,10 +166,13 @@ def run_experiment(
         "machine": machine(),
         "chainrule_version": _version(),
     }
-    atomic_write_text(run_dir / "metrics.json", to_json(metrics) + "\n")
-    probabilities = np.mean(member_probabilities, axis=0)
-    _plots(run_dir, [m.history for m in members], metrics, data, probabilities, members[0].model)
-    return RunResult(run_dir, config, metrics, [m.history for m in members])
+    if writer:
+        atomic_write_text(run_dir / "metrics.json", to_json(metrics) + "\n")
+        probabilities = np.mean(member_probabilities, axis=0)
+        _plots(
+            run_dir, [m.history for m in members], metrics, data, probabilities, members[0].model
+        )
+    return RunResult(run_dir, config, metrics, [m.history for m in members], writer)
 
 
 def evaluate_run(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
@@ -269,6 +279,7 @@ def _train(
     seed: int,
     resume: bool,
     verbose: int,
+    strategy: Strategy,
 ) -> _Member:
     manual_seed(seed)
     model = build_model(config)
@@ -283,6 +294,7 @@ def _train(
     # ModelCheckpoint formats its path with the epoch's logs: braces in a path are literal
     literal = str(checkpoints).replace("{", "{{").replace("}", "}}")
     callbacks: list[cb.Callback] = [
+        Monitor(run_dir=directory),  # per-layer statistics for `chainrule doctor`
         cb.CSVLogger(directory / "history.csv"),
         cb.ModelCheckpoint(f"{literal}/last.npz"),
     ]
@@ -313,6 +325,7 @@ def _train(
         clip_grad_norm=reg.clip_grad_norm,
         constraints=[nn.MaxNorm(reg.max_norm)] if reg.max_norm is not None else [],
         verbose=verbose,
+        strategy=strategy,
     )
     run_state = checkpoints / "run"
     resume = resume and any(run_state.glob("step-*.npz"))  # else this one starts afresh
@@ -328,11 +341,14 @@ def _train(
     )
     best_path = checkpoints / "best.npz"
     best_epoch = _first_best(history, monitor) if held_out else None
-    if held_out and best_path.is_file():
-        model.load_state_dict(load(best_path))
+    # rank 0 wrote the checkpoints; under MPI it sends the best weights to the others
+    best = strategy.on_writer(lambda: load(best_path) if held_out and best_path.is_file() else None)
+    if best is not None:
+        model.load_state_dict(best)
         weights = f"best {monitor} on the held-out validation set: epoch {best_epoch}"
     else:
-        save(model.state_dict(), best_path)
+        if strategy.is_writer:
+            save(model.state_dict(), best_path)
         best_epoch = None
         weights = "the weights at the end of training"
         restored = next((c for c in callbacks if isinstance(c, cb.EarlyStopping)), None)

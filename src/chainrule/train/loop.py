@@ -203,6 +203,9 @@ class Trainer:
         try:
             while self.epoch < epochs and not self.stop_training:
                 self._run_epoch(loader, val_loader, callbacks)
+        except Exception as error:
+            self.strategy.fail(error)  # under MPI: end every process now, not at a timeout
+            raise
         finally:
             if self.stop_reason:
                 self.history.stop_reason = self.stop_reason
@@ -259,9 +262,9 @@ class Trainer:
 
     def save_checkpoint(self) -> None:
         """Every process takes part (each one's random state goes in); the writer saves."""
-        state = self.state_dict()
-        rng_by_rank = self.strategy.all_gather(state["rng"])
+        rng_by_rank = self.strategy.all_gather(get_rng_state())
         if self.strategy.is_writer:
+            state = self.state_dict()  # only the writer runs the file-writing callbacks
             if len(rng_by_rank) > 1:
                 state["rng_by_rank"] = rng_by_rank
             self.checkpointer.save(state, self.global_step)

@@ -55,6 +55,9 @@ class Strategy:
         """``fn()`` run by rank 0 alone, its result (or its error) given to every process."""
         return fn()
 
+    def fail(self, error: BaseException) -> None:
+        """Training failed in this process with ``error``; one process has nothing to tell."""
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
@@ -68,14 +71,11 @@ def get_strategy(spec: Strategy | str | None) -> Strategy:
     if isinstance(spec, Strategy):
         return spec
     if spec == "mpi":
+        if not _started_by_mpiexec():  # one process: no need to start MPI at all
+            return Strategy()
         from chainrule.distributed import MPIStrategy
 
-        try:
-            strategy = MPIStrategy()
-        except ImportError:
-            if _started_by_mpiexec():  # N processes would each train alone: refuse
-                raise
-            return Strategy()
+        strategy = MPIStrategy()  # without mpi4py this raises: N processes must not train alone
         return strategy if strategy.world_size > 1 else Strategy()
     raise ArgumentError(f"strategy must be None, 'mpi' or a chainrule.train.Strategy; got {spec!r}")
 
