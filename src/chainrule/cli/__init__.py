@@ -21,6 +21,7 @@ COMMANDS = (
     "chainrule.cli.cmd_train",
     "chainrule.cli.cmd_evaluate",
     "chainrule.cli.cmd_doctor",
+    "chainrule.cli.cmd_tune",
 )
 
 # What a user can cause (a bad file, missing data, an unwritable directory, a missing

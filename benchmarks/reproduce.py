@@ -1,0 +1,155 @@
+"""Reproduce the lectures' MNIST table with chainrule and write it into the README.
+
+    python benchmarks/reproduce.py                       # every row, the lectures' settings
+    python benchmarks/reproduce.py keras-mlp keras-cnn   # some rows
+    python benchmarks/reproduce.py nielsen-ensemble --epochs 10   # fewer epochs (said so in the table)
+    python benchmarks/reproduce.py --table               # only rewrite the README table
+
+Each experiment runs as ``chainrule train`` would, into runs/reproduce/<name>; a run that
+was interrupted is resumed from its checkpoints. Results accumulate in
+benchmarks/results/reproduce.json, from which the README table is written (between the
+``reproduce:begin`` / ``reproduce:end`` markers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+from chainrule.experiments import load_config, run_experiment
+from chainrule.experiments.report import machine
+from chainrule.train.serialization import atomic_write_text
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "reproduce.json"
+README = ROOT / "README.md"
+BEGIN, END = "<!-- reproduce:begin -->", "<!-- reproduce:end -->"
+
+ROWS = [
+    ("keras-mlp", "Keras MLP 784-512-512-10, ReLU, dropout 0.2, Adam, batch 128"),
+    ("keras-cnn", "Keras CNN conv32-conv64-pool, dropout, dense 128, Adadelta, batch 128"),
+    ("nielsen-fc", "Nielsen: 784-100-10 sigmoid, SGD eta 0.1, mini-batch 10"),
+    ("nielsen-conv1", "Nielsen: + conv 20x5x5, max-pool 2x2"),
+    ("nielsen-conv2", "Nielsen: + second conv-pool (40 maps)"),
+    ("nielsen-relu", "Nielsen: ReLU, eta 0.03, L2 lambda 0.1"),
+    ("nielsen-expanded", "Nielsen: data expanded by one-pixel shifts"),
+    ("nielsen-dropout", "Nielsen: 2 x 1000 dense, dropout 0.5, 40 epochs"),
+    ("nielsen-ensemble", "Nielsen: ensemble of five"),
+    ("srivastava-dropout", "Srivastava et al.: ReLU 3 x 1024, dropout, max-norm"),
+    ("modern-cnn", "chainrule: BN CNN, He init, augmentation, AdamW, cosine"),
+    ("modern-ensemble", "chainrule: ensemble of five modern-cnn"),
+]
+
+
+def load_results() -> dict:
+    return json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+
+
+def run(name: str, epochs: int | None, runs: Path) -> dict:
+    config = load_config(name)
+    run_dir = runs / name
+    resume = (run_dir / "config.toml").is_file()
+    result = run_experiment(config, run_dir, epochs=epochs, resume=resume, verbose=2)
+    metrics = result.metrics
+    members = config.ensemble.members if config.ensemble else 1
+    return {
+        "experiment": name,
+        "lecture_accuracy": config.lecture_accuracy,
+        "test_accuracy": round(100 * metrics["test"]["accuracy"], 2),
+        "vote_accuracy": round(100 * metrics["test"]["vote_accuracy"], 2)
+        if "vote_accuracy" in metrics["test"]
+        else None,
+        "epochs": epochs or config.training.epochs,
+        "lecture_epochs": config.training.epochs,
+        "epochs_run": metrics["epochs_run"],
+        "members": members,
+        "member_accuracies": [round(100 * m["test_accuracy"], 2) for m in metrics["members"]],
+        "wall_time_s": round(metrics["training_time_s"], 1),
+        "resumed": resume,
+        "machine": machine(),
+        "python": platform.python_version(),
+        "date": time.strftime("%Y-%m-%d"),
+    }
+
+
+def table(results: dict) -> str:
+    lines = [
+        "| experiment | lecture | chainrule | epochs | wall time | note |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, label in ROWS:
+        r = results.get(name)
+        if r is None:
+            lines.append(
+                f"| {label} (`{name}`) | - | not run yet | - | - | `python benchmarks/reproduce.py {name}` |"
+            )
+            continue
+        lecture = f"{r['lecture_accuracy']:.2f}%" if r["lecture_accuracy"] else "-"
+        ours = f"**{r['test_accuracy']:.2f}%**"
+        if r.get("vote_accuracy") is not None:
+            ours += f" (vote {r['vote_accuracy']:.2f}%)"
+        epochs = f"{r['epochs']}" + (f" x {r['members']}" if r["members"] > 1 else "")
+        notes = []
+        if r["epochs"] < r["lecture_epochs"]:
+            notes.append(
+                f"fewer epochs than the lecture's {r['lecture_epochs']}; full: `chainrule train {name}`"
+            )
+        if r["epochs_run"] < r["epochs"] * r["members"]:
+            notes.append(f"early stopping: {r['epochs_run']} epochs run")
+        if r["members"] > 1:
+            notes.append("members " + ", ".join(f"{a:.2f}" for a in r["member_accuracies"]))
+        if r.get("resumed"):
+            notes.append("resumed after an interruption; time is the last leg only")
+        minutes = r["wall_time_s"] / 60
+        when = f"{minutes:.1f} min" if minutes < 120 else f"{minutes / 60:.1f} h"
+        lines.append(
+            f"| {label} (`{name}`) | {lecture} | {ours} | {epochs} | {when} | {'; '.join(notes)} |"
+        )
+    machines = {r["machine"] for r in results.values()}
+    lines.append("")
+    lines.append(
+        "Machine: "
+        + "; ".join(sorted(machines))
+        + ". Test accuracy on the 10,000 MNIST test images."
+    )
+    return "\n".join(lines)
+
+
+def write_readme(results: dict) -> None:
+    text = README.read_text()
+    if BEGIN not in text or END not in text:
+        raise SystemExit(f"README.md has no {BEGIN} ... {END} markers")
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    atomic_write_text(README, f"{head}{BEGIN}\n{table(results)}\n{END}{tail}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("experiments", nargs="*", help="rows to run (default: all)")
+    parser.add_argument(
+        "--epochs", type=int, help="fewer epochs than the lecture (said so in the table)"
+    )
+    parser.add_argument(
+        "--runs", default=str(ROOT / "runs" / "reproduce"), help="where the runs go"
+    )
+    parser.add_argument("--table", action="store_true", help="only rewrite the README table")
+    args = parser.parse_args()
+    results = load_results()
+    if not args.table:
+        for name in args.experiments or [n for n, _ in ROWS]:
+            print(f"=== {name}", flush=True)
+            results[name] = run(name, args.epochs, Path(args.runs))
+            results = {**load_results(), name: results[name]}  # others may have written meanwhile
+            atomic_write_text(RESULTS, json.dumps(results, indent=2) + "\n")
+            print(json.dumps(results[name]), flush=True)
+    write_readme(results)
+
+
+if __name__ == "__main__":
+    main()
