@@ -108,7 +108,7 @@ def table(results: dict) -> str:
         lines.append(
             f"| {label} (`{name}`) | {lecture} | {ours} | {epochs} | {when} | {'; '.join(notes)} |"
         )
-    machines = {r["machine"] for r in results.values()}
+    machines = {_machine(r["machine"]) for r in results.values()}
     lines.append("")
     lines.append(
         "Machine: "
@@ -116,6 +116,10 @@ def table(results: dict) -> str:
         + ". Test accuracy on the 10,000 MNIST test images."
     )
     return "\n".join(lines)
+
+
+def _machine(m: dict) -> str:
+    return f"{m['cpu']}, {m['cores']} cores, Python {m['python']}, NumPy {m['numpy']}"
 
 
 def write_readme(results: dict) -> None:
