@@ -14,28 +14,14 @@ reported, so a busy machine slows both alike.
 
 from __future__ import annotations
 
-import statistics
-from collections.abc import Callable
-
 import numpy as np
 
 import chainrule as cr
 import chainrule.functional as F
-from _timing import median_time, print_table, try_import_torch
+from _timing import interleaved, print_table, try_import_torch
 from chainrule import nn
 
 LR = 0.01
-
-
-def interleaved(
-    steps: dict[str, Callable[[], object]], rounds: int, repeats: int, inner: int = 1
-) -> dict[str, float]:
-    """Median seconds per step of each implementation, measured in alternating rounds."""
-    samples: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(rounds):
-        for name, step in steps.items():
-            samples[name].append(median_time(step, repeats=repeats, warmup=1, inner=inner))
-    return {name: statistics.median(times) for name, times in samples.items()}
 
 
 def sgd_step(loss, params) -> None:
