@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from chainrule.autograd import grad_mode
+from chainrule.autograd import anomaly, grad_mode
 from chainrule.errors import ChainruleError, ShapeError
 
 if TYPE_CHECKING:
@@ -54,6 +54,8 @@ class Function:
             raise ShapeError(
                 f"{cls.__name__.lower()}: cannot apply to shapes {shapes}: {error}"
             ) from error
+        if anomaly._enabled:
+            anomaly.check_forward(ctx, inputs, data)
         out = Tensor._wrap(data, record)
         if record:
             ctx.inputs = inputs
