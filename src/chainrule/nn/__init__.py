@@ -19,6 +19,7 @@ from chainrule.nn.activation import (
     Tanh,
 )
 from chainrule.nn.container import ModuleList, Sequential
+from chainrule.nn.conv import Conv2d
 from chainrule.nn.dropout import Dropout
 from chainrule.nn.flatten import Flatten
 from chainrule.nn.linear import Identity, Linear
@@ -33,6 +34,7 @@ from chainrule.nn.loss import (
 from chainrule.nn.module import Module
 from chainrule.nn.normalization import BatchNorm1d, BatchNorm2d
 from chainrule.nn.parameter import Parameter
+from chainrule.nn.pooling import AvgPool2d, LPPool2d, MaxPool2d
 from chainrule.nn.regularization import L1L2, MaxNorm, l1_penalty, l2_penalty, max_norm_
 from chainrule.nn.residual import Residual
 from chainrule.nn.utils import clip_grad_norm_, clip_grad_value_
@@ -43,21 +45,25 @@ __all__ = [
     "L1L2",
     "RBF",
     "AbsRectify",
+    "AvgPool2d",
     "BCELoss",
     "BCEWithLogitsLoss",
     "BatchNorm1d",
     "BatchNorm2d",
+    "Conv2d",
     "CrossEntropyLoss",
     "Dropout",
     "Flatten",
     "Hardtanh",
     "Identity",
     "L1Loss",
+    "LPPool2d",
     "LeakyReLU",
     "Linear",
     "LogSoftmax",
     "MSELoss",
     "MaxNorm",
+    "MaxPool2d",
     "Maxout",
     "MaxoutLinear",
     "Module",

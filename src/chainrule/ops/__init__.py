@@ -14,6 +14,7 @@ from chainrule.ops.activation import (
     softplus,
 )
 from chainrule.ops.compare import all, any, eq, ge, gt, isfinite, le, lt, ne
+from chainrule.ops.conv import conv2d
 from chainrule.ops.convert import astype, to_device
 from chainrule.ops.dropout import dropout
 from chainrule.ops.elementwise import (
@@ -45,6 +46,7 @@ from chainrule.ops.loss import (
     nll_loss,
 )
 from chainrule.ops.norm import batch_norm
+from chainrule.ops.pool import avg_pool2d, lp_pool2d, max_pool2d
 from chainrule.ops.reduce import argmax, argmin, logsumexp, max, mean, min, std, sum, var
 from chainrule.ops.shape import (
     broadcast_to,
@@ -71,6 +73,7 @@ __all__ = [
     "argmax",
     "argmin",
     "astype",
+    "avg_pool2d",
     "batch_norm",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
@@ -78,6 +81,7 @@ __all__ = [
     "cat",
     "clip",
     "concatenate",
+    "conv2d",
     "cross_entropy",
     "div",
     "dropout",
@@ -99,9 +103,11 @@ __all__ = [
     "log",
     "log_softmax",
     "logsumexp",
+    "lp_pool2d",
     "lt",
     "matmul",
     "max",
+    "max_pool2d",
     "maximum",
     "maxout",
     "mean",

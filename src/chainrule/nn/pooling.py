@@ -1,0 +1,83 @@
+"""Pooling layers: ``MaxPool2d``, ``AvgPool2d`` and ``LPPool2d`` (no parameters)."""
+
+from __future__ import annotations
+
+from chainrule.autograd.tensor import Tensor
+from chainrule.errors import ShapeError
+from chainrule.nn.module import Module
+from chainrule.ops.conv import Pair, check_window_fits, format_pair
+from chainrule.ops.pool import AvgPool2d as AvgPool2dOp
+from chainrule.ops.pool import LPPool2d as LPPool2dOp
+from chainrule.ops.pool import MaxPool2d as MaxPool2dOp
+from chainrule.ops.pool import check_lp_norm, pool_geometry
+
+
+class _Pool2d(Module):
+    """kernel_size, stride (default: kernel_size) and padding, checked; the input check."""
+
+    def __init__(
+        self, kernel_size: int | Pair, stride: int | Pair | None, padding: int | Pair
+    ) -> None:
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = pool_geometry(
+            kernel_size, stride, padding, type(self).__name__
+        )
+
+    def _check(self, x: Tensor) -> Tensor:
+        if not isinstance(x, Tensor):
+            x = Tensor(x)
+        name = f"{type(self).__name__}(kernel {format_pair(self.kernel_size)})"
+        if x.ndim != 4:
+            raise ShapeError(f"{name} got input of shape {tuple(x.shape)}; expected (N, C, H, W)")
+        check_window_fits(x.shape, self.kernel_size, self.padding, name)
+        return x
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxPool2d(_Pool2d):
+    """Maximum of each window: (N, C, H, W) -> (N, C, H', W'); stride defaults to kernel_size."""
+
+    def __init__(
+        self, kernel_size: int | Pair, stride: int | Pair | None = None, padding: int | Pair = 0
+    ) -> None:
+        super().__init__(kernel_size, stride, padding)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return MaxPool2dOp.apply(
+            self._check(x), kernel_size=self.kernel_size, stride=self.stride, padding=self.padding
+        )
+
+
+class AvgPool2d(_Pool2d):
+    """Mean of each window (zero padding counts): (N, C, H, W) -> (N, C, H', W')."""
+
+    def __init__(
+        self, kernel_size: int | Pair, stride: int | Pair | None = None, padding: int | Pair = 0
+    ) -> None:
+        super().__init__(kernel_size, stride, padding)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return AvgPool2dOp.apply(
+            self._check(x), kernel_size=self.kernel_size, stride=self.stride, padding=self.padding
+        )
+
+
+class LPPool2d(_Pool2d):
+    """L^p pooling, ((1/k) sum_window x^p)^(1/p) with k = kh*kw: (N, C, H, W) -> (N, C, H', W').
+
+    The root of the mean, not of the sum as in PyTorch's LPPool2d; p=2 is L2 pooling.
+    """
+
+    def __init__(self, p: float, kernel_size: int | Pair, stride: int | Pair | None = None) -> None:
+        super().__init__(kernel_size, stride, 0)
+        self.p = check_lp_norm(p, "LPPool2d")
+
+    def forward(self, x: Tensor) -> Tensor:
+        return LPPool2dOp.apply(
+            self._check(x), p=self.p, kernel_size=self.kernel_size, stride=self.stride
+        )
+
+    def extra_repr(self) -> str:
+        return f"p={self.p:g}, kernel_size={self.kernel_size}, stride={self.stride}"

@@ -1,0 +1,151 @@
+"""2-D convolution as im2col + one matrix product, and the window arithmetic pooling shares."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chainrule.autograd.function import Function
+from chainrule.autograd.tensor import Tensor
+from chainrule.backend import get_array_module
+from chainrule.backend.kernels import col2im, im2col
+from chainrule.errors import ArgumentError, ArgumentTypeError, ShapeError
+from chainrule.ops._operands import as_tensor
+
+Pair = tuple[int, int]
+
+
+def as_pair(value: Any, name: str, op: str, minimum: int = 1) -> Pair:
+    """An int or an (h, w) pair of ints, each at least ``minimum``, as (h, w)."""
+    pair = (value, value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if (
+        not isinstance(pair, tuple | list)
+        or len(pair) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in pair)
+    ):
+        raise ArgumentTypeError(f"{op}: {name} must be an int or a pair of ints; got {value!r}")
+    if min(pair) < minimum:
+        bound = "positive" if minimum == 1 else "non-negative"
+        raise ArgumentError(f"{op}: {name} must be {bound}; got {name}={value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def format_pair(pair: Pair) -> str:
+    """'3' for (3, 3), '(3, 5)' otherwise: how a layer names its kernel."""
+    return str(pair[0]) if pair[0] == pair[1] else str(tuple(pair))
+
+
+def check_window_fits(shape: tuple[int, ...], kernel: Pair, padding: Pair, where: str) -> None:
+    """Raise unless a ``kernel`` window fits the padded spatial size of an (N, C, H, W) shape."""
+    h, w = shape[2] + 2 * padding[0], shape[3] + 2 * padding[1]
+    if kernel[0] > h or kernel[1] > w:
+        raise ShapeError(
+            f"{where} got input of shape {tuple(shape)}: the {kernel[0]}x{kernel[1]} kernel "
+            f"does not fit the {h}x{w} input (after padding {padding}); expected H + 2*padding "
+            f">= {kernel[0]} and W + 2*padding >= {kernel[1]}"
+        )
+
+
+def output_size(size: Pair, kernel: Pair, stride: Pair, padding: Pair) -> Pair:
+    """(H', W') = floor((H + 2p - k) / s) + 1 per axis."""
+    return tuple((n + 2 * p - k) // s + 1 for n, k, s, p in zip(size, kernel, stride, padding))
+
+
+def pad_spatial(x: Any, padding: Pair, value: float = 0.0) -> Any:
+    """x (..., H, W) with ``padding`` rows/columns of ``value`` on each side, in x's layout."""
+    ph, pw = padding
+    if ph == 0 and pw == 0:
+        return x
+    xp = get_array_module(x)
+    shape = (*x.shape[:-2], x.shape[-2] + 2 * ph, x.shape[-1] + 2 * pw)
+    padded = xp.full_like(x, value, shape=shape)
+    padded[..., ph : ph + x.shape[-2], pw : pw + x.shape[-1]] = x
+    return padded
+
+
+def crop_spatial(x: Any, padding: Pair) -> Any:
+    """The inverse of ``pad_spatial``: a view without the padding."""
+    ph, pw = padding
+    return x[..., ph : x.shape[-2] - ph, pw : x.shape[-1] - pw]
+
+
+class Conv2d(Function):
+    """y[n, f] = b[f] + sum_c w[f, c] (*) x[n, c]: (N, C, H, W) -> (N, F, H', W').
+
+    Works on x's (C, H, W, N) view: im2col turns it into columns (C*kh*kw, H'*W'*N) and
+    one GEMM w (F, C*kh*kw) @ columns gives (F, H'*W'*N). y is returned as an
+    (N, F, H', W') view of that array: the next conv gets its (C, H, W, N) view for
+    free, pooling windows are strided views with the batch as the contiguous inner
+    axis, and flattening for a dense layer needs no copy. Backward is two more GEMMs,
+    dw = dy @ columns^T and dcolumns = w^T @ dy, then col2im (one add per kernel
+    offset) sums dcolumns back onto dx.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias=None, stride=(1, 1), padding=(0, 0)):
+        xp = get_array_module(x)
+        f, c, kh, kw = weight.shape
+        xc = pad_spatial(x, padding).transpose(1, 2, 3, 0)  # (C, H + 2p, W + 2p, N)
+        ho, wo = (xc.shape[1] - kh) // stride[0] + 1, (xc.shape[2] - kw) // stride[1] + 1
+        cols = im2col(xc, (kh, kw), stride)
+        weight = xp.ascontiguousarray(weight)  # BLAS-ready even if a view was passed
+        y = weight.reshape(f, c * kh * kw) @ cols
+        if bias is not None:
+            y += bias[:, None]  # y is fresh from the GEMM: adding in place saves a pass
+        ctx.geometry = (xc.shape, (kh, kw), stride, padding)
+        ctx.save_for_backward(
+            cols if ctx.needs_input_grad[1] else None,
+            weight if ctx.needs_input_grad[0] else None,
+        )
+        return y.reshape(f, ho, wo, x.shape[0]).transpose(3, 0, 1, 2)
+
+    @staticmethod
+    def backward(ctx, grad_y):
+        cols, weight = ctx.saved
+        padded_shape, kernel, stride, padding = ctx.geometry
+        need = ctx.needs_input_grad
+        xp = get_array_module(grad_y)
+        f = grad_y.shape[1]
+        # NOTE: free when grad_y is laid out (F, H', W', N), as the forward left it. Keep
+        # the ascontiguousarray: a plain reshape of a broadcast gradient (from .sum()) is
+        # a zero-stride view, which NumPy's matmul cannot hand to BLAS (3x slower).
+        g = xp.ascontiguousarray(grad_y.transpose(1, 2, 3, 0)).reshape(f, -1)
+        grad_x = grad_w = grad_b = None
+        if need[0]:
+            grad_cols = weight.reshape(f, -1).T @ g
+            grad_xc = col2im(grad_cols, padded_shape, kernel, stride)
+            grad_x = crop_spatial(grad_xc.transpose(3, 0, 1, 2), padding)
+        if need[1]:
+            grad_w = (g @ cols.T).reshape(f, padded_shape[0], *kernel)
+        if len(need) > 2 and need[2]:
+            grad_b = g.sum(axis=1)
+        return grad_x, grad_w, grad_b
+
+
+def conv2d(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: int | Pair = 1,
+    padding: int | Pair = 0,
+) -> Tensor:
+    """2-D cross-correlation: x (N, C, H, W), weight (F, C, kh, kw), bias (F,) -> (N, F, H', W').
+
+    H' = floor((H + 2 padding - kh) / stride) + 1, likewise W'; padding adds zeros.
+    """
+    x = as_tensor(x)
+    stride = as_pair(stride, "stride", "conv2d")
+    padding = as_pair(padding, "padding", "conv2d", minimum=0)
+    if weight.ndim != 4:
+        raise ShapeError(f"conv2d: weight must be 4-D (F, C, kh, kw); got shape {weight.shape}")
+    f, c, kh, kw = weight.shape
+    if x.ndim != 4 or x.shape[1] != c:
+        raise ShapeError(
+            f"conv2d: input of shape {tuple(x.shape)} does not fit weight of shape "
+            f"{tuple(weight.shape)}; expected input (N, {c}, H, W)"
+        )
+    check_window_fits(x.shape, (kh, kw), padding, "conv2d")
+    if bias is None:
+        return Conv2d.apply(x, weight, stride=stride, padding=padding)
+    if tuple(bias.shape) != (f,):
+        raise ShapeError(f"conv2d: bias must have shape ({f},); got {tuple(bias.shape)}")
+    return Conv2d.apply(x, weight, bias, stride=stride, padding=padding)
