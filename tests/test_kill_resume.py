@@ -89,7 +89,7 @@ else:
     opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
     schedule = ReduceLROnPlateau(monitor="val_loss", patience=1, factor=0.5, verbose=False)
     augment = transforms.Compose([
-        transforms.RandomTranslation(1), transforms.GaussianNoise(0.05),
+        transforms.RandomHorizontalFlip(), transforms.GaussianNoise(0.05),
         transforms.BrightnessContrast(0.1, 0.1, generator=cr.backend.new_generator(9)),
     ])
 
