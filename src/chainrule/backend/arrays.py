@@ -88,7 +88,7 @@ def asarray(data: Any, dtype: DTypeLike = None, device: str | None = None) -> Ar
     """
     xp = array_module(device) if device is not None else get_array_module(data)
     if dtype is not None:
-        return xp.asarray(data, dtype=numpy.dtype(dtype))
+        return xp.asarray(data, dtype=as_dtype(dtype))
     array = xp.asarray(data)
     if array.dtype.kind == "f" and array.dtype != _default_float:
         return array.astype(_default_float)

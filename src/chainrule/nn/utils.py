@@ -27,6 +27,10 @@ def is_finite_number(value: Any) -> bool:
 
 def as_tensor_list(parameters: Tensor | Iterable[Tensor], owner: str) -> list[Tensor]:
     """One tensor or an iterable of them, as a list (checked)."""
+    if not isinstance(parameters, Tensor | Iterable):
+        raise ArgumentTypeError(
+            f"{owner}: expected Parameters or Tensors; got a {type(parameters).__name__}"
+        )
     params = [parameters] if isinstance(parameters, Tensor) else list(parameters)
     for p in params:
         if not isinstance(p, Tensor):

@@ -5,12 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from chainrule.autograd.tensor import Tensor
+from chainrule.errors import ShapeError
 from chainrule.ops._operands import as_tensor, binary
 
 
 def _compare(a: Any, b: Any, op: str) -> Tensor:
     a, b = binary(a, b)
-    return Tensor._wrap(getattr(a.data, op)(b.data), False)
+    try:
+        return Tensor._wrap(getattr(a.data, op)(b.data), False)
+    except ValueError as error:
+        raise ShapeError(
+            f"{op.strip('_')}: cannot compare tensors of shapes {a.shape} and {b.shape}: {error}"
+        ) from error
 
 
 def eq(a: Any, b: Any) -> Tensor:

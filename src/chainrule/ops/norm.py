@@ -9,7 +9,7 @@ from chainrule.autograd.function import Function
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_array_module
 from chainrule.errors import ArgumentError, DTypeError, ShapeError
-from chainrule.ops._operands import as_tensor
+from chainrule.ops._operands import as_tensor, check_number
 
 
 class BatchNorm(Function):
@@ -112,6 +112,10 @@ def batch_norm(
     if x.dtype.kind != "f":
         raise DTypeError(f"batch_norm: input must be floating point; got dtype {x.dtype}")
     channels = x.shape[1]
+    if channels == 0:
+        raise ShapeError(f"batch_norm: input of shape {x.shape} has no channels (axis 1)")
+    momentum = check_number(momentum, "momentum", "batch_norm")
+    eps = check_number(eps, "eps", "batch_norm")
     if not 0 <= momentum <= 1:
         raise ArgumentError(f"batch_norm: momentum must be in [0, 1]; got momentum={momentum}")
     if not eps > 0:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -113,7 +114,7 @@ class MultiStepLR(LRScheduler):
     """lr_k = lr_0 * gamma^(number of milestones <= k)."""
 
     def __init__(self, optimizer: Any, milestones: Sequence[int], gamma: float = 0.1) -> None:
-        self.milestones = list(milestones)
+        self.milestones = list(milestones) if isinstance(milestones, Sequence) else [milestones]
         positive_ints = all(
             isinstance(m, int) and not isinstance(m, bool) and m >= 1 for m in self.milestones
         )
@@ -315,7 +316,13 @@ class ReduceLROnPlateau:
 
     def step(self, metric: float) -> None:
         """Record this step's monitored value; reduce the lr if it has plateaued."""
-        metric = float(metric.item() if hasattr(metric, "item") else metric)
+        metric = metric.item() if hasattr(metric, "item") else metric
+        if isinstance(metric, bool) or not isinstance(metric, numbers.Real):
+            raise ArgumentTypeError(
+                f"ReduceLROnPlateau.step: metric must be a number (e.g. the validation loss); "
+                f"got metric={metric!r}"
+            )
+        metric = float(metric)
         self.last_epoch += 1
         if self.is_better(metric, self.best):
             self.best, self.num_bad_epochs = metric, 0
