@@ -129,6 +129,7 @@ def start(script, kind, run_dir, **env):
         **os.environ,
         **env,
         "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        "OPENBLAS_NUM_THREADS": "1",  # tiny matrices: threads only cost, on a busy machine a lot
     }
     with open(run_dir / "stderr.txt", "a") as stderr:  # the child keeps its own copy
         return subprocess.Popen(
