@@ -83,6 +83,7 @@ from chainrule.ops import (  # the functional forms, as torch.exp etc.
 
 from chainrule import functional, nn, ops, optim, viz  # isort: skip
 from chainrule import data, model_selection  # isort: skip
+from chainrule import ensemble, tune  # isort: skip
 
 __version__ = "0.1.0"
 
@@ -105,6 +106,7 @@ __all__ = [
     "data",
     "detect_anomaly",
     "enable_grad",
+    "ensemble",
     "errors",
     "exp",
     "eye",
@@ -158,6 +160,7 @@ __all__ = [
     "tanh",
     "tensor",
     "transpose",
+    "tune",
     "uint8",
     "unsqueeze",
     "var",

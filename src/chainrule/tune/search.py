@@ -1,0 +1,216 @@
+"""Grid, random and Bayesian (TPE) search over a space, for ``objective(params) -> score``.
+
+Grid and random search run in-process with no dependency; with a ``storage`` they run
+as an Optuna study instead, which a later call continues and several processes can
+share (see ``run_workers``). Bayesian search always uses Optuna's TPE sampler.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from chainrule.backend import default_generator
+from chainrule.errors import ArgumentError
+from chainrule.tune import study as studies
+from chainrule.tune.result import SearchError, SearchResult, check_direction
+from chainrule.tune.space import Choice, Distribution, check_space, grid, grid_values, sample
+from chainrule.tune.trial import Objective, describe, run_trial
+
+
+def check_count(value: Any, name: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ArgumentError(f"{name} must be an integer >= {minimum}; got {name}={value!r}")
+    return int(value)
+
+
+def _seed(seed: int | None) -> int:
+    """The seed given, or one drawn from chainrule's generator (so manual_seed fixes it)."""
+    if seed is None:
+        return int(default_generator().integers(2**32))
+    return check_count(seed, "seed", minimum=0)
+
+
+def _check_objective(objective: Any) -> Objective:
+    if not callable(objective):
+        raise ArgumentError(
+            f"objective must be a function objective(params: dict) -> score; got {objective!r}"
+        )
+    return objective
+
+
+def finish(result: SearchResult) -> SearchResult:
+    """The result, unless no trial of the search completed."""
+    if not result.completed:
+        errors = [t.error for t in result.trials if t.error]
+        first = f"; first error: {errors[0]}" if errors else ""
+        error = SearchError(f"{result._summary()}: no trial completed{first}")
+        error.result = result  # type: ignore[attr-defined]
+        raise error
+    return result
+
+
+def _run_local(
+    objective: Objective,
+    points: Iterable[dict[str, Any]],
+    direction: str,
+    method: str,
+    verbose: int,
+) -> SearchResult:
+    trials = []
+    for number, params in enumerate(points):
+        trial = run_trial(objective, number, params)
+        if verbose:
+            print(describe(trial), flush=True)
+        trials.append(trial)
+    return finish(SearchResult(trials, direction, method))
+
+
+def grid_search(
+    objective: Objective,
+    space: dict[str, Any],
+    *,
+    direction: str = "maximize",
+    storage: Any = None,
+    study_name: str | None = None,
+    verbose: int = 1,
+) -> SearchResult:
+    """Every combination of the space's lists, ``Choice``s and ``IntUniform``s, once each.
+
+    With ``storage`` (and ``study_name``) the grid is an Optuna study: a later call
+    evaluates only the points not yet taken, and workers sharing it split the grid.
+    """
+    objective = _check_objective(objective)
+    direction = check_direction(direction)
+    space = check_space(space)
+    values = grid_values(space)
+    if storage is None:
+        return _run_local(objective, grid(space), direction, "grid", verbose)
+    optuna = studies.require_optuna("grid_search with a storage")
+    grid_space = {
+        name: Choice(values[name]) if isinstance(entry, Distribution) else entry
+        for name, entry in space.items()
+    }
+    encoded = {
+        name: studies.categorical_values(choice)
+        for name, choice in grid_space.items()
+        if isinstance(choice, Choice)
+    }
+    with studies.quiet(optuna):
+        sampler = optuna.samplers.GridSampler(encoded, seed=0)
+        study = studies.open_study(optuna, storage, study_name, direction, sampler)
+        studies.run_grid(optuna, study, objective, grid_space, verbose)
+    return finish(studies.to_result(study, grid_space, "grid"))
+
+
+def random_search(
+    objective: Objective,
+    space: dict[str, Any],
+    n_trials: int,
+    seed: int | None = None,
+    *,
+    direction: str = "maximize",
+    storage: Any = None,
+    study_name: str | None = None,
+    verbose: int = 1,
+) -> SearchResult:
+    """``n_trials`` points drawn independently from the space.
+
+    In-process the draws come from ``numpy.random.default_rng(seed)``: the same seed gives
+    the same points. With ``storage`` the study uses Optuna's RandomSampler(seed); give
+    each worker of a shared study its own seed (``run_workers`` does).
+    """
+    objective = _check_objective(objective)
+    direction = check_direction(direction)
+    space = check_space(space)
+    n_trials = check_count(n_trials, "n_trials")
+    seed = _seed(seed)
+    if storage is None:
+        rng = np.random.default_rng(seed)
+        points = (sample(space, rng) for _ in range(n_trials))
+        return _run_local(objective, points, direction, "random", verbose)
+    optuna = studies.require_optuna("random_search with a storage")
+    return _run_study(
+        optuna,
+        objective,
+        space,
+        lambda seed: optuna.samplers.RandomSampler(seed=seed),
+        seed=seed,
+        n_trials=n_trials,
+        direction=direction,
+        storage=storage,
+        study_name=study_name,
+        method="random",
+        verbose=verbose,
+    )
+
+
+def bayesian_search(
+    objective: Objective,
+    space: dict[str, Any],
+    n_trials: int,
+    seed: int | None = None,
+    *,
+    direction: str = "maximize",
+    storage: Any = None,
+    study_name: str | None = None,
+    n_jobs: int = 1,
+    verbose: int = 1,
+) -> SearchResult:
+    """``n_trials`` points chosen by Optuna's TPE sampler from the trials so far.
+
+    ``n_jobs`` runs trials in threads of this process; for processes (or machines) share
+    a ``storage`` between workers, each with its own seed (``run_workers``).
+    """
+    objective = _check_objective(objective)
+    direction = check_direction(direction)
+    space = check_space(space)
+    n_trials = check_count(n_trials, "n_trials")
+    if n_jobs != -1:
+        n_jobs = check_count(n_jobs, "n_jobs")
+    seed = _seed(seed)
+    optuna = studies.require_optuna("bayesian_search")
+    return _run_study(
+        optuna,
+        objective,
+        space,
+        # constant_liar: running trials count as bad guesses, so parallel workers spread out.
+        lambda seed: optuna.samplers.TPESampler(seed=seed, constant_liar=True),
+        seed=seed,
+        n_trials=n_trials,
+        n_jobs=n_jobs,
+        direction=direction,
+        storage=storage,
+        study_name=study_name,
+        method="bayesian",
+        verbose=verbose,
+    )
+
+
+def _run_study(
+    optuna: Any,
+    objective: Objective,
+    space: dict[str, Any],
+    make_sampler: Callable[[int], Any],
+    *,
+    seed: int,
+    n_trials: int,
+    direction: str,
+    storage: Any,
+    study_name: str | None,
+    method: str,
+    verbose: int,
+    n_jobs: int = 1,
+) -> SearchResult:
+    with studies.quiet(optuna):  # also hides the ExperimentalWarning of Optuna 3 samplers
+        study = studies.open_study(optuna, storage, study_name, direction, sampler=None)
+        # NOTE: a continued study must not replay the points its first call drew from the
+        # same seed, so the sampler's seed also depends on how many trials it already has.
+        done = len(study.get_trials(deepcopy=False))
+        study.sampler = make_sampler(int(np.random.SeedSequence([seed, done]).generate_state(1)[0]))
+        studies.optimize(
+            study, studies.optuna_objective(objective, space, verbose), n_trials, n_jobs
+        )
+    return finish(studies.to_result(study, space, method))
