@@ -1045,3 +1045,46 @@ def test_metrics_are_fractions_and_counts_or_refuse(outputs, targets, k):
     matrix = attempt(metrics.confusion_matrix, outputs, targets, names=names)
     if matrix is not None:
         assert matrix.sum() == len(outputs)
+
+
+@given(arrays(), st.one_of(st.none(), st.integers(-5, 5), ODD_VALUES))
+def test_any_all_and_isfinite_match_numpy_or_refuse(array, axis):
+    for name in ("any", "all"):
+        out = attempt(getattr(F, name), tensor(array), axis, names=("axis", name, *INPUT_WORDS))
+        if out is not None:
+            np.testing.assert_array_equal(out.numpy(), getattr(np, name)(array, axis=axis))
+    np.testing.assert_array_equal(F.isfinite(tensor(array)).numpy(), np.isfinite(array))
+
+
+@given(st.one_of(arrays(), ODD_VALUES), st.one_of(st.booleans(), ODD_VALUES))
+def test_parameters_are_floating_leaves_or_refuse(value, requires_grad):
+    p = attempt(
+        nn.Parameter, value, requires_grad, names=("Parameter", "requires_grad", *INPUT_WORDS)
+    )
+    if p is not None:
+        assert p.is_leaf and (p.dtype.kind == "f" or not p.requires_grad)
+
+
+@given(st.data())
+def test_toy_datasets_have_the_asked_for_size_or_refuse(data_):
+    n = data_.draw(st.one_of(st.integers(-1, 50), ODD_VALUES))
+    value = data_.draw(st.one_of(st.floats(0, 2), ODD_VALUES, arrays(max_dims=2, max_side=3)))
+    spirals = attempt(data.make_spirals, n, noise=value, names=("n_samples", "noise"))
+    if spirals is not None:
+        assert spirals[0].shape == (n, 2) and spirals[1].shape == (n,)
+    turns = attempt(data.make_spirals, 20, n_turns=value, names=("n_turns",))
+    if turns is not None:
+        assert np.isfinite(turns[0]).all()
+    centers = data_.draw(
+        st.one_of(st.integers(-1, 4), arrays(FLOAT_DTYPES, max_dims=3, max_side=3), ODD_VALUES)
+    )
+    blobs = attempt(data.make_blobs, 12, centers, value, names=("centers", "std", "n_samples"))
+    if blobs is not None:
+        assert len(blobs[0]) == len(blobs[1]) == 12
+
+
+@given(st.binary(max_size=64), st.one_of(st.none(), st.integers(0, 4)))
+def test_idx_parsing_refuses_anything_malformed(raw, ndim):
+    out = attempt(data.mnist.parse_idx, raw, "file.idx", ndim, names=("file.idx",))
+    if out is not None:
+        assert out.ndim == raw[3]

@@ -6,7 +6,7 @@ from typing import Any
 
 from chainrule.autograd.tensor import Tensor
 from chainrule.errors import ShapeError
-from chainrule.ops._operands import as_tensor, binary
+from chainrule.ops._operands import as_tensor, binary, normalize_axis
 
 
 def _compare(a: Any, b: Any, op: str) -> Tensor:
@@ -44,11 +44,13 @@ def ge(a: Any, b: Any) -> Tensor:
 
 
 def any(x: Any, axis: int | None = None) -> Tensor:
-    return Tensor._wrap(as_tensor(x).data.any(axis=axis), False)
+    x = as_tensor(x)
+    return Tensor._wrap(x.data.any(axis=normalize_axis(axis, x.ndim, "any")), False)
 
 
 def all(x: Any, axis: int | None = None) -> Tensor:
-    return Tensor._wrap(as_tensor(x).data.all(axis=axis), False)
+    x = as_tensor(x)
+    return Tensor._wrap(x.data.all(axis=normalize_axis(axis, x.ndim, "all")), False)
 
 
 def isfinite(x: Any) -> Tensor:
