@@ -23,7 +23,10 @@ Initializer = Callable[..., Tensor]
 def calculate_fan_in_and_fan_out(shape: tuple[int, ...]) -> tuple[int, int]:
     """(fan_in, fan_out) of a weight of shape (out, in, *kernel)."""
     if len(shape) < 2:
-        raise ShapeError(f"fan in/out needs a weight with at least 2 axes; got shape {shape}")
+        raise ShapeError(
+            f"fan in/out needs a weight with at least 2 axes; got shape {shape} (for a bias_init "
+            "use 'zeros', 'ones', 'normal', 'uniform' or 'truncated_normal')"
+        )
     receptive = math.prod(shape[2:])
     return shape[1] * receptive, shape[0] * receptive
 
@@ -52,7 +55,7 @@ def _number(value: Any, name: str, fn: str) -> float:
     """``value`` as a float if it is a finite real number, else an error naming it."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise ArgumentError(f"{fn}: {name} must be a finite number; got {name}={value!r}")
-    return float(value)
+    return float(value) + 0.0  # -0.0 becomes 0.0: NumPy's samplers refuse a negative zero
 
 
 def _fill(tensor: Tensor, values: Any) -> Tensor:
@@ -104,10 +107,14 @@ def truncated_normal_(
     """Draws from N(mean, std^2) redrawn until inside [a, b] (default mean -/+ 2 std)."""
     mean = _number(mean, "mean", "truncated_normal_")
     std = _number(std, "std", "truncated_normal_")
+    if not std > 0:
+        raise ArgumentError(f"truncated_normal_: std must be positive; got std={std}")
     a = mean - 2 * std if a is None else _number(a, "a", "truncated_normal_")
     b = mean + 2 * std if b is None else _number(b, "b", "truncated_normal_")
     if not a < b:
-        raise ArgumentError(f"truncated_normal_: need a < b; got a={a}, b={b}")
+        raise ArgumentError(
+            f"truncated_normal_: need a < b; got a={a}, b={b} (mean={mean}, std={std})"
+        )
     rng = _rng(generator)
     values = rng.normal(mean, std, tensor.shape)
     outside = (values < a) | (values > b)

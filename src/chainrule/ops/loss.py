@@ -88,9 +88,12 @@ def cross_entropy(
     check_reduction(reduction, "cross_entropy")
     logits = as_tensor(logits)
     target = target if isinstance(target, Tensor) else Tensor(target)
+    _check_floating(logits, "logits", "cross_entropy")
     if logits.ndim != 2:
         raise ShapeError(f"cross_entropy: logits must be (N, C); got shape {logits.shape}")
     n, c = logits.shape
+    if c == 0:
+        raise ShapeError(f"cross_entropy: logits of shape {logits.shape} have no classes")
     label_smoothing = check_number(label_smoothing, "label_smoothing", "cross_entropy")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ArgumentError(

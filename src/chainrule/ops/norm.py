@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from chainrule.autograd.creation import ones, zeros
@@ -48,7 +49,8 @@ class BatchNorm(Function):
                 running_var *= 1 - momentum
                 running_var += (momentum * count / (count - 1)) * var
         else:
-            mean, var = running_mean, running_var
+            mean = running_mean.astype(x.dtype, copy=False)  # float32 stays float32
+            var = running_var.astype(x.dtype, copy=False)
             x_hat = x - mean.reshape(shape)
         inv_std = 1.0 / xp.sqrt(var + eps)
         x_hat *= inv_std.reshape(shape)  # x_hat is our own array: normalise it in place
@@ -85,8 +87,8 @@ class BatchNorm(Function):
 def _channel_dot(a, b):
     """sum over every axis but 1 of a * b, for a, b (N, C, *) -> (C,); no (N, C, *) temporary."""
     xp = get_array_module(a, b)
-    n, c = a.shape[:2]
-    return xp.einsum("ncl,ncl->c", a.reshape(n, c, -1), b.reshape(n, c, -1))
+    shape = (*a.shape[:2], math.prod(a.shape[2:]))  # not -1: ambiguous for an empty batch
+    return xp.einsum("ncl,ncl->c", a.reshape(shape), b.reshape(shape))
 
 
 def batch_norm(

@@ -64,7 +64,16 @@ class LRScheduler:
     def _apply(self) -> None:
         for group in self.optimizer.param_groups:
             base_lr = group.setdefault("initial_lr", group["lr"])  # a group added later
-            group["lr"] = float(self.lr_at(base_lr, self.last_epoch))
+            try:
+                lr = float(self.lr_at(base_lr, self.last_epoch))
+            except OverflowError:  # e.g. gamma ** k past the largest float
+                lr = math.inf
+            if not 0 <= lr < math.inf:
+                raise ArgumentError(
+                    f"{type(self).__name__}: at step {self.last_epoch} the schedule gives a "
+                    f"learning rate of {lr}; it must be finite and >= 0"
+                )
+            group["lr"] = lr
 
     def get_last_lr(self) -> list[float]:
         """The learning rate of each group, as last set."""
