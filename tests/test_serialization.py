@@ -69,3 +69,12 @@ def test_a_file_carrying_a_pickle_payload_is_refused(tmp_path):
 def test_saving_object_arrays_is_refused(tmp_path):
     with pytest.raises(CheckpointError, match="pickle"):
         save_arrays(tmp_path / "x.npz", {"o": np.array([object()], dtype=object)})
+
+
+def test_saved_files_get_the_usual_permissions_not_mkstemps_private_ones(tmp_path):
+    import os
+
+    save({"w": np.zeros(2)}, tmp_path / "m.npz")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "m.npz").stat().st_mode & 0o777 == 0o666 & ~umask

@@ -84,6 +84,7 @@ from chainrule.ops import (  # the functional forms, as torch.exp etc.
 from chainrule import functional, nn, ops, optim, viz  # isort: skip
 from chainrule import data, model_selection  # isort: skip
 from chainrule import ensemble, tune  # isort: skip
+from chainrule import diagnose  # isort: skip
 
 __version__ = "0.1.0"
 
@@ -105,6 +106,7 @@ __all__ = [
     "conv2d",
     "data",
     "detect_anomaly",
+    "diagnose",
     "enable_grad",
     "ensemble",
     "errors",

@@ -46,23 +46,36 @@ def from_numpy(array: Any) -> Tensor:
     return Tensor._wrap(array, False)
 
 
+def _module(device: str | None) -> Any:
+    """The array namespace of ``device``, or of the default device when None."""
+    return backend.array_module(device or backend.default_device())
+
+
 def _filled(
-    shape: tuple[Any, ...], value: float, dtype: backend.DTypeLike, requires_grad: bool, device: str
+    shape: tuple[Any, ...],
+    value: float,
+    dtype: backend.DTypeLike,
+    requires_grad: bool,
+    device: str | None,
 ) -> Tensor:
     dtype = backend.as_dtype(dtype) if dtype is not None else backend.default_float_dtype()
-    return _make(
-        backend.array_module(device).full(_shape(shape), value, dtype=dtype), requires_grad
-    )
+    return _make(_module(device).full(_shape(shape), value, dtype=dtype), requires_grad)
 
 
 def zeros(
-    *shape: Any, dtype: backend.DTypeLike = None, requires_grad: bool = False, device: str = "cpu"
+    *shape: Any,
+    dtype: backend.DTypeLike = None,
+    requires_grad: bool = False,
+    device: str | None = None,
 ) -> Tensor:
     return _filled(shape, 0, dtype, requires_grad, device)
 
 
 def ones(
-    *shape: Any, dtype: backend.DTypeLike = None, requires_grad: bool = False, device: str = "cpu"
+    *shape: Any,
+    dtype: backend.DTypeLike = None,
+    requires_grad: bool = False,
+    device: str | None = None,
 ) -> Tensor:
     return _filled(shape, 1, dtype, requires_grad, device)
 
@@ -72,7 +85,7 @@ def full(
     value: float,
     dtype: backend.DTypeLike = None,
     requires_grad: bool = False,
-    device: str = "cpu",
+    device: str | None = None,
 ) -> Tensor:
     return _filled((shape,), value, dtype, requires_grad, device)
 
@@ -90,37 +103,47 @@ def arange(
     stop: float | None = None,
     step: float = 1,
     dtype: backend.DTypeLike = None,
-    device: str = "cpu",
+    device: str | None = None,
 ) -> Tensor:
     """Evenly spaced values in [start, stop); integers unless a float or ``dtype`` is given."""
-    xp = backend.array_module(device)
+    xp = _module(device)
     data = xp.arange(start, stop, step) if stop is not None else xp.arange(start)
     return Tensor(data, dtype)
 
 
 def linspace(
-    start: float, stop: float, num: int, dtype: backend.DTypeLike = None, device: str = "cpu"
+    start: float, stop: float, num: int, dtype: backend.DTypeLike = None, device: str | None = None
 ) -> Tensor:
-    return Tensor(backend.array_module(device).linspace(start, stop, num), dtype)
+    return Tensor(_module(device).linspace(start, stop, num), dtype)
 
 
-def eye(n: int, dtype: backend.DTypeLike = None, device: str = "cpu") -> Tensor:
-    return Tensor(backend.array_module(device).eye(n), dtype)
+def eye(n: int, dtype: backend.DTypeLike = None, device: str | None = None) -> Tensor:
+    return Tensor(_module(device).eye(n), dtype)
 
 
 def rand(
-    *shape: Any, dtype: backend.DTypeLike = None, requires_grad: bool = False, generator: Any = None
+    *shape: Any,
+    dtype: backend.DTypeLike = None,
+    requires_grad: bool = False,
+    generator: Any = None,
+    device: str | None = None,
 ) -> Tensor:
     """Uniform draws in [0, 1) from ``generator`` (the library's seeded one by default)."""
     rng = generator or backend.default_generator()
     dtype = backend.as_dtype(dtype) if dtype is not None else backend.default_float_dtype()
-    return _make(rng.random(_shape(shape), dtype=dtype), requires_grad)
+    draws = rng.random(_shape(shape), dtype=dtype)  # on the host: one seeded stream
+    return _make(backend.to_device(draws, device or backend.default_device()), requires_grad)
 
 
 def randn(
-    *shape: Any, dtype: backend.DTypeLike = None, requires_grad: bool = False, generator: Any = None
+    *shape: Any,
+    dtype: backend.DTypeLike = None,
+    requires_grad: bool = False,
+    generator: Any = None,
+    device: str | None = None,
 ) -> Tensor:
     """Standard normal draws from ``generator`` (the library's seeded one by default)."""
     rng = generator or backend.default_generator()
     dtype = backend.as_dtype(dtype) if dtype is not None else backend.default_float_dtype()
-    return _make(rng.standard_normal(_shape(shape), dtype=dtype), requires_grad)
+    draws = rng.standard_normal(_shape(shape), dtype=dtype)  # on the host: one seeded stream
+    return _make(backend.to_device(draws, device or backend.default_device()), requires_grad)

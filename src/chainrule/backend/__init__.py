@@ -3,7 +3,9 @@
 The engine (autograd, ops, nn, optim) reaches NumPy or CuPy only through this module:
 an op asks ``get_array_module(x)`` for the namespace of its input and writes
 ``xp.exp(x)`` once for both. The few kernels whose code differs between the two live
-in ``backend.kernels``.
+in ``backend.kernels``. Tensors made from host data go to ``default_device()``:
+'cpu', or 'cuda' after ``set_default_device('cuda')`` or with CHAINRULE_DEVICE=cuda in
+the environment when chainrule is imported.
 """
 
 from chainrule.backend.arrays import (
@@ -12,11 +14,13 @@ from chainrule.backend.arrays import (
     array_module,
     as_dtype,
     asarray,
+    default_device,
     default_float_dtype,
     device_of,
     format_array,
     get_array_module,
     is_floating,
+    set_default_device,
     set_default_float_dtype,
     to_device,
     to_numpy,
@@ -37,6 +41,7 @@ __all__ = [
     "as_dtype",
     "asarray",
     "bool_",
+    "default_device",
     "default_float_dtype",
     "default_generator",
     "device_of",
@@ -51,6 +56,7 @@ __all__ = [
     "is_floating",
     "manual_seed",
     "new_generator",
+    "set_default_device",
     "set_default_float_dtype",
     "set_rng_state",
     "to_device",

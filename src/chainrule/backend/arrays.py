@@ -1,7 +1,13 @@
-"""Choosing the array module, converting data, and moving arrays between devices."""
+"""Choosing the array module, converting data, and moving arrays between devices.
+
+New tensors made from host data (lists, NumPy arrays, numbers) go to the default
+device: 'cpu' unless ``set_default_device('cuda')`` was called, or the environment
+variable CHAINRULE_DEVICE (read once, when chainrule is imported) says 'cuda'.
+"""
 
 from __future__ import annotations
 
+import os
 import types
 from typing import Any
 
@@ -43,9 +49,32 @@ def array_module(device: str) -> types.ModuleType:
     """The namespace for a device name: 'cpu' -> numpy, 'cuda' -> cupy."""
     if device == "cpu":
         return numpy
-    if device == "cuda" or device.startswith("cuda:"):
+    if isinstance(device, str) and (device == "cuda" or device.startswith("cuda:")):
         return _cupy_module()
     raise ArgumentError(f"unknown device {device!r}; expected 'cpu' or 'cuda'")
+
+
+def default_device() -> str:
+    """The device that new tensors made from host data go to ('cpu' or 'cuda')."""
+    return _default_device
+
+
+def set_default_device(device: str) -> None:
+    """Make ``device`` ('cpu' or 'cuda') where new tensors, parameters and batches go."""
+    global _default_device
+    array_module(device)  # checks the name, and that CuPy is there for 'cuda'
+    _default_device = device
+
+
+def _device_from_environment() -> str:
+    device = os.environ.get("CHAINRULE_DEVICE", "cpu")
+    try:
+        array_module(device)
+    except ArgumentError as error:
+        raise ArgumentError(
+            f"the environment variable CHAINRULE_DEVICE={device!r}: {error}"
+        ) from None
+    return device
 
 
 def device_of(array: Array) -> str:
@@ -82,11 +111,17 @@ def is_floating(dtype: DTypeLike) -> bool:
 
 
 def asarray(data: Any, dtype: DTypeLike = None, device: str | None = None) -> Array:
-    """``data`` as an array on ``device``; floating data without a ``dtype`` gets the default.
+    """``data`` as an array on ``device`` (default: where it is, host data on the default
+    device); floating data without a ``dtype`` gets the default dtype.
 
     Integer and boolean data keep their dtype (labels, indices, masks).
     """
-    xp = array_module(device) if device is not None else get_array_module(data)
+    if device is not None:
+        xp = array_module(device)
+    else:  # arrays stay where they are; host data goes to the default device
+        xp = get_array_module(data)
+        if xp is numpy and _default_device != "cpu":
+            xp = array_module(_default_device)
     if dtype is not None:
         return xp.asarray(data, dtype=as_dtype(dtype))
     array = xp.asarray(data)
@@ -125,3 +160,6 @@ def to_numpy(array: Array) -> numpy.ndarray:
     if isinstance(array, numpy.generic):
         return numpy.asarray(array)
     return array.get()
+
+
+_default_device = _device_from_environment()

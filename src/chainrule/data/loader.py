@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.autograd.tensor import Tensor
-from chainrule.backend import default_generator
+from chainrule.backend import default_generator, get_rng_state, set_rng_state
 from chainrule.data.dataset import gather
 from chainrule.errors import ArgumentError, ArgumentTypeError
 from chainrule.nn.linear import check_positive_int
@@ -85,19 +85,32 @@ class DataLoader:
 
         A resumed run replays the interrupted epoch's order from where it stopped.
         """
+        for indices in self.batch_indices(order, start):
+            yield self.load(indices)
+
+    def batch_indices(self, order: np.ndarray, start: int = 0) -> Iterator[np.ndarray]:
+        """The sample indices of each batch of an epoch with sample ``order``, from batch ``start`` on."""
         full = (
             len(order) // self.batch_size if self.drop_last else -(-len(order) // self.batch_size)
         )
         for first in range(start * self.batch_size, full * self.batch_size, self.batch_size):
-            fields = gather(self.dataset, order[first : first + self.batch_size])
-            if self.transform is not None:
-                fields = (np.asarray(self.transform(fields[0])), *fields[1:])
-            yield tuple(Tensor(field) for field in fields)
+            yield order[first : first + self.batch_size]
+
+    def load(self, indices: np.ndarray) -> tuple[Tensor, ...]:
+        """The samples at ``indices`` as one batch of Tensors, the inputs transformed."""
+        fields = gather(self.dataset, indices)
+        if self.transform is not None:
+            fields = (np.asarray(self.transform(fields[0])), *fields[1:])
+        return tuple(Tensor(field) for field in fields)
 
     def peek(self, n: int) -> tuple[Tensor, ...]:
-        """The first ``n`` samples as Tensors, untransformed (for checks that must draw nothing)."""
-        fields = gather(self.dataset, np.arange(min(n, len(self.dataset))))
-        return tuple(Tensor(field) for field in fields)
+        """The first ``n`` samples as a transformed batch, drawing nothing from the library's
+        generator (its state is put back), so a check before training leaves the run unchanged."""
+        state = get_rng_state()
+        try:
+            return self.load(np.arange(min(n, len(self.dataset))))
+        finally:
+            set_rng_state(state)
 
     def labels(self) -> np.ndarray | None:
         """The second field of every sample when the dataset holds arrays (for checks), else None."""

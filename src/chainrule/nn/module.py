@@ -21,6 +21,7 @@ class Module:
     """
 
     training: bool
+    _forward_hooks: dict[int, Any] | None = None  # an instance dict once a hook is registered
 
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", OrderedDict())
@@ -72,9 +73,27 @@ class Module:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         out = self.forward(*args, **kwargs)
+        if self._forward_hooks:
+            for hook in tuple(self._forward_hooks.values()):
+                result = hook(self, args, out)
+                if result is not None:
+                    out = result
         if _recording is not None:
             _recording.append((self, out))
         return out
+
+    def register_forward_hook(self, hook: Any) -> RemovableHandle:
+        """Call ``hook(module, inputs, output)`` after every forward; a non-None result
+        replaces the output. ``handle.remove()`` unregisters it."""
+        if not callable(hook):
+            raise ArgumentTypeError(
+                f"register_forward_hook: hook must be callable; got {type(hook).__name__}"
+            )
+        if self._forward_hooks is None:
+            object.__setattr__(self, "_forward_hooks", {})
+        handle = RemovableHandle(self._forward_hooks)
+        self._forward_hooks[handle.id] = hook
+        return handle
 
     def train(self, mode: bool = True) -> Module:
         """Set training mode (dropout active, batch statistics) on this module and below."""
@@ -129,6 +148,21 @@ class Module:
             for name, b in module._buffers.items():
                 if b is not None:
                     yield (f"{module_name}.{name}" if module_name else name), b
+
+    def to(self, device: str) -> Module:
+        """Move every parameter and buffer to ``device`` ('cpu' or 'cuda'), in place; returns self.
+
+        The Parameters stay the same objects. Make the optimiser after moving the model:
+        its state (momentum, ...) is created on the device its parameters are on then.
+        """
+        backend.array_module(device)  # checks the name, and that CuPy is there for 'cuda'
+        for p in self.parameters():
+            p.data = backend.to_device(p.data, device)
+            if p.grad is not None:
+                p.grad = Tensor._wrap(backend.to_device(p.grad.data, device), False)
+        for _, b in self.named_buffers():
+            b.data = backend.to_device(b.data, device)
+        return self
 
     def zero_grad(self) -> None:
         """Forget the gradients of every parameter (set them to None)."""
@@ -204,6 +238,20 @@ class Module:
         if print_fn is not None:
             print_fn(text)
         return text
+
+
+class RemovableHandle:
+    """What ``register_forward_hook`` returns: ``remove()`` takes the hook out again."""
+
+    _next_id = 0
+
+    def __init__(self, hooks: dict[int, Any]) -> None:
+        self.hooks = hooks
+        self.id = RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+
+    def remove(self) -> None:
+        self.hooks.pop(self.id, None)
 
 
 # While summary() runs a forward pass, every module call is recorded here.

@@ -200,7 +200,7 @@ def unsqueeze(x: Tensor, axis: int) -> Tensor:
 def getitem(x: Tensor, index: Any) -> Tensor:
     """x[index]: slices, ints, None, Ellipsis, integer arrays, boolean masks."""
     x = as_tensor(x)
-    index, advanced = _prepare_index(index)
+    index, advanced = _prepare_index(index, get_array_module(x.data))
     try:
         return GetItem.apply(x, index=index, advanced=advanced)
     except IndexError as error:
@@ -209,18 +209,21 @@ def getitem(x: Tensor, index: Any) -> Tensor:
         ) from None
 
 
-def _prepare_index(index: Any) -> tuple[Any, bool]:
-    """The index with tensors and lists turned into arrays, and whether any part is an array."""
+def _prepare_index(index: Any, xp: Any) -> tuple[Any, bool]:
+    """The index with tensors and lists turned into arrays of ``xp`` (the indexed array's
+    namespace, so host indices reach a GPU array), and whether any part is an array."""
     parts = index if isinstance(index, tuple) else (index,)
     prepared, advanced = [], False
     for part in parts:
         if isinstance(part, Tensor):
             part = part.data
         elif isinstance(part, list):
-            part = get_array_module().asarray(part)
+            part = xp.asarray(part)
         if part is None or part is Ellipsis or isinstance(part, int | slice):
             pass
         elif hasattr(part, "dtype") and part.dtype.kind in "iub":
+            if part.ndim > 0:
+                part = xp.asarray(part)
             advanced = advanced or part.ndim > 0 or part.dtype.kind == "b"
         else:
             raise ArgumentTypeError(

@@ -20,6 +20,7 @@ from chainrule.train.history import History
 from chainrule.train.loop import Trainer, evaluate, fit, predict, predict_proba
 from chainrule.train.metrics import accuracy, confusion_matrix, precision_recall, top_k_accuracy
 from chainrule.train.serialization import load, save
+from chainrule.train.strategy import Strategy
 
 __all__ = [
     "CSVLogger",
@@ -32,6 +33,7 @@ __all__ = [
     "NeuralNetClassifier",
     "NeuralNetRegressor",
     "ReduceLROnPlateau",
+    "Strategy",
     "TerminateOnNaN",
     "Trainer",
     "accuracy",

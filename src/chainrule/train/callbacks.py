@@ -23,9 +23,14 @@ Logs = dict[str, float]
 
 
 class Callback:
-    """Base class: override the hooks you need."""
+    """Base class: override the hooks you need.
+
+    A callback that ``writes_files`` runs only in the process that writes (rank 0) when
+    training is distributed; every other callback runs in every process.
+    """
 
     trainer: Trainer
+    writes_files = False
 
     def set_trainer(self, trainer: Trainer) -> None:
         self.trainer = trainer
@@ -167,6 +172,8 @@ class ModelCheckpoint(Callback):
     ``filepath`` may contain ``{epoch}`` and any logged key (``"ckpt-{epoch:03d}.npz"``).
     Files are written atomically; ``.safetensors`` paths give safetensors files.
     """
+
+    writes_files = True
 
     def __init__(
         self,
@@ -310,6 +317,8 @@ class ReduceLROnPlateau(Callback):
 
 class CSVLogger(Callback):
     """Write the history to a CSV file after every epoch (rewritten atomically each time)."""
+
+    writes_files = True
 
     def __init__(self, filename: str | os.PathLike[str]) -> None:
         self.filename = Path(filename)

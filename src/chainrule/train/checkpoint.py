@@ -57,7 +57,7 @@ class Checkpointer:
             stale.unlink(missing_ok=True)
         return path
 
-    def load_latest(self) -> tuple[dict[str, Any], Path]:
+    def load_latest(self) -> tuple[dict[str, Any], str]:
         """The newest checkpoint that loads and verifies; damaged ones are reported and skipped."""
         candidates = self.paths()
         if not candidates:
@@ -72,5 +72,5 @@ class Checkpointer:
                     f"chainrule: {error}; falling back to the previous checkpoint", file=sys.stderr
                 )
                 continue
-            return state, path
+            return state, str(path)
         raise CheckpointError(f"no usable checkpoint in {self.directory}: " + "; ".join(problems))

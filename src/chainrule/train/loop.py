@@ -26,6 +26,7 @@ from chainrule.train.data_adapter import as_loader, split_validation
 from chainrule.train.history import History
 from chainrule.train.metrics import Metric, get_metric
 from chainrule.train.progress import ProgressBar
+from chainrule.train.strategy import Strategy, get_strategy
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 
@@ -111,6 +112,7 @@ class Trainer:
         clip_grad_norm: float | None = None,
         constraints: Sequence[Callable[[Module], Any]] = (),
         verbose: int = 1,
+        strategy: Strategy | str | None = None,
     ) -> None:
         if not isinstance(model, Module):
             raise ArgumentError(f"model must be a chainrule.nn.Module; got {type(model).__name__}")
@@ -129,6 +131,7 @@ class Trainer:
         self.clip_grad_norm = clip_grad_norm
         self.constraints = list(constraints)
         self.verbose = verbose
+        self.strategy = get_strategy(strategy)
         self.history = History()
         self.epoch = 0  # the epoch under way (or next to start)
         self.batch = 0  # batches finished in that epoch
@@ -163,6 +166,8 @@ class Trainer:
         With ``checkpoint_dir``, the whole run state is checkpointed after every epoch
         (and every ``checkpoint_every`` steps); ``resume=True`` continues from the newest
         good checkpoint there, ending bit for bit where an uninterrupted run would.
+        Under a distributed strategy ``batch_size`` is the global batch, which the
+        processes share (see ``chainrule.distributed``).
         """
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
             raise ArgumentError(f"epochs must be a positive integer; got epochs={epochs!r}")
@@ -178,6 +183,9 @@ class Trainer:
             if validation_data is not None
             else None
         )
+        loader = self.strategy.distribute(loader, training=True)
+        if val_loader is not None:
+            val_loader = self.strategy.distribute(val_loader, training=False)
         self.batches_per_epoch = len(loader)
         self._preflight(loader)
         self._loader = loader
@@ -187,13 +195,14 @@ class Trainer:
             raise ArgumentError("resume and checkpoint_every need a checkpoint_dir")
         self.stop_training = self.abandon_epoch = False
         self.stop_reason = None
+        self.strategy.setup(self.model)
         if resume:
-            state, path = self.checkpointer.load_latest()
+            state, path = self.strategy.on_writer(self.checkpointer.load_latest)
             self.load_state_dict(state)
             self.log(f"resumed from {path} (epoch {self.epoch}, batch {self.batch})")
 
-        callbacks = list(self.callbacks)
-        if self.verbose:
+        callbacks = [c for c in self.callbacks if self.strategy.is_writer or not c.writes_files]
+        if self.verbose and self.strategy.is_writer:
             self._progress = ProgressBar(epochs, self.verbose)
             callbacks.append(self._progress)
         for cb in callbacks:
@@ -208,6 +217,9 @@ class Trainer:
         try:
             while self.epoch < epochs and not self.stop_training:
                 self._run_epoch(loader, val_loader, callbacks)
+        except Exception as error:
+            self.strategy.fail(error)  # under MPI: end every process now, not at a timeout
+            raise
         finally:
             if self.stop_reason:
                 self.history.stop_reason = self.stop_reason
@@ -255,12 +267,21 @@ class Trainer:
         """After every step's callbacks: the step checkpoint, when one is due."""
         every = self.checkpointer.every_steps if self.checkpointer else None
         if every and self.global_step % every == 0:
-            self.checkpointer.save(self.state_dict(), self.global_step)
+            self.save_checkpoint()
 
     def after_epoch(self) -> None:
         """After every epoch's callbacks: the epoch checkpoint."""
         if self.checkpointer is not None:
-            self.checkpointer.save(self.state_dict(), self.global_step)
+            self.save_checkpoint()
+
+    def save_checkpoint(self) -> None:
+        """Every process takes part (each one's random state goes in); the writer saves."""
+        rng_by_rank = self.strategy.all_gather(get_rng_state())
+        if self.strategy.is_writer:
+            state = self.state_dict()  # only the writer runs the file-writing callbacks
+            if len(rng_by_rank) > 1:
+                state["rng_by_rank"] = rng_by_rank
+            self.checkpointer.save(state, self.global_step)
 
     # ------------------------------------------------------------ run state
     def state_dict(self) -> dict[str, Any]:
@@ -328,7 +349,9 @@ class Trainer:
         self.stop_training, self.stop_reason = progress["stop_training"], progress["stop_reason"]
         self._order = state["order"]
         self._totals = {k: float(v) for k, v in state["totals"].items()}
-        set_rng_state(state["rng"])
+        by_rank = state.get("rng_by_rank")  # saved by a distributed run: each process its own
+        same_world = by_rank is not None and len(by_rank) == self.strategy.world_size
+        set_rng_state(by_rank[self.strategy.rank] if same_world else state["rng"])
         generators = self._own_generators()
         if len(generators) != len(state["generators"]):
             raise CheckpointError(
@@ -340,7 +363,12 @@ class Trainer:
             generator.bit_generator.state = generator_state
 
     def train_step(self, x: Tensor, y: Tensor) -> Logs:
-        """One mini-batch: forward, loss, backward, clip, step, constraints; the batch's logs."""
+        """One mini-batch: forward, loss, backward, sync, clip, step, constraints; the batch's logs.
+
+        The batch's statistics are sums over its samples, so the strategy can add them up
+        over processes in the same message as the gradients.
+        """
+        x, y = self._to_model_device(x, y)
         out = self.model(x)
         loss = self.loss_fn(out, y)
         total = loss
@@ -349,6 +377,17 @@ class Trainer:
             total = loss + penalty
         self.model.zero_grad()
         total.backward()
+
+        n = len(x)
+        stats = {"count": float(n), "loss": float(loss.item()) * n}
+        if self.regularizer is not None:
+            stats["penalty"] = float(penalty.item()) * n
+        if self.metrics:
+            outputs, targets = out.numpy(), y.numpy()
+            for name, metric in self.metrics:
+                stats[name] = metric(outputs, targets) * n
+        stats = self.strategy.sync(self.model, stats)
+
         if self.clip_grad_norm is not None:
             from chainrule.nn.utils import clip_grad_norm_
 
@@ -357,20 +396,9 @@ class Trainer:
         for constraint in self.constraints:
             constraint(self.model)
 
-        n = len(x)
-        loss_value = float(loss.item())
-        logs = {"loss": loss_value}
-        self._totals["loss"] += loss_value * n
-        self._totals["count"] += n
-        if self.regularizer is not None:
-            self._totals["penalty"] = self._totals.get("penalty", 0.0) + float(penalty.item()) * n
-        if self.metrics:
-            outputs, targets = out.numpy(), y.numpy()
-            for name, metric in self.metrics:
-                value = metric(outputs, targets)
-                logs[name] = value
-                self._totals[name] += value * n
-        return logs
+        for name, value in stats.items():
+            self._totals[name] = self._totals.get(name, 0.0) + value
+        return {k: v / stats["count"] for k, v in stats.items() if k not in ("count", "penalty")}
 
     def running_logs(self) -> Logs:
         """The epoch's averages so far: loss and metrics, weighted by batch size."""
@@ -384,12 +412,14 @@ class Trainer:
             if hasattr(data, "iterate")
             else as_loader(data, batch_size, shuffle=False, role="evaluation")
         )
+        loader = self.strategy.distribute(loader, training=False)
         outputs, targets, loss_sum, count = [], [], 0.0, 0
         was_training = self.model.training
         self.model.eval()
         try:
             with no_grad():
                 for x, y in loader.iterate(loader.epoch_order(), start=0):
+                    x, y = self._to_model_device(x, y)
                     out = self.model(x)
                     loss_sum += float(self.loss_fn(out, y).item()) * len(x)
                     count += len(x)
@@ -398,6 +428,10 @@ class Trainer:
                         targets.append(y.numpy())
         finally:
             self.model.train(was_training)
+        parts = self.strategy.all_gather((loss_sum, count, outputs, targets))
+        loss_sum, count = sum(part[0] for part in parts), sum(part[1] for part in parts)
+        outputs = [o for part in parts for o in part[2]]
+        targets = [t for part in parts for t in part[3]]
         logs = {"loss": loss_sum / max(count, 1)}
         if self.metrics:
             all_outputs, all_targets = np.concatenate(outputs), np.concatenate(targets)
@@ -409,7 +443,7 @@ class Trainer:
     def _preflight(self, loader: Any) -> None:
         """Run two samples through the model and the loss before training starts, so a
         wrong input shape or label range fails now, with a message, not deep in epoch 1."""
-        x, y = loader.peek(2)  # no shuffling and no augmentation: draws nothing random
+        x, y = loader.peek(2)
         was_training = self.model.training
         self.model.eval()
         try:
@@ -438,8 +472,14 @@ class Trainer:
         finally:
             self.model.train(was_training)
 
+    def _to_model_device(self, *batch: Tensor) -> tuple[Tensor, ...]:
+        """The batch's tensors on the device of the model's parameters (data is loaded on the host)."""
+        first = next(self.model.parameters(), None)
+        device = first.device if first is not None else "cpu"
+        return tuple(t if t.device == device else t.to(device) for t in batch)
+
     def log(self, message: str) -> None:
-        if not self.verbose:
+        if not self.verbose or not self.strategy.is_writer:
             return
         if self._progress is not None:
             self._progress.write(message)
@@ -468,11 +508,13 @@ def fit(
     checkpoint_dir: str | os.PathLike[str] | None = None,
     checkpoint_every: int | None = None,
     resume: bool = False,
+    strategy: Strategy | str | None = None,
 ) -> History:
     """Train ``model`` on ``train_data`` ((x, y) arrays, a Dataset or a DataLoader).
 
     Returns the ``History``: per-epoch ``loss`` (the data loss, without the penalty),
-    each metric, ``val_*`` when there is validation data, and ``lr``.
+    each metric, ``val_*`` when there is validation data, and ``lr``. ``strategy="mpi"``
+    trains one model on every process of an ``mpiexec`` job (``chainrule.distributed``).
     """
     trainer = Trainer(
         model,
@@ -484,6 +526,7 @@ def fit(
         clip_grad_norm=clip_grad_norm,
         constraints=constraints,
         verbose=verbose,
+        strategy=strategy,
     )
     return trainer.fit(
         train_data,

@@ -23,6 +23,8 @@ import numpy as np
 from chainrule.autograd.tensor import Tensor
 from chainrule.errors import CheckpointError
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 _METADATA_KEY = "__metadata__"
 _CHECKSUM_KEY = "__checksum__"
 
@@ -37,6 +39,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), 0o666 & ~_UMASK)  # as open() would; mkstemp gives 0600
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
@@ -188,6 +191,26 @@ def unflatten_state(arrays: Mapping[str, np.ndarray], tree: Any) -> Any:
     if isinstance(tree, list):
         return [unflatten_state(arrays, v) for v in tree]
     return tree
+
+
+def dumps(state: Any) -> bytes:
+    """A state (nested dicts, lists, numbers, strings, arrays) as bytes, without pickle."""
+    arrays, tree = flatten_state(state)
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        **arrays,
+        **{_METADATA_KEY: np.frombuffer(json.dumps(tree).encode(), dtype=np.uint8)},
+    )
+    return buffer.getvalue()
+
+
+def loads(data: bytes) -> Any:
+    """Inverse of ``dumps`` (tuples come back as lists)."""
+    with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    tree = json.loads(arrays.pop(_METADATA_KEY).tobytes().decode())
+    return unflatten_state(arrays, tree)
 
 
 def save(state: Any, path: str | os.PathLike[str]) -> None:

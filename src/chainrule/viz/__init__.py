@@ -1,5 +1,17 @@
-"""Pictures: the computational graph as Graphviz DOT (plots join later)."""
+"""Pictures: the computational graph as Graphviz DOT, and PNG plots of a run (matplotlib)."""
 
 from chainrule.viz.graph import to_dot
+from chainrule.viz.plots import (
+    plot_confusion_matrix,
+    plot_curves,
+    plot_filters,
+    plot_misclassified,
+)
 
-__all__ = ["to_dot"]
+__all__ = [
+    "plot_confusion_matrix",
+    "plot_curves",
+    "plot_filters",
+    "plot_misclassified",
+    "to_dot",
+]

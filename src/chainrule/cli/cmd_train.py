@@ -1,0 +1,59 @@
+"""``chainrule train EXPERIMENT``: train a named experiment or a TOML file into a run directory."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+from typing import Any
+
+from chainrule.cli import int_at_least
+from chainrule.experiments import default_run_dir, load_config, run_experiment
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "train",
+        help="train an experiment and write a run directory",
+        description=(
+            "Train EXPERIMENT (a name from 'chainrule list' or the path of a TOML file), "
+            "test it, and write config, history, checkpoints, metrics and plots to a run "
+            "directory."
+        ),
+    )
+    parser.add_argument(
+        "experiment", metavar="EXPERIMENT", help="a named experiment or a .toml file"
+    )
+    parser.add_argument(
+        "--epochs", type=int_at_least(1), metavar="N", help="train N epochs instead"
+    )
+    parser.add_argument("--seed", type=int_at_least(0), metavar="N", help="use seed N instead")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--run-dir", metavar="DIR", help="where to write the run (default: runs/<name>-<time>)"
+    )
+    where.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
+    parser.add_argument("--quiet", action="store_true", help="print only the result")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_config(args.experiment)
+    if args.seed is not None:
+        config = replace(config, seed=args.seed)
+    run_dir = args.resume or args.run_dir or default_run_dir(config.name)
+    if args.quiet:
+        verbose = 0
+    else:
+        verbose = 1 if sys.stdout.isatty() else 2
+    result = run_experiment(
+        config, run_dir, epochs=args.epochs, resume=args.resume is not None, verbose=verbose
+    )
+    if not result.is_writer:
+        return 0
+    test = result.metrics["test"]
+    line = f"{config.name}: test accuracy {100 * test['accuracy']:.2f}%"
+    if config.lecture_accuracy is not None:
+        line += f" (lecture: {config.lecture_accuracy:.2f}%)"
+    print(f"{line}, test loss {test['loss']:.4f}; run directory: {result.run_dir}")
+    return 0

@@ -1,0 +1,291 @@
+"""Findings from the learning curves: divergence, oscillation, a plateau at the start,
+overfitting (with the epoch where validation loss turned) and underfitting.
+
+Each reads the per-epoch training (and validation) loss, and, when a ``Monitor`` kept
+them, every step's loss: the sharper evidence for spikes and plateaus.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+from chainrule.diagnose.base import REMEDIES, Finding, median
+
+# the training loss ends at twice its minimum: the run went backwards ...
+DIVERGE_FACTOR = 2.0
+# ... by at least 10% of the starting loss, so jitter near zero is no blow-up
+DIVERGE_MIN_RISE = 0.1
+# one batch's loss 3x the starting loss: an update threw the model off a cliff
+EXPLODED_BATCH = 3.0
+# the epoch-mean training loss rising 5%: with a fitting learning rate it falls every epoch ...
+OSC_RISE = 0.05
+# ... twice in a run is oscillation, not chance
+OSC_RISES = 2
+# validation loss swinging 20% up then down (or down then up) between epochs ...
+OSC_SWING = 0.2
+# ... twice in a run
+OSC_SWINGS = 2
+# steps of recent history a batch's loss is compared with (their median)
+SPIKE_WINDOW = 20
+# a batch loss 10% of the starting loss above that median: a tenth of what was learnt, lost
+SPIKE_EXCESS = 0.1
+# spikes on more than 1% of steps: the loss is spiking, not just noisy (healthy runs: ~0)
+SPIKE_RATE = 0.01
+# the loss has "started to fall" once 10% below its start: clear of batch noise
+PLATEAU_DROP = 0.1
+# two epochs without that 10%: a healthy run's first epoch alone does far more
+PLATEAU_EPOCHS = 2.0
+# validation loss 5% above its minimum ...
+OVERFIT_RISE = 0.05
+# ... for the 3 epochs (at least) after it: a sustained rise, not noise
+OVERFIT_PATIENCE = 3
+# the training loss still above half its start when training ends: both losses high
+UNDERFIT_FRACTION = 0.5
+
+
+def curve_findings(
+    history: Mapping[str, Sequence[float]],
+    batch_loss: Sequence[float] = (),
+    epoch_steps: Sequence[int] = (),
+    finished: bool = True,
+) -> list[Finding]:
+    """Findings from the loss curves: divergence, oscillation, plateau, over- and underfitting.
+
+    ``batch_loss``: every step's training loss (optional, sharper evidence);
+    ``epoch_steps``: how many steps had run at the end of each epoch.
+    """
+    train = [float(v) for v in history.get("loss", [])]
+    val = [float(v) for v in history.get("val_loss", [])]
+    if not train and not batch_loss:
+        return []
+    start = _start_loss(train, batch_loss)
+    diverged = divergence(train, batch_loss, start)
+    if diverged is not None and diverged.values.get("non_finite"):
+        return [diverged]  # nothing after a NaN means anything
+    findings = [
+        diverged,
+        oscillation(train, val, batch_loss, start),
+        plateau(train, batch_loss, epoch_steps, start),
+        overfitting(train, val),
+        underfitting(train, val, start) if finished else None,
+    ]
+    return [f for f in findings if f is not None]
+
+
+def _start_loss(train: Sequence[float], batch_loss: Sequence[float]) -> float:
+    """The loss before learning: the first step's, else epoch 0's mean."""
+    if batch_loss and math.isfinite(batch_loss[0]):
+        return float(batch_loss[0])
+    return train[0] if train else math.nan
+
+
+def divergence(train: Sequence[float], batch_loss: Sequence[float], start: float) -> Finding | None:
+    """A NaN/inf loss, one exploded batch, or a training loss that ends far above its minimum."""
+    bad = [i for i, v in enumerate(batch_loss) if not math.isfinite(v)]
+    bad_epochs = [e for e, v in enumerate(train) if not math.isfinite(v)]
+    if bad or bad_epochs:
+        where = f"at step {bad[0]}" if bad else f"in epoch {bad_epochs[0]}"
+        return Finding(
+            "divergence",
+            "critical",
+            "Training diverged: the loss became NaN or infinite",
+            f"the training loss was {batch_loss[bad[0]] if bad else train[bad_epochs[0]]} {where} "
+            f"(it started at {start:.4g})",
+            REMEDIES["exploding"],
+            epoch=bad_epochs[0] if bad_epochs else None,
+            values={"non_finite": 1.0, "step": float(bad[0]) if bad else math.nan},
+        )
+    if batch_loss and math.isfinite(start) and start > 0:
+        peak = max(range(len(batch_loss)), key=batch_loss.__getitem__)
+        if batch_loss[peak] > EXPLODED_BATCH * start:
+            return Finding(
+                "divergence",
+                "critical",
+                "The loss exploded on some steps",
+                f"the training loss reached {batch_loss[peak]:.4g} at step {peak}, "
+                f"{batch_loss[peak] / start:.1f}x its start ({start:.4g})",
+                REMEDIES["exploding"],
+                values={"peak": batch_loss[peak], "step": float(peak), "start": start},
+            )
+    if len(train) >= 2:
+        low = min(range(len(train)), key=train.__getitem__)
+        last = train[-1]
+        if last > DIVERGE_FACTOR * train[low] and last - train[low] > DIVERGE_MIN_RISE * start:
+            return Finding(
+                "divergence",
+                "critical",
+                "Training is diverging: the training loss went back up",
+                f"the training loss fell to {train[low]:.4g} at epoch {low}, then rose to "
+                f"{last:.4g} by epoch {len(train) - 1} ({last / train[low]:.1f}x)",
+                REMEDIES["exploding"],
+                epoch=low,
+                values={"min": train[low], "last": last},
+            )
+    return None
+
+
+def oscillation(
+    train: Sequence[float], val: Sequence[float], batch_loss: Sequence[float], start: float
+) -> Finding | None:
+    """The loss going up and down: epoch-mean training loss rising, validation loss
+    swinging, or batch losses spiking far above their recent level."""
+    evidence, values = [], {}
+    rises = [e for e in range(1, len(train)) if train[e] > train[e - 1] * (1 + OSC_RISE)]
+    if len(rises) >= OSC_RISES:
+        evidence.append(
+            f"the training loss rose by more than {OSC_RISE:.0%} in {len(rises)} epochs "
+            f"({', '.join(f'epoch {e}: {train[e - 1]:.4g} -> {train[e]:.4g}' for e in rises[:3])})"
+        )
+        values["rises"] = float(len(rises))
+    swings = _swings(val)
+    if len(swings) >= OSC_SWINGS:
+        evidence.append(
+            f"the validation loss swung by more than {OSC_SWING:.0%} up and down {len(swings)} "
+            f"times (around epochs {', '.join(str(e) for e in swings[:5])})"
+        )
+        values["swings"] = float(len(swings))
+    spikes = _spikes(batch_loss, start)
+    if batch_loss and len(spikes) > SPIKE_RATE * len(batch_loss):
+        worst = max(spikes, key=lambda s: s[1])
+        evidence.append(
+            f"{len(spikes)} of {len(batch_loss)} steps ({len(spikes) / len(batch_loss):.1%}) had a "
+            f"loss more than {SPIKE_EXCESS * start:.3g} ({SPIKE_EXCESS:.0%} of the starting loss) "
+            f"above the median of the {SPIKE_WINDOW} steps before (worst: +{worst[1]:.3g} at step {worst[0]})"
+        )
+        values["spikes"] = float(len(spikes))
+    if not evidence:
+        return None
+    return Finding(
+        "oscillation",
+        "warning",
+        "The loss oscillates: the learning rate is probably too high",
+        "; ".join(evidence),
+        REMEDIES["oscillation"],
+        epoch=rises[0] if rises else None,
+        values=values,
+    )
+
+
+def _swings(values: Sequence[float]) -> list[int]:
+    """Epochs where the curve reverses after a relative move of over OSC_SWING each way."""
+    moves = [
+        (values[e] - values[e - 1]) / abs(values[e - 1]) if values[e - 1] else 0.0
+        for e in range(1, len(values))
+    ]
+    return [
+        e + 1
+        for e in range(len(moves) - 1)
+        if abs(moves[e]) > OSC_SWING
+        and abs(moves[e + 1]) > OSC_SWING
+        and moves[e] * moves[e + 1] < 0
+    ]
+
+
+def _spikes(batch_loss: Sequence[float], start: float) -> list[tuple[int, float]]:
+    """(step, excess) of every step whose loss exceeds the median of the SPIKE_WINDOW
+    steps before it by more than SPIKE_EXCESS of the starting loss."""
+    spikes = []
+    for t in range(SPIKE_WINDOW, len(batch_loss)):
+        excess = batch_loss[t] - median(batch_loss[t - SPIKE_WINDOW : t])
+        if excess > SPIKE_EXCESS * start:
+            spikes.append((t, excess))
+    return spikes
+
+
+def plateau(
+    train: Sequence[float], batch_loss: Sequence[float], epoch_steps: Sequence[int], start: float
+) -> Finding | None:
+    """A long flat stretch at the start: no 10% fall for PLATEAU_EPOCHS epochs (or ever)."""
+    target = (1 - PLATEAU_DROP) * start
+    if batch_loss and epoch_steps:
+        per_epoch = epoch_steps[0] if epoch_steps[0] else len(batch_loss)
+        window = max(1, min(SPIKE_WINDOW, per_epoch // 4))
+        smoothed = [
+            sum(batch_loss[t - window : t]) / window for t in range(window, len(batch_loss) + 1)
+        ]
+        fell = next((i + window for i, v in enumerate(smoothed) if v <= target), None)
+        flat_steps = fell if fell is not None else len(batch_loss)
+        flat_epochs = flat_steps / per_epoch
+        ran_epochs = len(batch_loss) / per_epoch
+    elif len(train) >= 2:
+        fell = next(
+            (e for e in range(1, len(train)) if train[e] <= (1 - PLATEAU_DROP) * train[0]), None
+        )
+        flat_epochs = float(fell if fell is not None else len(train))
+        ran_epochs = float(len(train))
+        start = train[0]
+    else:
+        return None
+    if flat_epochs < PLATEAU_EPOCHS:
+        return None
+    end = train[-1] if train else batch_loss[-1]
+    if fell is None:
+        title = "The loss has not started to fall: a plateau from the start"
+        evidence = (
+            f"after {ran_epochs:.3g} epochs the training loss is {end:.4g}, less than "
+            f"{PLATEAU_DROP:.0%} below its start ({start:.4g})"
+        )
+    else:
+        title = "A long plateau at the start of training"
+        evidence = (
+            f"the training loss stayed within {PLATEAU_DROP:.0%} of its start ({start:.4g}) "
+            f"for {flat_epochs:.3g} epochs before it began to fall"
+        )
+    return Finding(
+        "plateau",
+        "warning",
+        title,
+        evidence,
+        REMEDIES["plateau"],
+        epoch=0,
+        values={"plateau_epochs": flat_epochs, "start": start, "ended": float(fell is not None)},
+    )
+
+
+def overfitting(train: Sequence[float], val: Sequence[float]) -> Finding | None:
+    """Validation loss past its minimum and staying up while the training loss falls."""
+    finite = [e for e, v in enumerate(val) if math.isfinite(v)]
+    if len(finite) < OVERFIT_PATIENCE + 1 or len(train) != len(val):
+        return None
+    turn = min(finite, key=val.__getitem__)
+    after = list(range(turn + 1, len(val)))
+    if len(after) < OVERFIT_PATIENCE:
+        return None
+    bar = val[turn] * (1 + OVERFIT_RISE)
+    if not all(val[e] > bar for e in after[-OVERFIT_PATIENCE:]):
+        return None
+    if not sum(train[e] for e in after) / len(after) < train[turn]:
+        return None
+    last = len(val) - 1
+    lowest = min(after, key=train.__getitem__)
+    return Finding(
+        "overfitting",
+        "warning",
+        f"Overfitting: the validation loss turned at epoch {turn} while the training loss kept falling",
+        f"validation loss lowest at epoch {turn} ({val[turn]:.4g}), {val[last]:.4g} by epoch {last} "
+        f"({val[last] / val[turn] - 1:+.0%}); meanwhile the training loss fell from "
+        f"{train[turn]:.4g} to {train[lowest]:.4g} (epoch {lowest}); gap now {val[last] - train[last]:.4g}",
+        REMEDIES["overfitting"],
+        epoch=turn,
+        values={"turn_epoch": float(turn), "val_min": val[turn], "val_last": val[last]},
+    )
+
+
+def underfitting(train: Sequence[float], val: Sequence[float], start: float) -> Finding | None:
+    """Both losses high: the training loss still above UNDERFIT_FRACTION of its start."""
+    if len(train) < 2 or not math.isfinite(start) or start <= 0:
+        return None
+    last = train[-1]
+    if last < UNDERFIT_FRACTION * start:
+        return None
+    val_text = f", validation loss {val[-1]:.4g}" if val and math.isfinite(val[-1]) else ""
+    return Finding(
+        "underfitting",
+        "warning",
+        "Underfitting: training and validation loss both stay high",
+        f"after {len(train)} epochs the training loss is {last:.4g}{val_text}, "
+        f"{last / start:.0%} of the starting loss {start:.4g}",
+        REMEDIES["underfitting"],
+        values={"last": last, "start": start},
+    )

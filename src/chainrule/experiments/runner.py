@@ -1,0 +1,420 @@
+"""``run_experiment``: train a config, test it, and write the run directory.
+
+A run directory holds
+    config.toml            the resolved config: every value the run used
+    history.csv            per epoch: loss, metrics, validation loss and metrics, lr
+    checkpoints/last.npz   the weights after the last epoch
+    checkpoints/best.npz   the weights the run reports (see ``weights`` in metrics.json)
+    checkpoints/run/       the whole run state after each epoch (and every checkpoint_every
+                           steps), the last three kept: ``resume`` continues from there
+    metrics.json           test accuracy and loss, per-class precision / recall, the
+                           confusion matrix, epochs run, wall time, machine, version
+    *.png                  loss, accuracy, confusion matrix, misclassified test images,
+                           first-layer filters of a CNN (with matplotlib)
+An ensemble keeps each member's history.csv and checkpoints/ in members/<i>/; resuming
+it finishes the member under way and trains the ones not yet started.
+
+Which weights are reported: with a held-out validation set, those of the epoch with
+the best validation accuracy (Nielsen's protocol); when the validation data is the test
+set, the weights at the end of training, so that the test set selects nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from chainrule import functional, nn, optim
+from chainrule.autograd.tensor import Tensor
+from chainrule.backend import manual_seed
+from chainrule.data.preprocessing import one_hot
+from chainrule.diagnose.monitor import Monitor
+from chainrule.ensemble import combine
+from chainrule.errors import ChainruleError
+from chainrule.experiments.config import ExperimentConfig, ScheduleConfig, to_toml
+from chainrule.experiments.datasets import PreparedData, prepare_data
+from chainrule.experiments.layers import build_model
+from chainrule.experiments.parse import SCHEDULES, load_config
+from chainrule.experiments.report import classification_report, cross_entropy_of, machine, to_json
+from chainrule.train import callbacks as cb
+from chainrule.train.history import History
+from chainrule.train.loop import OPTIMIZERS, Trainer, predict
+from chainrule.train.metrics import get_metric
+from chainrule.train.serialization import atomic_write_text, load, save
+from chainrule.train.strategy import Strategy, get_strategy
+
+
+class RunDirectoryError(ChainruleError, OSError):
+    """A run directory that cannot be created, written, or used as asked."""
+
+
+@dataclass
+class RunResult:
+    """What ``run_experiment`` returns: where the run is, and what metrics.json holds."""
+
+    run_dir: Path
+    config: ExperimentConfig
+    metrics: dict[str, Any]
+    histories: list[History]
+    is_writer: bool = True  # False in the other processes of an mpiexec job
+
+    @property
+    def test_accuracy(self) -> float:
+        return self.metrics["test"]["accuracy"]
+
+
+@dataclass
+class _Member:
+    model: nn.Module
+    history: History
+    seed: int
+    best_epoch: int | None  # 1-based; None when the final weights are reported
+    weights: str
+
+
+def default_run_dir(name: str, root: str | os.PathLike[str] = "runs") -> Path:
+    """``runs/<name>-<YYYYmmdd-HHMMSS>``, with a numeric suffix if that is taken."""
+    stem = Path(root) / f"{name}-{datetime.now():%Y%m%d-%H%M%S}"
+    candidate, n = stem, 1
+    while candidate.exists():
+        n += 1
+        candidate = stem.with_name(f"{stem.name}-{n}")
+    return candidate
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    run_dir: str | os.PathLike[str],
+    *,
+    epochs: int | None = None,
+    resume: bool = False,
+    verbose: int = 1,
+) -> RunResult:
+    """Train ``config`` (``epochs`` overrides its [training] epochs), test it, write ``run_dir``.
+
+    ``resume`` continues the run in ``run_dir`` (killed, or finished and given more
+    ``epochs``) from its newest run checkpoint, as if it had never stopped; ``config``
+    must be the run's own but for the epochs, which default to the run's.
+    """
+    run_dir = Path(run_dir)
+    if resume:
+        stored = _check_resumable(run_dir, config)
+        epochs = stored.training.epochs if epochs is None else epochs
+    if epochs is not None:
+        config = replace(config, training=replace(config.training, epochs=epochs))
+    start = time.perf_counter()
+    manual_seed(config.seed)
+    build_model(config)  # a model that cannot be built fails before any data loads,
+    data = prepare_data(config)  # and data that cannot be loaded before anything is written
+    strategy = get_strategy("mpi")  # under mpiexec: data-parallel; else one process
+    writer = strategy.is_writer
+    verbose = verbose if writer else 0
+    if writer:
+        _open_run_dir(run_dir, config, resume)
+    data_time = time.perf_counter() - start
+    if verbose:
+        print(
+            f"experiment {config.name}" + (f": {config.description}" if config.description else "")
+        )
+        print(f"data: {data.description}")
+        print(f"run directory: {run_dir}")
+    count = config.ensemble.members if config.ensemble else 1
+    members = []
+    for i in range(count):
+        directory = run_dir / "members" / str(i) if config.ensemble else run_dir
+        if verbose and config.ensemble:
+            print(f"ensemble member {i + 1} of {count} (seed {config.seed + i})")
+        members.append(_train(config, data, directory, config.seed + i, resume, verbose, strategy))
+    training_time = time.perf_counter() - start - data_time
+    report, member_probabilities = _test(config, [m.model for m in members], data)
+    y_test = data.test[1]
+    metrics = {
+        "experiment": config.name,
+        "description": config.description,
+        "lecture_accuracy_percent": config.lecture_accuracy,
+        **report,
+        "weights": (
+            members[0].weights
+            if len(members) == 1
+            else f"the average of {len(members)} members' class probabilities"
+        ),
+        "epochs_run": sum(len(m.history) for m in members),
+        "members": [
+            {
+                "seed": m.seed,
+                "epochs_run": len(m.history),
+                "best_epoch": m.best_epoch,
+                "weights": m.weights,
+                "stop_reason": m.history.stop_reason,
+                "test_accuracy": float((p.argmax(axis=1) == y_test).mean()),
+            }
+            for m, p in zip(members, member_probabilities)
+        ],
+        "data": data.description,
+        "data_time_s": round(data_time, 3),
+        "training_time_s": round(training_time, 3),
+        "wall_time_s": round(time.perf_counter() - start, 3),  # all but the plots
+        "machine": machine(),
+        "chainrule_version": _version(),
+    }
+    if writer:
+        atomic_write_text(run_dir / "metrics.json", to_json(metrics) + "\n")
+        probabilities = np.mean(member_probabilities, axis=0)
+        _plots(
+            run_dir, [m.history for m in members], metrics, data, probabilities, members[0].model
+        )
+    return RunResult(run_dir, config, metrics, [m.history for m in members], writer)
+
+
+def evaluate_run(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """Reload a run's config and reported weights and test them again: ``test`` metrics,
+    ``per_class`` and ``confusion_matrix``, as in its metrics.json."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.toml").is_file():
+        raise RunDirectoryError(f"{run_dir}: not a run directory (it has no config.toml)")
+    config = load_config(run_dir / "config.toml")
+    count = config.ensemble.members if config.ensemble else 1
+    directories = (
+        [run_dir / "members" / str(i) for i in range(count)] if config.ensemble else [run_dir]
+    )
+    models = []
+    for directory in directories:
+        manual_seed(config.seed)
+        model = build_model(config)
+        model.load_state_dict(load(directory / "checkpoints" / "best.npz"))
+        models.append(model)
+    report, _ = _test(config, models, prepare_data(config))
+    return report
+
+
+# ------------------------------------------------------------------ pieces
+def _version() -> str:
+    from chainrule import __version__
+
+    return __version__
+
+
+def _check_resumable(run_dir: Path, config: ExperimentConfig) -> ExperimentConfig:
+    """The config of the run in ``run_dir``, which must be ``config`` but for the epochs."""
+    config_path = run_dir / "config.toml"
+    if not config_path.is_file():
+        raise RunDirectoryError(f"{run_dir}: nothing to resume (it has no config.toml)")
+    stored = load_config(config_path)
+    if replace(config, training=replace(config.training, epochs=stored.training.epochs)) != stored:
+        raise RunDirectoryError(
+            f"{run_dir} holds a run of {stored.name!r} with another config; resume it with the "
+            "same experiment and seed (only --epochs may change)"
+        )
+    return stored
+
+
+def _open_run_dir(run_dir: Path, config: ExperimentConfig, resume: bool) -> None:
+    """Create ``run_dir`` and write config.toml into it before training, so an unwritable
+    directory fails early; a directory that holds a run is only resumed."""
+    config_path = run_dir / "config.toml"
+    if config_path.exists() and not resume:
+        raise RunDirectoryError(f"{run_dir} already holds a run; choose another run directory")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(config_path, to_toml(config))
+    except OSError as error:
+        raise RunDirectoryError(
+            f"cannot write the run directory {run_dir}: {error.strerror or error}"
+        ) from None
+
+
+def _loss(config: ExperimentConfig, smoothing: bool = True) -> Any:
+    """The training loss (``smoothing=False``: the plain loss, to report on the test set)."""
+    training = config.training
+    if training.loss == "mse":
+        classes = config.data.num_classes
+
+        def mse_on_one_hot(outputs: Tensor, targets: Tensor) -> Tensor:
+            return functional.mse_loss(outputs, Tensor(one_hot(targets.numpy(), classes)))
+
+        return mse_on_one_hot
+    if smoothing and training.label_smoothing:
+        return functools.partial(functional.cross_entropy, label_smoothing=training.label_smoothing)
+    return functional.cross_entropy
+
+
+def _schedule_callback(schedule: ScheduleConfig, optimizer: Any) -> cb.Callback:
+    cls = SCHEDULES[schedule.name]
+    if cls is cb.ReduceLROnPlateau:
+        return cls(**schedule.args)
+    return cb.LearningRateScheduler(cls(optimizer, **schedule.args), interval=schedule.interval)
+
+
+def _selection_monitor(config: ExperimentConfig) -> str:
+    """What picks the best epoch: early stopping's validation monitor, else val_accuracy."""
+    stopping = config.training.early_stopping
+    if stopping is not None and stopping.monitor.startswith("val_"):
+        return stopping.monitor
+    names = [get_metric(m)[0] for m in config.training.metrics]
+    return "val_accuracy" if "accuracy" in names else "val_loss"
+
+
+def _first_best(history: History, monitor: str) -> int | None:
+    """The first epoch (1-based) with the best ``monitor``, as ModelCheckpoint keeps it."""
+    values = [v for v in history.history.get(monitor, []) if not math.isnan(v)]
+    if not values:
+        return None
+    best = (min if cb._resolve_mode("auto", monitor) == "min" else max)(values)
+    return history[monitor].index(best) + 1
+
+
+def _train(
+    config: ExperimentConfig,
+    data: PreparedData,
+    directory: Path,
+    seed: int,
+    resume: bool,
+    verbose: int,
+    strategy: Strategy,
+) -> _Member:
+    manual_seed(seed)
+    model = build_model(config)
+    if verbose:
+        model.summary(config.data.input_shape)
+    optimizer = getattr(optim, OPTIMIZERS[config.optimizer.name])(
+        model.parameters(), **config.optimizer.args
+    )
+    checkpoints = directory / "checkpoints"
+    held_out = config.data.validation != "test"
+    monitor = _selection_monitor(config)
+    # ModelCheckpoint formats its path with the epoch's logs: braces in a path are literal
+    literal = str(checkpoints).replace("{", "{{").replace("}", "}}")
+    callbacks: list[cb.Callback] = [
+        Monitor(run_dir=directory),  # per-layer statistics for `chainrule doctor`
+        cb.CSVLogger(directory / "history.csv"),
+        cb.ModelCheckpoint(f"{literal}/last.npz"),
+    ]
+    if held_out:
+        callbacks.append(
+            cb.ModelCheckpoint(f"{literal}/best.npz", monitor=monitor, save_best_only=True)
+        )
+    stopping = config.training.early_stopping
+    if stopping is not None:
+        callbacks.append(
+            cb.EarlyStopping(
+                monitor=stopping.monitor,
+                patience=stopping.patience,
+                min_delta=stopping.min_delta,
+                restore_best_weights=stopping.restore_best_weights,
+            )
+        )
+    if config.schedule is not None:
+        callbacks.append(_schedule_callback(config.schedule, optimizer))
+    reg = config.regularization
+    trainer = Trainer(
+        model,
+        loss=_loss(config),
+        optimizer=optimizer,
+        metrics=config.training.metrics,
+        callbacks=callbacks,
+        regularizer=nn.L1L2(reg.l1, reg.l2) if reg.l1 or reg.l2 else None,
+        clip_grad_norm=reg.clip_grad_norm,
+        constraints=[nn.MaxNorm(reg.max_norm)] if reg.max_norm is not None else [],
+        verbose=verbose,
+        strategy=strategy,
+    )
+    run_state = checkpoints / "run"
+    resume = resume and any(run_state.glob("step-*.npz"))  # else this one starts afresh
+    history = trainer.fit(
+        data.train,
+        epochs=config.training.epochs,
+        batch_size=config.training.batch_size,
+        validation_data=data.validation,
+        transform=data.train_transform,
+        checkpoint_dir=run_state,
+        checkpoint_every=config.training.checkpoint_every,
+        resume=resume,
+    )
+    best_path = checkpoints / "best.npz"
+    best_epoch = _first_best(history, monitor) if held_out else None
+    # rank 0 wrote the checkpoints; under MPI it sends the best weights to the others
+    best = strategy.on_writer(lambda: load(best_path) if held_out and best_path.is_file() else None)
+    if best is not None:
+        model.load_state_dict(best)
+        weights = f"best {monitor} on the held-out validation set: epoch {best_epoch}"
+    else:
+        if strategy.is_writer:
+            save(model.state_dict(), best_path)
+        best_epoch = None
+        weights = "the weights at the end of training"
+        restored = next((c for c in callbacks if isinstance(c, cb.EarlyStopping)), None)
+        if (
+            restored is not None
+            and restored.restore_best_weights
+            and restored.best_epoch is not None
+        ):
+            weights += f" (early stopping restored those of epoch {restored.best_epoch + 1})"
+        if not held_out:
+            weights += "; the validation data is the test set, so it selected nothing"
+    return _Member(model, history, seed, best_epoch, weights)
+
+
+def _softmax(outputs: np.ndarray) -> np.ndarray:
+    shifted = np.exp(outputs - outputs.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+def _test(
+    config: ExperimentConfig, models: list[nn.Module], data: PreparedData
+) -> tuple[dict[str, Any], list[np.ndarray]]:
+    """The test report and each model's class probabilities; an ensemble averages them
+    (and reports the accuracy of a majority vote too)."""
+    x_test, y_test = data.test
+    outputs = [predict(model, x_test).astype(np.float64) for model in models]
+    probabilities = [_softmax(o) for o in outputs]
+    if len(models) == 1:
+        plain = _loss(config, smoothing=False)
+        loss = float(plain(Tensor(outputs[0]), Tensor(y_test)).item())
+        mean = probabilities[0]
+    else:
+        mean = np.mean(probabilities, axis=0)
+        loss = cross_entropy_of(mean, y_test)
+    report = classification_report(mean, y_test, loss, config.data.num_classes)
+    if len(models) > 1:  # Nielsen's way: each member votes for its class
+        votes = combine(np.stack(probabilities), "vote")
+        report["test"]["vote_accuracy"] = float((votes == y_test).mean())
+    return report, probabilities
+
+
+def _plots(
+    run_dir: Path,
+    histories: list[History],
+    metrics: dict[str, Any],
+    data: PreparedData,
+    probabilities: np.ndarray,
+    model: nn.Sequential,
+) -> None:
+    """The PNGs of the run; without matplotlib, one line saying they were skipped."""
+    from chainrule.viz import plots
+
+    try:
+        plots.plot_curves(histories, "loss", run_dir / "loss.png")
+        if any("accuracy" in h for h in histories):
+            plots.plot_curves(histories, "accuracy", run_dir / "accuracy.png")
+        plots.plot_confusion_matrix(metrics["confusion_matrix"], run_dir / "confusion_matrix.png")
+        if data.test_images is not None:
+            plots.plot_misclassified(
+                data.test_images,
+                data.test[1],
+                probabilities.argmax(axis=1),
+                run_dir / "misclassified.png",
+            )
+        first = next((layer for layer in model if list(layer.parameters())), None)
+        if isinstance(first, nn.Conv2d):
+            plots.plot_filters(first.weight.numpy(), run_dir / "filters.png")
+    except ImportError as error:
+        print(f"chainrule: skipped the plots: {error}", file=sys.stderr)
