@@ -194,7 +194,7 @@ def test_load_latest_falls_back_past_every_damaged_checkpoint_and_says_which(tmp
     newest[-2].unlink()
     newest[-2].mkdir()
     state, path = checkpointer.load_latest()
-    assert state == {"step": 20} and path.name == "step-000000020.npz"
+    assert state == {"step": 20} and Path(path).name == "step-000000020.npz"
     err = capsys.readouterr().err
     assert "step-000000040.npz" in err and "step-000000030.npz: is a directory" in err
     assert err.count("falling back to the previous checkpoint") == 2
