@@ -58,7 +58,8 @@ class Checkpointer:
         return path
 
     def load_latest(self) -> tuple[dict[str, Any], str]:
-        """The newest checkpoint that loads and verifies; damaged ones are reported and skipped."""
+        """The newest checkpoint that loads and verifies; damaged ones are skipped, and named
+        on stderr when an older one is used (or all in the error when none is usable)."""
         candidates = self.paths()
         if not candidates:
             raise CheckpointError(f"nothing to resume: no checkpoint in {self.directory}")
@@ -68,9 +69,11 @@ class Checkpointer:
                 state = load(path)
             except CheckpointError as error:
                 problems.append(str(error))
-                print(
-                    f"chainrule: {error}; falling back to the previous checkpoint", file=sys.stderr
-                )
                 continue
+            for problem in problems:
+                print(
+                    f"chainrule: {problem}; falling back to the previous checkpoint",
+                    file=sys.stderr,
+                )
             return state, str(path)
         raise CheckpointError(f"no usable checkpoint in {self.directory}: " + "; ".join(problems))

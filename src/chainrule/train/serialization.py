@@ -118,6 +118,13 @@ def load_arrays(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], di
         if path.suffix == ".safetensors":
             arrays, metadata_json, checksum = _read_safetensors(path)
         else:
+            with open(path, "rb") as handle:
+                start = handle.read(4)
+            if start != b"PK\x03\x04":  # NOTE: np.load would call other bytes pickled data
+                found = f"it starts with {start!r}" if start else "it is empty"
+                raise CheckpointError(
+                    f"{path}: not a chainrule file: not an .npz archive ({found})"
+                )
             archive = np.load(path, allow_pickle=False)
             if not isinstance(archive, np.lib.npyio.NpzFile):
                 raise CheckpointError(f"{path}: a bare NumPy array, not a chainrule file")
