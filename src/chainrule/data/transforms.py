@@ -27,7 +27,7 @@ def check_number(value: Any, name: str, where: str) -> float:
     """``value`` as a float if it is a finite real number, else an error naming it."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise ArgumentError(f"{where}: {name} must be a finite number; got {name}={value!r}")
-    return float(value)
+    return float(value) + 0.0  # -0.0 becomes 0.0: NumPy's samplers refuse a negative zero
 
 
 def check_images(x: Any, name: str) -> np.ndarray:
