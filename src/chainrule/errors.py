@@ -39,3 +39,7 @@ class CheckpointError(ChainruleError, ValueError):
 
 class DataError(ChainruleError, ValueError):
     """Training data that cannot be used as given (lengths, labels, NaN, emptiness)."""
+
+
+class AnomalyError(ChainruleError, RuntimeError):
+    """Anomaly mode found an op whose forward or backward made a NaN or an infinity."""

@@ -1,5 +1,7 @@
-"""The graph: ``Tensor``, ``Function`` (one node), ``backward``, ``no_grad``, ``gradcheck``."""
+"""The graph: ``Tensor``, ``Function`` (one node), ``backward``, ``no_grad``, ``gradcheck``,
+``detect_anomaly``."""
 
+from chainrule.autograd.anomaly import detect_anomaly, is_anomaly_enabled, set_detect_anomaly
 from chainrule.autograd.function import Function
 from chainrule.autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from chainrule.autograd.tensor import Tensor
@@ -25,11 +27,13 @@ __all__ = [
     "GradcheckResult",
     "Tensor",
     "arange",
+    "detect_anomaly",
     "enable_grad",
     "eye",
     "from_numpy",
     "full",
     "gradcheck",
+    "is_anomaly_enabled",
     "is_grad_enabled",
     "linspace",
     "no_grad",
@@ -37,6 +41,7 @@ __all__ = [
     "ones_like",
     "rand",
     "randn",
+    "set_detect_anomaly",
     "set_grad_enabled",
     "tensor",
     "zeros",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from chainrule.autograd import anomaly
 from chainrule.errors import GraphError
 
 if TYPE_CHECKING:
@@ -78,6 +79,8 @@ def backward(root: Tensor, grad: Any, retain_graph: bool = False) -> None:
                 "backward; pass retain_graph=True to keep a graph for a second backward"
             )
         input_grads = ctx.backward(ctx, grad_out)
+        if anomaly._enabled:
+            anomaly.check_backward(ctx, grad_out, input_grads)
         for parent, needs, g in zip(ctx.inputs, ctx.needs_input_grad, input_grads):
             if not needs or g is None:
                 continue

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from chainrule.autograd import grad_mode
-from chainrule.errors import ChainruleError, ShapeError
+from chainrule.autograd import anomaly, grad_mode
+from chainrule.errors import ChainruleError, DTypeError, ShapeError
 
 if TYPE_CHECKING:
     from chainrule.autograd.tensor import Tensor
@@ -54,6 +54,13 @@ class Function:
             raise ShapeError(
                 f"{cls.__name__.lower()}: cannot apply to shapes {shapes}: {error}"
             ) from error
+        except (TypeError, OverflowError) as error:  # a dtype NumPy cannot do this op in
+            dtypes = ", ".join(str(t.dtype) for t in inputs)
+            raise DTypeError(
+                f"{cls.__name__.lower()}: cannot apply to inputs of dtype {dtypes}: {error}"
+            ) from error
+        if anomaly._enabled:
+            anomaly.check_forward(ctx, inputs, data)
         out = Tensor._wrap(data, record)
         if record:
             ctx.inputs = inputs

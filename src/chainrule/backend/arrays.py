@@ -123,7 +123,7 @@ def asarray(data: Any, dtype: DTypeLike = None, device: str | None = None) -> Ar
         if xp is numpy and _default_device != "cpu":
             xp = array_module(_default_device)
     if dtype is not None:
-        return xp.asarray(data, dtype=numpy.dtype(dtype))
+        return xp.asarray(data, dtype=as_dtype(dtype))
     array = xp.asarray(data)
     if array.dtype.kind == "f" and array.dtype != _default_float:
         return array.astype(_default_float)

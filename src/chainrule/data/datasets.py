@@ -5,6 +5,8 @@ Each returns NumPy arrays: inputs as float32 (MNIST: raw uint8) and labels as in
 
 from __future__ import annotations
 
+import numbers
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -12,6 +14,7 @@ import numpy as np
 from chainrule.backend import default_generator
 from chainrule.data._optional import require
 from chainrule.data.mnist import load_mnist
+from chainrule.data.transforms import check_number
 from chainrule.errors import ArgumentError, ShapeError
 
 __all__ = ["load_digits", "load_mnist", "make_blobs", "make_spirals", "make_xor"]
@@ -46,6 +49,8 @@ def make_spirals(
     Gaussian noise of std ``noise``; samples come ordered by class (k = 0 first).
     """
     n_samples = _check_count(n_samples, "make_spirals", minimum=2)
+    noise = check_number(noise, "noise", "make_spirals")
+    n_turns = check_number(n_turns, "n_turns", "make_spirals")
     if noise < 0:
         raise ArgumentError(f"make_spirals: noise must be >= 0; got noise={noise}")
     if n_turns <= 0:
@@ -77,15 +82,29 @@ def make_blobs(
     if isinstance(centers, int | np.integer) and not isinstance(centers, bool):
         _check_count(int(centers), "make_blobs", minimum=1, name="centers")
         centers = generator.uniform(-10.0, 10.0, size=(int(centers), 2))
-    centers = np.asarray(centers, dtype=np.float64)
+    try:
+        centers = np.asarray(centers, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ShapeError(
+            f"make_blobs: centers must be a count or a (K, D) array; got {centers!r}"
+        ) from None
     if centers.ndim != 2 or len(centers) == 0:
         raise ShapeError(
             f"make_blobs: centers must be a count or an array of shape (K, D); "
             f"got shape {centers.shape}"
         )
     k = len(centers)
-    std = np.asarray(std, dtype=np.float64)
-    if std.ndim > 1 or (std.ndim == 1 and len(std) != k) or np.any(std < 0):
+    if isinstance(std, bool) or not isinstance(std, numbers.Real | Sequence | np.ndarray):
+        raise ArgumentError(f"make_blobs: std must be a number or one per blob; got std={std!r}")
+    try:
+        std = np.asarray(std, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ArgumentError(f"make_blobs: std must be numbers; got std={std!r}") from None
+    if (
+        std.ndim > 1
+        or (std.ndim == 1 and len(std) != k)
+        or not np.all(np.isfinite(std) & (std >= 0))
+    ):
         raise ArgumentError(
             f"make_blobs: std must be one non-negative number or {k} of them (one per blob); "
             f"got {std.tolist()}"

@@ -34,6 +34,11 @@ class DataLoader:
         transform: Callable[[np.ndarray], np.ndarray] | None = None,
         generator: np.random.Generator | None = None,
     ) -> None:
+        if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
+            raise ArgumentTypeError(
+                "DataLoader: dataset must be a Dataset (anything with len() and indexing); "
+                f"got {type(dataset).__name__}"
+            )
         check_positive_int(batch_size, "batch_size", "DataLoader")
         if transform is not None and not callable(transform):
             raise ArgumentTypeError(

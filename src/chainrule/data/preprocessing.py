@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,14 @@ from chainrule.errors import ArgumentError, DTypeError
 
 def scale_to_unit(x: Any, input_range: tuple[float, float] = (0.0, 255.0)) -> np.ndarray:
     """Map values in ``input_range`` (default [0, 255], pixel values) linearly to [0, 1]; float32."""
+    if (
+        not isinstance(input_range, tuple | list)
+        or len(input_range) != 2
+        or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in input_range)
+    ):
+        raise ArgumentError(
+            f"scale_to_unit: input_range must be a pair of numbers (low, high); got {input_range!r}"
+        )
     low, high = (float(v) for v in input_range)
     if not high > low:
         raise ArgumentError(
@@ -30,6 +39,15 @@ def standardize(
     Floating input keeps its dtype; integer input becomes float32.
     """
     x = np.asarray(x)
+    if axis is not None:
+        axes = axis if isinstance(axis, tuple) else (axis,)
+        if not all(isinstance(a, int) and not isinstance(a, bool) for a in axes) or not all(
+            -x.ndim <= a < x.ndim for a in axes
+        ):
+            raise ArgumentError(
+                f"standardize: axis must be None, or ints in [-{x.ndim}, {x.ndim}) for data of "
+                f"shape {x.shape}; got axis={axis!r}"
+            )
     dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float32)
     if mean is None:
         mean = x.mean(axis=axis, keepdims=True, dtype=np.float64)

@@ -11,6 +11,8 @@ alpha 0) they return an exact copy.
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -19,6 +21,13 @@ import numpy as np
 from chainrule.backend import default_generator
 from chainrule.data._optional import require
 from chainrule.errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
+
+
+def check_number(value: Any, name: str, where: str) -> float:
+    """``value`` as a float if it is a finite real number, else an error naming it."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ArgumentError(f"{where}: {name} must be a finite number; got {name}={value!r}")
+    return float(value) + 0.0  # -0.0 becomes 0.0: NumPy's samplers refuse a negative zero
 
 
 def check_images(x: Any, name: str) -> np.ndarray:
@@ -92,6 +101,8 @@ class Transform:
 
     def __call__(self, x: Any) -> np.ndarray:
         x = check_images(x, type(self).__name__)
+        if x.size == 0:
+            return x.copy()  # no image, or no pixel: nothing to draw or move
         generator = self.generator if self.generator is not None else default_generator()
         return self.apply(x, generator)
 
@@ -110,7 +121,7 @@ class _RandomAffine(Transform):
 
     def __init__(self, fill: float, generator: np.random.Generator | None) -> None:
         super().__init__(generator)
-        self.fill = float(fill)
+        self.fill = check_number(fill, "fill", type(self).__name__)
 
     def is_identity(self) -> bool:
         raise NotImplementedError
@@ -176,7 +187,7 @@ class RandomRotation(_RandomAffine):
         self, degrees: float, fill: float = 0.0, generator: np.random.Generator | None = None
     ) -> None:
         super().__init__(fill, generator)
-        if not degrees >= 0:
+        if not check_number(degrees, "degrees", "RandomRotation") >= 0:
             raise ArgumentError(f"RandomRotation: degrees must be >= 0; got degrees={degrees}")
         self.degrees = float(degrees)
 
@@ -204,7 +215,11 @@ class RandomScaling(_RandomAffine):
         generator: np.random.Generator | None = None,
     ) -> None:
         super().__init__(fill, generator)
-        low, high = (float(s) for s in scale)
+        if not isinstance(scale, tuple | list) or len(scale) != 2:
+            raise ArgumentError(
+                f"RandomScaling: scale must be a pair (low, high); got scale={scale!r}"
+            )
+        low, high = (check_number(s, "scale", "RandomScaling") for s in scale)
         if not 0 < low <= high:
             raise ArgumentError(
                 f"RandomScaling: scale must be (low, high) with 0 < low <= high; got {scale}"
@@ -229,7 +244,7 @@ class RandomShear(_RandomAffine):
         self, degrees: float, fill: float = 0.0, generator: np.random.Generator | None = None
     ) -> None:
         super().__init__(fill, generator)
-        if not 0 <= degrees < 90:
+        if not 0 <= check_number(degrees, "degrees", "RandomShear") < 90:
             raise ArgumentError(f"RandomShear: degrees must be in [0, 90); got degrees={degrees}")
         self.degrees = float(degrees)
 
@@ -261,13 +276,15 @@ class ElasticDistortion(Transform):
         generator: np.random.Generator | None = None,
     ) -> None:
         super().__init__(generator)
+        alpha = check_number(alpha, "alpha", "ElasticDistortion")
+        sigma = check_number(sigma, "sigma", "ElasticDistortion")
         if not alpha >= 0 or not sigma > 0:
             raise ArgumentError(
                 f"ElasticDistortion: needs alpha >= 0 and sigma > 0; got alpha={alpha}, sigma={sigma}"
             )
-        self.alpha = float(alpha)
-        self.sigma = float(sigma)
-        self.fill = float(fill)
+        self.alpha = alpha
+        self.sigma = sigma
+        self.fill = check_number(fill, "fill", "ElasticDistortion")
 
     def apply(self, x: np.ndarray, generator: np.random.Generator) -> np.ndarray:
         if self.alpha == 0:
@@ -288,7 +305,7 @@ class RandomHorizontalFlip(Transform):
 
     def __init__(self, p: float = 0.5, generator: np.random.Generator | None = None) -> None:
         super().__init__(generator)
-        if not 0 <= p <= 1:
+        if not 0 <= check_number(p, "p", "RandomHorizontalFlip") <= 1:
             raise ArgumentError(f"RandomHorizontalFlip: p must be in [0, 1]; got p={p}")
         self.p = float(p)
 
@@ -305,7 +322,7 @@ class GaussianNoise(Transform):
 
     def __init__(self, std: float, generator: np.random.Generator | None = None) -> None:
         super().__init__(generator)
-        if not std >= 0:
+        if not check_number(std, "std", "GaussianNoise") >= 0:
             raise ArgumentError(f"GaussianNoise: std must be >= 0; got std={std}")
         self.std = float(std)
 
@@ -332,6 +349,8 @@ class BrightnessContrast(Transform):
         generator: np.random.Generator | None = None,
     ) -> None:
         super().__init__(generator)
+        brightness = check_number(brightness, "brightness", "BrightnessContrast")
+        contrast = check_number(contrast, "contrast", "BrightnessContrast")
         if not brightness >= 0 or not 0 <= contrast <= 1:
             raise ArgumentError(
                 "BrightnessContrast: needs brightness >= 0 and contrast in [0, 1]; "

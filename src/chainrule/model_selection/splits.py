@@ -7,6 +7,7 @@ so ``chainrule.manual_seed`` fixes the splits.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -44,6 +45,12 @@ def train_val_test_split(
         raise ArgumentError("train_val_test_split needs at least one array; got none")
     arrays = tuple(np.asarray(a) for a in arrays)
     n = _common_length(arrays, "train_val_test_split")
+    if not isinstance(ratios, Sequence) or not all(
+        isinstance(r, numbers.Real) and not isinstance(r, bool) for r in ratios
+    ):
+        raise ArgumentError(
+            f"train_val_test_split: ratios must be three numbers (train, val, test); got {ratios!r}"
+        )
     ratios = tuple(float(r) for r in ratios)
     if len(ratios) != 3 or min(ratios) < 0 or ratios[0] <= 0 or abs(sum(ratios) - 1) > 1e-6:
         raise ArgumentError(
@@ -68,12 +75,17 @@ def train_val_test_split(
         if size == 0:
             parts.append(rest[:0])
             continue
-        rest, part = model_selection.train_test_split(
-            rest,
-            test_size=size,
-            stratify=None if labels is None else labels[rest],
-            random_state=random_state,
-        )
+        try:
+            rest, part = model_selection.train_test_split(
+                rest,
+                test_size=size,
+                stratify=None if labels is None else labels[rest],
+                random_state=random_state,
+            )
+        except ValueError as error:  # scikit-learn's words on classes too small to stratify
+            raise ArgumentError(
+                f"train_val_test_split: cannot split by stratify: {error}"
+            ) from None
         parts.append(part)
     splits = (rest, parts[1], parts[0])
     if len(arrays) == 1:
@@ -97,6 +109,8 @@ class KFold:
             )
         if seed is not None and not shuffle:
             raise ArgumentError(f"{name}: seed={seed} only matters with shuffle=True")
+        if seed is not None:
+            _random_state(seed)  # checks the seed now, not at the first split
         self.n_splits = int(n_splits)
         self.shuffle = shuffle
         self.seed = seed
@@ -112,12 +126,18 @@ class KFold:
         self, x: Any, y: Any = None, groups: Any = None
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield (train_idx, val_idx) integer arrays; ``groups`` is ignored (scikit-learn's API)."""
+        name = type(self).__name__
+        if not hasattr(x, "__len__") or np.ndim(x) == 0:
+            raise ShapeError(f"{name}.split: x must hold one row per sample; got {x!r:.60}")
         n = len(x)
         if n < self.n_splits:
+            raise ArgumentError(f"{name}: n_splits={self.n_splits} is more than the {n} samples")
+        try:
+            yield from self._sklearn_splitter().split(np.zeros((n, 1)), y)
+        except ValueError as error:  # scikit-learn's words on classes smaller than n_splits
             raise ArgumentError(
-                f"{type(self).__name__}: n_splits={self.n_splits} is more than the {n} samples"
-            )
-        yield from self._sklearn_splitter().split(np.zeros((n, 1)), y)
+                f"{name}: cannot split y into n_splits={self.n_splits}: {error}"
+            ) from None
 
     def get_n_splits(self, x: Any = None, y: Any = None, groups: Any = None) -> int:
         return self.n_splits
@@ -134,9 +154,10 @@ class StratifiedKFold(KFold):
     def split(self, x: Any, y: Any, groups: Any = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield (train_idx, val_idx); y: (N,) class labels."""
         y = np.asarray(y)
-        if y.shape != (len(x),):
+        if not hasattr(x, "__len__") or np.ndim(x) == 0 or y.shape != (len(x),):
             raise ShapeError(
-                f"StratifiedKFold: y must hold one label per sample, shape ({len(x)},); got {y.shape}"
+                f"StratifiedKFold: y must hold one label per sample, shape (N,) for N samples in x; "
+                f"got {y.shape}"
             )
         yield from super().split(x, y)
 

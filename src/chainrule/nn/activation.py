@@ -16,6 +16,7 @@ from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
 from chainrule.ops import activation as A
 from chainrule.ops import elementwise as E
+from chainrule.ops._operands import check_number
 from chainrule.ops.linalg import linear
 
 
@@ -64,7 +65,7 @@ class PReLU(Module):
     ) -> None:
         super().__init__()
         self.num_parameters = check_positive_int(num_parameters, "num_parameters", "PReLU")
-        self.init = init
+        self.init = check_number(init, "init", "PReLU")
         self.weight = Parameter(full(num_parameters, init, dtype=dtype), dtype=dtype)
 
     def reset_parameters(self) -> None:
@@ -183,7 +184,7 @@ class RBF(Module):
         self.weight = Parameter(zeros(out_features, in_features, dtype=dtype), dtype=dtype)
         A.rbf(zeros(1, in_features), self.weight.detach(), sigma)  # checks sigma now
         self.sigma = sigma
-        self.weight_init = init.get_initializer(weight_init)
+        self.weight_init = init.get_initializer(weight_init, "weight_init")
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -242,8 +243,8 @@ class MaxoutLinear(Module):
         self.in_features = check_positive_int(in_features, "in_features", "MaxoutLinear")
         self.out_features = check_positive_int(out_features, "out_features", "MaxoutLinear")
         self.num_pieces = check_positive_int(num_pieces, "num_pieces", "MaxoutLinear")
-        self.weight_init = init.get_initializer(weight_init)
-        self.bias_init = init.get_initializer(bias_init)
+        self.weight_init = init.get_initializer(weight_init, "weight_init")
+        self.bias_init = init.get_initializer(bias_init, "bias_init")
         pieces = out_features * num_pieces
         self.weight = Parameter(zeros(pieces, in_features, dtype=dtype), dtype=dtype)
         if bias:

@@ -41,8 +41,8 @@ class Conv2d(Module):
         self.kernel_size = as_pair(kernel_size, "kernel_size", "Conv2d")
         self.stride = as_pair(stride, "stride", "Conv2d")
         self.padding = as_pair(padding, "padding", "Conv2d", minimum=0)
-        self.weight_init = init.get_initializer(weight_init)
-        self.bias_init = init.get_initializer(bias_init)
+        self.weight_init = init.get_initializer(weight_init, "weight_init")
+        self.bias_init = init.get_initializer(bias_init, "bias_init")
         self.weight = Parameter(zeros(out_channels, in_channels, *self.kernel_size), dtype=dtype)
         if bias:
             self.bias = Parameter(zeros(out_channels), dtype=dtype)

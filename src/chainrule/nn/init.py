@@ -9,6 +9,7 @@ out * prod(kernel). ``get_initializer`` turns a name ('he_normal', 'xavier_unifo
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 from typing import Any
 
@@ -22,7 +23,10 @@ Initializer = Callable[..., Tensor]
 def calculate_fan_in_and_fan_out(shape: tuple[int, ...]) -> tuple[int, int]:
     """(fan_in, fan_out) of a weight of shape (out, in, *kernel)."""
     if len(shape) < 2:
-        raise ShapeError(f"fan in/out needs a weight with at least 2 axes; got shape {shape}")
+        raise ShapeError(
+            f"fan in/out needs a weight with at least 2 axes; got shape {shape} (for a bias_init "
+            "use 'zeros', 'ones', 'normal', 'uniform' or 'truncated_normal')"
+        )
     receptive = math.prod(shape[2:])
     return shape[1] * receptive, shape[0] * receptive
 
@@ -38,13 +42,20 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
         "selu": 0.75,
     }
     if nonlinearity == "leaky_relu":
-        slope = 0.01 if param is None else param
+        slope = 0.01 if param is None else _number(param, "a", "calculate_gain")
         return math.sqrt(2.0 / (1 + slope**2))
-    if nonlinearity not in gains:
+    if not isinstance(nonlinearity, str) or nonlinearity not in gains:
         raise ArgumentError(
             f"unknown nonlinearity {nonlinearity!r}; expected one of {sorted([*gains, 'leaky_relu'])}"
         )
     return gains[nonlinearity]
+
+
+def _number(value: Any, name: str, fn: str) -> float:
+    """``value`` as a float if it is a finite real number, else an error naming it."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ArgumentError(f"{fn}: {name} must be a finite number; got {name}={value!r}")
+    return float(value) + 0.0  # -0.0 becomes 0.0: NumPy's samplers refuse a negative zero
 
 
 def _fill(tensor: Tensor, values: Any) -> Tensor:
@@ -66,11 +77,12 @@ def ones_(tensor: Tensor) -> Tensor:
 
 
 def constant_(tensor: Tensor, value: float) -> Tensor:
-    return _fill(tensor, value)
+    return _fill(tensor, _number(value, "value", "constant_"))
 
 
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator: Any = None) -> Tensor:
     """Draws from U(a, b)."""
+    a, b = _number(a, "a", "uniform_"), _number(b, "b", "uniform_")
     if not a <= b:
         raise ArgumentError(f"uniform_: need a <= b; got a={a}, b={b}")
     return _fill(tensor, _rng(generator).uniform(a, b, tensor.shape))
@@ -78,6 +90,7 @@ def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator: Any = No
 
 def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator: Any = None) -> Tensor:
     """Draws from N(mean, std^2)."""
+    mean, std = _number(mean, "mean", "normal_"), _number(std, "std", "normal_")
     if std < 0:
         raise ArgumentError(f"normal_: std must be non-negative; got {std}")
     return _fill(tensor, _rng(generator).normal(mean, std, tensor.shape))
@@ -92,10 +105,16 @@ def truncated_normal_(
     generator: Any = None,
 ) -> Tensor:
     """Draws from N(mean, std^2) redrawn until inside [a, b] (default mean -/+ 2 std)."""
-    a = mean - 2 * std if a is None else a
-    b = mean + 2 * std if b is None else b
+    mean = _number(mean, "mean", "truncated_normal_")
+    std = _number(std, "std", "truncated_normal_")
+    if not std > 0:
+        raise ArgumentError(f"truncated_normal_: std must be positive; got std={std}")
+    a = mean - 2 * std if a is None else _number(a, "a", "truncated_normal_")
+    b = mean + 2 * std if b is None else _number(b, "b", "truncated_normal_")
     if not a < b:
-        raise ArgumentError(f"truncated_normal_: need a < b; got a={a}, b={b}")
+        raise ArgumentError(
+            f"truncated_normal_: need a < b; got a={a}, b={b} (mean={mean}, std={std})"
+        )
     rng = _rng(generator)
     values = rng.normal(mean, std, tensor.shape)
     outside = (values < a) | (values > b)
@@ -107,22 +126,36 @@ def truncated_normal_(
 
 def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> Tensor:
     """Glorot & Bengio: U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out))."""
+    gain = _gain(gain, "xavier_uniform_")
     fan_in, fan_out = calculate_fan_in_and_fan_out(tensor.shape)
+    if tensor.size == 0:
+        return tensor  # nothing to fill, and no fan to divide by
     bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
     return uniform_(tensor, -bound, bound, generator)
 
 
 def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> Tensor:
     """Glorot & Bengio: N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out))."""
+    gain = _gain(gain, "xavier_normal_")
     fan_in, fan_out = calculate_fan_in_and_fan_out(tensor.shape)
+    if tensor.size == 0:
+        return tensor
     return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), generator)
 
 
+def _gain(gain: Any, fn: str) -> float:
+    gain = _number(gain, "gain", fn)
+    if gain < 0:
+        raise ArgumentError(f"{fn}: gain must be non-negative; got gain={gain}")
+    return gain
+
+
 def _fan(tensor: Tensor, mode: str) -> int:
+    """The fan ``mode`` names (at least 1: an empty weight has nothing to fill anyway)."""
     if mode not in ("fan_in", "fan_out"):
-        raise ArgumentError(f"mode must be 'fan_in' or 'fan_out'; got {mode!r}")
+        raise ArgumentError(f"mode must be 'fan_in' or 'fan_out'; got mode={mode!r}")
     fan_in, fan_out = calculate_fan_in_and_fan_out(tensor.shape)
-    return fan_in if mode == "fan_in" else fan_out
+    return max(fan_in if mode == "fan_in" else fan_out, 1)
 
 
 def kaiming_uniform_(
@@ -152,14 +185,14 @@ def kaiming_normal_(
 
 def lecun_normal_(tensor: Tensor, generator: Any = None) -> Tensor:
     """LeCun: truncated normal (2 std) with std sqrt(1 / fan_in) after truncation (as Keras)."""
-    fan_in, _ = calculate_fan_in_and_fan_out(tensor.shape)
+    fan_in = _fan(tensor, "fan_in")
     std = math.sqrt(1.0 / fan_in) / 0.87962566103423978  # undo the variance truncation loses
     return truncated_normal_(tensor, 0.0, std, generator=generator)
 
 
 def inv_sqrt_fan_in_normal_(tensor: Tensor, generator: Any = None) -> Tensor:
     """The lecture's (and Nielsen's) weights: N(0, 1/n_in), i.e. std 1 / sqrt(n_in)."""
-    fan_in, _ = calculate_fan_in_and_fan_out(tensor.shape)
+    fan_in = _fan(tensor, "fan_in")
     return normal_(tensor, 0.0, 1.0 / math.sqrt(fan_in), generator)
 
 
@@ -182,10 +215,14 @@ INITIALIZERS: dict[str, Initializer] = {
 }
 
 
-def get_initializer(spec: str | Initializer) -> Initializer:
-    """An initializer from its name in ``INITIALIZERS`` or a function ``f(tensor) -> tensor``."""
+def get_initializer(spec: str | Initializer, argument: str = "initializer") -> Initializer:
+    """An initializer from its name in ``INITIALIZERS`` or a function ``f(tensor) -> tensor``;
+    ``argument`` names what was passed in errors (e.g. 'weight_init')."""
     if callable(spec):
         return spec
-    if spec not in INITIALIZERS:
-        raise ArgumentError(f"unknown initializer {spec!r}; expected one of {sorted(INITIALIZERS)}")
+    if not isinstance(spec, str) or spec not in INITIALIZERS:
+        raise ArgumentError(
+            f"{argument}: unknown initializer {spec!r}; expected one of {sorted(INITIALIZERS)} "
+            "or a function"
+        )
     return INITIALIZERS[spec]

@@ -41,8 +41,8 @@ class Linear(Module):
         super().__init__()
         self.in_features = check_positive_int(in_features, "in_features", "Linear")
         self.out_features = check_positive_int(out_features, "out_features", "Linear")
-        self.weight_init = init.get_initializer(weight_init)
-        self.bias_init = init.get_initializer(bias_init)
+        self.weight_init = init.get_initializer(weight_init, "weight_init")
+        self.bias_init = init.get_initializer(bias_init, "bias_init")
         self.weight = Parameter(zeros(out_features, in_features, dtype=dtype))
         if bias:
             self.bias = Parameter(zeros(out_features, dtype=dtype))

@@ -11,6 +11,7 @@ from chainrule.autograd.tensor import Tensor
 from chainrule.errors import ArgumentError
 from chainrule.nn.module import Module
 from chainrule.ops import loss as L
+from chainrule.ops._operands import check_number
 
 
 class _Loss(Module):
@@ -57,6 +58,7 @@ class CrossEntropyLoss(_Loss):
 
     def __init__(self, reduction: str = "mean", label_smoothing: float = 0.0) -> None:
         super().__init__(reduction)
+        check_number(label_smoothing, "label_smoothing", "CrossEntropyLoss")
         if not 0.0 <= label_smoothing <= 1.0:
             raise ArgumentError(
                 f"CrossEntropyLoss: label_smoothing must be in [0, 1]; got {label_smoothing}"

@@ -9,6 +9,7 @@ from chainrule.errors import ArgumentError, ShapeError
 from chainrule.nn.linear import check_positive_int
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
+from chainrule.ops._operands import check_number
 from chainrule.ops.norm import batch_norm
 
 
@@ -35,9 +36,9 @@ class _BatchNorm(Module):
         super().__init__()
         name = type(self).__name__
         self.num_features = check_positive_int(num_features, "num_features", name)
-        if not eps > 0:
+        if not check_number(eps, "eps", name) > 0:
             raise ArgumentError(f"{name}: eps must be positive; got eps={eps}")
-        if not 0 <= momentum <= 1:
+        if not 0 <= check_number(momentum, "momentum", name) <= 1:
             raise ArgumentError(f"{name}: momentum must be in [0, 1]; got momentum={momentum}")
         self.eps, self.momentum, self.affine = eps, momentum, affine
         if affine:

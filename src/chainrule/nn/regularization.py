@@ -40,6 +40,8 @@ def l1_penalty(module: Module, lam: float) -> Tensor:
     """lam * sum |w| over the weights: a scalar to add to the loss (gradient lam * sign(w))."""
     lam = _check_lam(lam, "l1_penalty")
     terms = [w.abs().sum() for w in regularized_parameters(module)]
+    if not terms:  # no weights, no penalty (lam * 0 would be NaN for a lam past float32)
+        return zeros(())
     return lam * _total(terms)
 
 
@@ -51,12 +53,12 @@ def l2_penalty(module: Module, lam: float) -> Tensor:
     """
     lam = _check_lam(lam, "l2_penalty")
     terms = [(w * w).sum() for w in regularized_parameters(module)]
+    if not terms:
+        return zeros(())
     return (0.5 * lam) * _total(terms)
 
 
 def _total(terms: list[Tensor]) -> Tensor:
-    if not terms:
-        return zeros(())
     total = terms[0]
     for term in terms[1:]:
         total = total + term

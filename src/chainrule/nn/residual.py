@@ -15,7 +15,7 @@ class Residual(Module):
     def __init__(self, f: Module, projection: Module | None = None) -> None:
         super().__init__()
         for name, m in (("f", f), ("projection", projection)):
-            if m is not None and not isinstance(m, Module):
+            if (m is not None or name == "f") and not isinstance(m, Module):
                 raise ArgumentTypeError(
                     f"Residual: {name} must be a Module; got {type(m).__name__}"
                 )

@@ -27,6 +27,10 @@ def is_finite_number(value: Any) -> bool:
 
 def as_tensor_list(parameters: Tensor | Iterable[Tensor], owner: str) -> list[Tensor]:
     """One tensor or an iterable of them, as a list (checked)."""
+    if not isinstance(parameters, Tensor | Iterable):
+        raise ArgumentTypeError(
+            f"{owner}: expected Parameters or Tensors; got a {type(parameters).__name__}"
+        )
     params = [parameters] if isinstance(parameters, Tensor) else list(parameters)
     for p in params:
         if not isinstance(p, Tensor):
@@ -57,13 +61,24 @@ def clip_grad_norm_(
     if not params:
         return 0.0
     xp = get_array_module(params[0].grad.data)
-    norms = [xp.linalg.norm(p.grad.data.reshape(-1), ord=norm_type) for p in params]
-    total = float(xp.linalg.norm(xp.stack(norms), ord=norm_type))  # ||(||g_1||, ||g_2||, ...)||
+    norms = xp.stack([_p_norm(p.grad.data.reshape(-1), norm_type) for p in params])
+    total = float(_p_norm(norms, norm_type))  # ||(||g_1||, ||g_2||, ...)||
     scale = max_norm / (total + 1e-6)
     if scale < 1.0:
         for p in params:
             p.grad = Tensor(p.grad.data * scale, dtype=p.grad.dtype)
     return total
+
+
+def _p_norm(values: Any, p: float) -> Any:
+    """||values||_p of a vector, scaled by its largest magnitude so that no power overflows
+    (2.0 ** p is inf in float32 from p = 128 on)."""
+    xp = get_array_module(values)
+    magnitudes = xp.abs(values)
+    top = magnitudes.max()
+    if p == math.inf or not top > 0 or not xp.isfinite(top):
+        return top
+    return top * ((magnitudes / top) ** p).sum() ** (1.0 / p)
 
 
 def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -> None:

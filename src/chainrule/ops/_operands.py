@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,19 +36,45 @@ def binary(a: Any, b: Any) -> tuple[Tensor, Tensor]:
 
 
 def normalize_axis(axis: int | Sequence[int] | None, ndim: int, op: str) -> tuple[int, ...] | None:
-    """``axis`` as a sorted tuple of non-negative axes (None for all), checked against ``ndim``."""
+    """``axis`` as a sorted tuple of distinct non-negative axes (None for all), checked
+    against ``ndim``."""
     if axis is None:
         return None
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    axes = (axis,) if isinstance(axis, numbers.Integral) else axis
+    if not isinstance(axes, tuple | list):
+        raise ArgumentTypeError(f"{op}: axis must be an int or a sequence of ints; got {axis!r}")
     result = []
     for a in axes:
-        if not isinstance(a, int) or isinstance(a, bool):
+        if isinstance(a, bool) or not isinstance(a, numbers.Integral):
             raise ArgumentTypeError(
                 f"{op}: axis must be an int or a sequence of ints; got {axis!r}"
             )
-        if not -ndim <= a < max(ndim, 1):
+        if not -ndim <= a < ndim:
             raise ArgumentError(
                 f"{op}: axis {a} is out of range for a tensor with {ndim} dimensions"
             )
-        result.append(a % ndim if ndim else 0)
+        result.append(int(a) % ndim)
+    if len(set(result)) != len(result):
+        raise ArgumentError(f"{op}: axis {axis!r} names an axis twice")
     return tuple(sorted(result))
+
+
+def normalize_single_axis(axis: int, ndim: int, op: str) -> int:
+    """``axis`` as one non-negative axis, checked against ``ndim``."""
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+        raise ArgumentTypeError(f"{op}: axis must be an int; got axis={axis!r}")
+    (a,) = normalize_axis(axis, ndim, op)
+    return a
+
+
+def check_number(value: Any, name: str, op: str, finite: bool = True) -> float:
+    """``value`` as a float if it is a real number (finite, unless ``finite`` is False;
+    never NaN), else an error naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ArgumentTypeError(f"{op}: {name} must be a number; got {name}={value!r}")
+    value = float(value)
+    if value != value or (finite and value in (float("inf"), float("-inf"))):
+        raise ArgumentError(
+            f"{op}: {name} must be a {'finite ' if finite else ''}number; got {name}={value}"
+        )
+    return value

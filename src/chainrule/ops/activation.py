@@ -8,14 +8,13 @@ from primitives where that is already clean (hardtanh, abs_rectify).
 from __future__ import annotations
 
 import math
-from numbers import Real
 from typing import Any
 
 from chainrule.autograd.function import Function
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_array_module
-from chainrule.errors import ArgumentError, ArgumentTypeError, ShapeError
-from chainrule.ops._operands import as_tensor, normalize_axis
+from chainrule.errors import ArgumentError, ShapeError
+from chainrule.ops._operands import as_tensor, check_number, normalize_single_axis
 from chainrule.ops.elementwise import abs, clip
 
 # ---------------------------------------------------------------- rectifiers
@@ -284,7 +283,7 @@ def _pieces(x: Any, num_pieces: int, axis: int) -> list[Any]:
 
 def leaky_relu(x: Tensor, alpha: float = 0.01) -> Tensor:
     """x where x > 0, else alpha x (gradient alpha at 0)."""
-    return LeakyReLU.apply(as_tensor(x), alpha=_number(alpha, "alpha", "leaky_relu"))
+    return LeakyReLU.apply(as_tensor(x), alpha=check_number(alpha, "alpha", "leaky_relu"))
 
 
 def prelu(x: Tensor, alpha: Tensor) -> Tensor:
@@ -304,12 +303,12 @@ def prelu(x: Tensor, alpha: Tensor) -> Tensor:
 
 def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
     """x where x > 0, else alpha (e^x - 1)."""
-    return ELU.apply(as_tensor(x), alpha=_number(alpha, "alpha", "elu"))
+    return ELU.apply(as_tensor(x), alpha=check_number(alpha, "alpha", "elu"))
 
 
 def softplus(x: Tensor, beta: float = 1.0) -> Tensor:
     """log(1 + e^(beta x)) / beta, a smooth ReLU; stable for any |x|."""
-    beta = _number(beta, "beta", "softplus")
+    beta = check_number(beta, "beta", "softplus")
     if beta <= 0:
         raise ArgumentError(f"softplus: beta must be positive; got beta={beta}")
     return Softplus.apply(as_tensor(x), beta=beta)
@@ -317,8 +316,8 @@ def softplus(x: Tensor, beta: float = 1.0) -> Tensor:
 
 def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
     """x clipped to [min_val, max_val]; gradient 1 inside, 0 outside."""
-    min_val = _number(min_val, "min_val", "hardtanh")
-    max_val = _number(max_val, "max_val", "hardtanh")
+    min_val = check_number(min_val, "min_val", "hardtanh", finite=False)
+    max_val = check_number(max_val, "max_val", "hardtanh", finite=False)
     if not min_val < max_val:
         raise ArgumentError(
             f"hardtanh: min_val must be below max_val; got min_val={min_val}, max_val={max_val}"
@@ -362,7 +361,7 @@ def rbf(x: Tensor, w: Tensor, sigma: float | Tensor = 1.0) -> Tensor:
             "expected x (N, D) and w (U, D)"
         )
     if not isinstance(sigma, Tensor):
-        sigma = _number(sigma, "sigma", "rbf")
+        sigma = check_number(sigma, "sigma", "rbf")
         if sigma <= 0:
             raise ArgumentError(f"rbf: sigma must be positive; got sigma={sigma}")
     sigma = as_tensor(sigma, x)
@@ -390,14 +389,7 @@ def maxout(x: Tensor, num_pieces: int, axis: int = 1) -> Tensor:
     return Maxout.apply(x, num_pieces=num_pieces, axis=a)
 
 
-def _number(value: Any, name: str, op: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise ArgumentTypeError(f"{op}: {name} must be a number; got {name}={value!r}")
-    return float(value)
-
-
 def _single_axis(axis: int, x: Tensor, op: str) -> int:
     if x.ndim == 0:
         raise ShapeError(f"{op}: needs a tensor with at least one axis; got shape {x.shape}")
-    (a,) = normalize_axis(axis, x.ndim, op)
-    return a
+    return normalize_single_axis(axis, x.ndim, op)

@@ -5,12 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from chainrule.autograd.tensor import Tensor
-from chainrule.ops._operands import as_tensor, binary
+from chainrule.errors import ShapeError
+from chainrule.ops._operands import as_tensor, binary, normalize_axis
 
 
 def _compare(a: Any, b: Any, op: str) -> Tensor:
     a, b = binary(a, b)
-    return Tensor._wrap(getattr(a.data, op)(b.data), False)
+    try:
+        return Tensor._wrap(getattr(a.data, op)(b.data), False)
+    except ValueError as error:
+        raise ShapeError(
+            f"{op.strip('_')}: cannot compare tensors of shapes {a.shape} and {b.shape}: {error}"
+        ) from error
 
 
 def eq(a: Any, b: Any) -> Tensor:
@@ -38,11 +44,13 @@ def ge(a: Any, b: Any) -> Tensor:
 
 
 def any(x: Any, axis: int | None = None) -> Tensor:
-    return Tensor._wrap(as_tensor(x).data.any(axis=axis), False)
+    x = as_tensor(x)
+    return Tensor._wrap(x.data.any(axis=normalize_axis(axis, x.ndim, "any")), False)
 
 
 def all(x: Any, axis: int | None = None) -> Tensor:
-    return Tensor._wrap(as_tensor(x).data.all(axis=axis), False)
+    x = as_tensor(x)
+    return Tensor._wrap(x.data.all(axis=normalize_axis(axis, x.ndim, "all")), False)
 
 
 def isfinite(x: Any) -> Tensor:

@@ -7,7 +7,7 @@ from typing import Any
 from chainrule.autograd.function import Function
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_array_module
-from chainrule.ops._operands import as_tensor, binary
+from chainrule.ops._operands import as_tensor, binary, check_number
 
 # ------------------------------------------------------------------ arithmetic
 
@@ -365,6 +365,9 @@ def clip(x: Tensor, min: float | None = None, max: float | None = None) -> Tenso
     """x limited to [min, max] (either bound may be None)."""
     from chainrule.errors import ArgumentError
 
+    for name, bound in (("min", min), ("max", max)):
+        if bound is not None:
+            check_number(bound, name, "clip", finite=False)
     if min is None and max is None:
         raise ArgumentError("clip: give at least one of min and max; got neither")
     if min is not None and max is not None and min > max:

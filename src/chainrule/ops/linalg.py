@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from chainrule.autograd.function import Function
@@ -64,8 +65,9 @@ class Linear(Function):
         x, weight = ctx.saved
         need = ctx.needs_input_grad
         grad_x = grad_y @ weight if need[0] else None
-        g2 = grad_y.reshape(-1, grad_y.shape[-1])
-        grad_w = g2.T @ x.reshape(-1, x.shape[-1]) if need[1] else None
+        rows = math.prod(grad_y.shape[:-1])  # not -1: that is ambiguous for 0 features
+        g2 = grad_y.reshape(rows, grad_y.shape[-1])
+        grad_w = g2.T @ x.reshape(rows, x.shape[-1]) if need[1] else None
         grad_b = g2.sum(axis=0) if len(need) > 2 and need[2] else None
         return grad_x, grad_w, grad_b
 

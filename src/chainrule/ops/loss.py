@@ -10,7 +10,7 @@ from chainrule.autograd.function import Function
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_array_module
 from chainrule.errors import ArgumentError, DTypeError, ShapeError
-from chainrule.ops._operands import as_tensor
+from chainrule.ops._operands import as_tensor, check_number
 from chainrule.ops.activation import stable_sigmoid
 from chainrule.ops.elementwise import abs
 from chainrule.ops.shape import getitem
@@ -88,9 +88,13 @@ def cross_entropy(
     check_reduction(reduction, "cross_entropy")
     logits = as_tensor(logits)
     target = target if isinstance(target, Tensor) else Tensor(target)
+    _check_floating(logits, "logits", "cross_entropy")
     if logits.ndim != 2:
         raise ShapeError(f"cross_entropy: logits must be (N, C); got shape {logits.shape}")
     n, c = logits.shape
+    if c == 0:
+        raise ShapeError(f"cross_entropy: logits of shape {logits.shape} have no classes")
+    label_smoothing = check_number(label_smoothing, "label_smoothing", "cross_entropy")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ArgumentError(
             f"cross_entropy: label_smoothing must be in [0, 1]; got {label_smoothing}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from chainrule.autograd.creation import ones, zeros
@@ -9,7 +10,7 @@ from chainrule.autograd.function import Function
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_array_module
 from chainrule.errors import ArgumentError, DTypeError, ShapeError
-from chainrule.ops._operands import as_tensor
+from chainrule.ops._operands import as_tensor, check_number
 
 
 class BatchNorm(Function):
@@ -48,7 +49,8 @@ class BatchNorm(Function):
                 running_var *= 1 - momentum
                 running_var += (momentum * count / (count - 1)) * var
         else:
-            mean, var = running_mean, running_var
+            mean = running_mean.astype(x.dtype, copy=False)  # float32 stays float32
+            var = running_var.astype(x.dtype, copy=False)
             x_hat = x - mean.reshape(shape)
         inv_std = 1.0 / xp.sqrt(var + eps)
         x_hat *= inv_std.reshape(shape)  # x_hat is our own array: normalise it in place
@@ -85,8 +87,8 @@ class BatchNorm(Function):
 def _channel_dot(a, b):
     """sum over every axis but 1 of a * b, for a, b (N, C, *) -> (C,); no (N, C, *) temporary."""
     xp = get_array_module(a, b)
-    n, c = a.shape[:2]
-    return xp.einsum("ncl,ncl->c", a.reshape(n, c, -1), b.reshape(n, c, -1))
+    shape = (*a.shape[:2], math.prod(a.shape[2:]))  # not -1: ambiguous for an empty batch
+    return xp.einsum("ncl,ncl->c", a.reshape(shape), b.reshape(shape))
 
 
 def batch_norm(
@@ -112,6 +114,10 @@ def batch_norm(
     if x.dtype.kind != "f":
         raise DTypeError(f"batch_norm: input must be floating point; got dtype {x.dtype}")
     channels = x.shape[1]
+    if channels == 0:
+        raise ShapeError(f"batch_norm: input of shape {x.shape} has no channels (axis 1)")
+    momentum = check_number(momentum, "momentum", "batch_norm")
+    eps = check_number(eps, "eps", "batch_norm")
     if not 0 <= momentum <= 1:
         raise ArgumentError(f"batch_norm: momentum must be in [0, 1]; got momentum={momentum}")
     if not eps > 0:

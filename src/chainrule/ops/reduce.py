@@ -8,7 +8,7 @@ from typing import Any
 from chainrule.autograd.function import Function
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_array_module
-from chainrule.ops._operands import as_tensor, normalize_axis
+from chainrule.ops._operands import as_tensor, normalize_axis, normalize_single_axis
 
 Axis = int | Sequence[int] | None
 
@@ -113,6 +113,7 @@ def logsumexp(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """log(sum(exp(x))) over ``axis``, shifted by the max so nothing overflows."""
     x = as_tensor(x)
     axes = normalize_axis(axis, x.ndim, "logsumexp")
+    _check_nonempty(x, axes, "logsumexp")
     shift = Tensor._wrap(x.data.max(axis=axes, keepdims=True), False)
     total = sum((x - shift).exp(), axes, keepdims=True).log() + shift
     return total if keepdims else total.reshape(_drop_axes(total.shape, axes))
@@ -120,14 +121,23 @@ def logsumexp(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
 
 def argmax(x: Tensor, axis: int | None = None, keepdims: bool = False) -> Tensor:
     """Index of the largest value along ``axis`` (of the flattened tensor when None)."""
-    data = as_tensor(x).data
-    return Tensor._wrap(get_array_module(data).argmax(data, axis=axis, keepdims=keepdims), False)
+    return _arg_extreme(x, axis, keepdims, "argmax")
 
 
 def argmin(x: Tensor, axis: int | None = None, keepdims: bool = False) -> Tensor:
     """Index of the smallest value along ``axis`` (of the flattened tensor when None)."""
-    data = as_tensor(x).data
-    return Tensor._wrap(get_array_module(data).argmin(data, axis=axis, keepdims=keepdims), False)
+    return _arg_extreme(x, axis, keepdims, "argmin")
+
+
+def _arg_extreme(x: Tensor, axis: int | None, keepdims: bool, op: str) -> Tensor:
+    x = as_tensor(x)
+    if axis is not None:
+        axis = normalize_single_axis(axis, x.ndim, op)
+    _check_nonempty(x, None if axis is None else (axis,), op)
+    data = x.data
+    return Tensor._wrap(
+        getattr(get_array_module(data), op)(data, axis=axis, keepdims=keepdims), False
+    )
 
 
 def _drop_axes(shape: tuple[int, ...], axes: tuple[int, ...] | None) -> tuple[int, ...]:

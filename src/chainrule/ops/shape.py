@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,7 +11,7 @@ from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_array_module
 from chainrule.backend.kernels import index_add
 from chainrule.errors import ArgumentError, ArgumentTypeError, ShapeError
-from chainrule.ops._operands import as_tensor, normalize_axis
+from chainrule.ops._operands import as_tensor, normalize_axis, normalize_single_axis
 
 
 class Reshape(Function):
@@ -111,30 +112,40 @@ class Pad(Function):
 # ------------------------------------------------------------- the functions
 
 
+def _is_int(n: Any) -> bool:
+    return isinstance(n, numbers.Integral) and not isinstance(n, bool)
+
+
+def _as_shape(shape: Any, op: str) -> tuple[int, ...]:
+    """``shape`` (an int or a sequence of ints) as a tuple of ints, else an error naming it."""
+    shape = (shape,) if _is_int(shape) else shape
+    if not isinstance(shape, tuple | list) or not all(_is_int(n) for n in shape):
+        raise ArgumentTypeError(f"{op}: shape must be an int or a sequence of ints; got {shape!r}")
+    return tuple(int(n) for n in shape)
+
+
 def reshape(x: Tensor, shape: int | Sequence[int]) -> Tensor:
     """The same values in ``shape`` (one axis may be -1)."""
-    shape = (shape,) if isinstance(shape, int) else tuple(shape)
-    return Reshape.apply(as_tensor(x), shape=shape)
+    return Reshape.apply(as_tensor(x), shape=_as_shape(shape, "reshape"))
 
 
 def permute(x: Tensor, axes: Sequence[int]) -> Tensor:
     """Axes reordered: output axis i is input axis ``axes[i]``."""
     x = as_tensor(x)
-    axes = tuple(axes)
-    if sorted(a % x.ndim for a in axes) != list(range(x.ndim)) or len(axes) != x.ndim:
+    axes = (axes,) if _is_int(axes) else axes
+    if not isinstance(axes, tuple | list) or len(axes) != x.ndim:
         raise ShapeError(
-            f"permute: axes {axes} are not a permutation of the {x.ndim} axes of shape {x.shape}"
+            f"permute: axes {axes!r} are not a permutation of the {x.ndim} axes of shape {x.shape}"
         )
-    return Permute.apply(x, axes=tuple(a % x.ndim for a in axes))
+    normalize_axis(axes, x.ndim, "permute")  # ints, in range, none named twice
+    return Permute.apply(x, axes=tuple(int(a) % x.ndim for a in axes))
 
 
 def transpose(x: Tensor, axis0: int = -2, axis1: int = -1) -> Tensor:
     """Swap two axes (the last two by default, as batched matmul wants)."""
     x = as_tensor(x)
-    (a,), (b,) = (
-        normalize_axis(axis0, x.ndim, "transpose"),
-        normalize_axis(axis1, x.ndim, "transpose"),
-    )
+    a = normalize_single_axis(axis0, x.ndim, "transpose")
+    b = normalize_single_axis(axis1, x.ndim, "transpose")
     axes = list(range(x.ndim))
     axes[a], axes[b] = axes[b], axes[a]
     return Permute.apply(x, axes=tuple(axes))
@@ -143,7 +154,7 @@ def transpose(x: Tensor, axis0: int = -2, axis1: int = -1) -> Tensor:
 def broadcast_to(x: Tensor, shape: Sequence[int]) -> Tensor:
     """x expanded to ``shape`` by broadcasting (no copy); the gradient is summed back."""
     x = as_tensor(x)
-    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    shape = _as_shape(shape, "broadcast_to")
     if len(shape) < x.ndim or any(n != 1 and n != m for n, m in zip(x.shape[::-1], shape[::-1])):
         raise ShapeError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}")
     return BroadcastTo.apply(x, shape=shape)
@@ -157,7 +168,8 @@ def flatten(x: Tensor, start_axis: int = 0, end_axis: int = -1) -> Tensor:
     x = as_tensor(x)
     if x.ndim == 0:
         return reshape(x, (1,))
-    start, end = start_axis % x.ndim, end_axis % x.ndim
+    start = normalize_single_axis(start_axis, x.ndim, "flatten")
+    end = normalize_single_axis(end_axis, x.ndim, "flatten")
     if start > end:
         raise ArgumentError(f"flatten: start_axis {start_axis} comes after end_axis {end_axis}")
     merged = 1
@@ -181,7 +193,7 @@ def squeeze(x: Tensor, axis: int | Sequence[int] | None = None) -> Tensor:
 def unsqueeze(x: Tensor, axis: int) -> Tensor:
     """Insert a size-1 axis at ``axis``."""
     x = as_tensor(x)
-    (a,) = normalize_axis(axis, x.ndim + 1, "unsqueeze")
+    a = normalize_single_axis(axis, x.ndim + 1, "unsqueeze")
     return reshape(x, (*x.shape[:a], 1, *x.shape[a:]))
 
 
@@ -225,7 +237,7 @@ def _prepare_index(index: Any, xp: Any) -> tuple[Any, bool]:
 def concatenate(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
     """Tensors joined along an existing ``axis``."""
     tensors = _as_tensor_list(tensors, "concatenate")
-    (a,) = normalize_axis(axis, tensors[0].ndim, "concatenate")
+    a = normalize_single_axis(axis, tensors[0].ndim, "concatenate")
     first = tensors[0].shape
     for t in tensors[1:]:
         if t.ndim != len(first) or any(
@@ -247,7 +259,7 @@ def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
     shapes = {t.shape for t in tensors}
     if len(shapes) > 1:
         raise ShapeError(f"stack: every tensor must have the same shape; got {sorted(shapes)}")
-    (a,) = normalize_axis(axis, tensors[0].ndim + 1, "stack")
+    a = normalize_single_axis(axis, tensors[0].ndim + 1, "stack")
     return concatenate([unsqueeze(t, a) for t in tensors], axis=a)
 
 
@@ -255,20 +267,26 @@ def pad(x: Tensor, pad_width: int | Sequence[Any], value: float = 0.0) -> Tensor
     """x padded with ``value``: ``pad_width`` as in numpy.pad, ((before, after), ...) per
     axis, one (before, after) pair for all axes, or one int for all sides."""
     x = as_tensor(x)
-    if isinstance(pad_width, int):
+    widths = None
+    if _is_int(pad_width):
         widths = [(pad_width, pad_width)] * x.ndim
-    elif len(pad_width) == 2 and all(isinstance(w, int) for w in pad_width):
-        widths = [tuple(pad_width)] * x.ndim
-    else:
-        widths = [tuple(w) for w in pad_width]
-    if len(widths) != x.ndim or any(
-        len(w) != 2 or not all(isinstance(n, int) and n >= 0 for n in w) for w in widths
+    elif isinstance(pad_width, tuple | list):
+        if len(pad_width) == 2 and all(_is_int(w) for w in pad_width):
+            widths = [tuple(pad_width)] * x.ndim
+        elif all(isinstance(w, tuple | list) for w in pad_width):
+            widths = [tuple(w) for w in pad_width]
+    if (
+        widths is None
+        or len(widths) != x.ndim
+        or any(len(w) != 2 or not all(_is_int(n) and n >= 0 for n in w) for w in widths)
     ):
         raise ArgumentError(
             f"pad: pad_width must give non-negative (before, after) ints for each of the "
             f"{x.ndim} axes; got {pad_width!r}"
         )
-    return Pad.apply(x, widths=widths, value=value)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ArgumentTypeError(f"pad: value must be a number; got value={value!r}")
+    return Pad.apply(x, widths=[(int(a), int(b)) for a, b in widths], value=value)
 
 
 def _as_tensor_list(tensors: Sequence[Any], op: str) -> list[Tensor]:

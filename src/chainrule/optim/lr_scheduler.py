@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -63,7 +64,16 @@ class LRScheduler:
     def _apply(self) -> None:
         for group in self.optimizer.param_groups:
             base_lr = group.setdefault("initial_lr", group["lr"])  # a group added later
-            group["lr"] = float(self.lr_at(base_lr, self.last_epoch))
+            try:
+                lr = float(self.lr_at(base_lr, self.last_epoch))
+            except OverflowError:  # e.g. gamma ** k past the largest float
+                lr = math.inf
+            if not 0 <= lr < math.inf:
+                raise ArgumentError(
+                    f"{type(self).__name__}: at step {self.last_epoch} the schedule gives a "
+                    f"learning rate of {lr}; it must be finite and >= 0"
+                )
+            group["lr"] = lr
 
     def get_last_lr(self) -> list[float]:
         """The learning rate of each group, as last set."""
@@ -113,7 +123,7 @@ class MultiStepLR(LRScheduler):
     """lr_k = lr_0 * gamma^(number of milestones <= k)."""
 
     def __init__(self, optimizer: Any, milestones: Sequence[int], gamma: float = 0.1) -> None:
-        self.milestones = list(milestones)
+        self.milestones = list(milestones) if isinstance(milestones, Sequence) else [milestones]
         positive_ints = all(
             isinstance(m, int) and not isinstance(m, bool) and m >= 1 for m in self.milestones
         )
@@ -315,7 +325,13 @@ class ReduceLROnPlateau:
 
     def step(self, metric: float) -> None:
         """Record this step's monitored value; reduce the lr if it has plateaued."""
-        metric = float(metric.item() if hasattr(metric, "item") else metric)
+        metric = metric.item() if hasattr(metric, "item") else metric
+        if isinstance(metric, bool) or not isinstance(metric, numbers.Real):
+            raise ArgumentTypeError(
+                f"ReduceLROnPlateau.step: metric must be a number (e.g. the validation loss); "
+                f"got metric={metric!r}"
+            )
+        metric = float(metric)
         self.last_epoch += 1
         if self.is_better(metric, self.best):
             self.best, self.num_bad_epochs = metric, 0

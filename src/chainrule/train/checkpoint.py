@@ -2,9 +2,10 @@
 
 A checkpoint holds the model, the optimiser, every callback's state (early-stopping
 counters, schedules), the history, the epoch and step, the current epoch's sample
-order, the running epoch totals and every random generator's state. Files are written
-atomically with a checksum; on resume a damaged file is skipped, with a message, for
-the newest good one before it.
+order, the running epoch totals, whether the run has decided to stop, and the state of
+every random generator (the library's, the loader's, the transforms' and the layers').
+Files are written atomically with a checksum; on resume a damaged file is skipped, with
+a message, for the newest good one before it.
 """
 
 from __future__ import annotations
@@ -46,14 +47,19 @@ class Checkpointer:
         return sorted(p for p in self.directory.iterdir() if _NAME.match(p.name))
 
     def save(self, state: dict[str, Any], step: int) -> Path:
+        """Write the checkpoint of ``step``; drop the oldest beyond ``keep``, and any
+        temporary file a killed write left behind."""
         path = self.directory / f"step-{step:09d}.npz"
         save(state, path)
         for old in self.paths()[: -self.keep]:
             old.unlink(missing_ok=True)
+        for stale in self.directory.glob(".step-*.npz.*.tmp"):
+            stale.unlink(missing_ok=True)
         return path
 
     def load_latest(self) -> tuple[dict[str, Any], str]:
-        """The newest checkpoint that loads and verifies; damaged ones are reported and skipped."""
+        """The newest checkpoint that loads and verifies; damaged ones are skipped, and named
+        on stderr when an older one is used (or all in the error when none is usable)."""
         candidates = self.paths()
         if not candidates:
             raise CheckpointError(f"nothing to resume: no checkpoint in {self.directory}")
@@ -63,9 +69,11 @@ class Checkpointer:
                 state = load(path)
             except CheckpointError as error:
                 problems.append(str(error))
-                print(
-                    f"chainrule: {error}; falling back to the previous checkpoint", file=sys.stderr
-                )
                 continue
+            for problem in problems:
+                print(
+                    f"chainrule: {problem}; falling back to the previous checkpoint",
+                    file=sys.stderr,
+                )
             return state, str(path)
         raise CheckpointError(f"no usable checkpoint in {self.directory}: " + "; ".join(problems))

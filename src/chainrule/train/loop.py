@@ -55,6 +55,19 @@ OPTIMIZERS = {
     "adamax": "Adamax",
 }
 
+# What Trainer.state_dict holds; a file without all of them is not a run checkpoint.
+_RUN_STATE_KEYS = (
+    "model",
+    "optimizer",
+    "callbacks",
+    "history",
+    "progress",
+    "order",
+    "totals",
+    "rng",
+    "generators",
+)
+
 
 def get_loss(spec: str | LossFn) -> LossFn:
     """A loss function from a name in ``LOSSES`` or a callable ``loss(outputs, targets)``."""
@@ -180,6 +193,8 @@ class Trainer:
             self.checkpointer = Checkpointer(checkpoint_dir, checkpoint_every)
         elif resume or checkpoint_every:
             raise ArgumentError("resume and checkpoint_every need a checkpoint_dir")
+        self.stop_training = self.abandon_epoch = False
+        self.stop_reason = None
         self.strategy.setup(self.model)
         if resume:
             state, path = self.strategy.on_writer(self.checkpointer.load_latest)
@@ -199,7 +214,6 @@ class Trainer:
             for cb, state in zip(self.callbacks, resumed):
                 cb.load_state_dict(state)
             self._pending_callback_state = None
-        self.stop_training = self.abandon_epoch = False
         try:
             while self.epoch < epochs and not self.stop_training:
                 self._run_epoch(loader, val_loader, callbacks)
@@ -272,22 +286,51 @@ class Trainer:
     # ------------------------------------------------------------ run state
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue this run exactly: see ``train.checkpoint``."""
-        loader_generator = getattr(self._loader, "generator", None)
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "callbacks": [cb.state_dict() for cb in self.callbacks],
             "history": self.history.state_dict(),
-            "progress": {"epoch": self.epoch, "batch": self.batch, "global_step": self.global_step},
+            "progress": {
+                "epoch": self.epoch,
+                "batch": self.batch,
+                "global_step": self.global_step,
+                "stop_training": self.stop_training,
+                "stop_reason": self.stop_reason,
+            },
             "order": self._order if self.batch else None,
             "totals": dict(self._totals),
             "rng": get_rng_state(),
-            "loader_rng": loader_generator.bit_generator.state
-            if loader_generator is not None
-            else None,
+            "generators": [g.bit_generator.state for g in self._own_generators()],
         }
 
+    def _own_generators(self) -> list[np.random.Generator]:
+        """The generators besides the library's that this run draws from: the loader's,
+        its transforms' (through ``Compose``) and the model's layers', in that order."""
+        found: list[np.random.Generator] = []
+
+        def visit(obj: Any) -> None:
+            generator = getattr(obj, "generator", None)
+            if isinstance(generator, np.random.Generator) and not any(
+                generator is g for g in found
+            ):
+                found.append(generator)
+            for inner in getattr(obj, "transforms", None) or ():
+                visit(inner)
+
+        visit(self._loader)
+        visit(getattr(self._loader, "transform", None))
+        for module in self.model.modules():
+            visit(module)
+        return found
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        missing = sorted(set(_RUN_STATE_KEYS) - set(state))
+        if missing:
+            raise CheckpointError(
+                f"not a run checkpoint (it lacks {', '.join(missing)}): resume needs a file "
+                "that Trainer.state_dict wrote, not a model's weights"
+            )
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if len(state["callbacks"]) != len(self.callbacks):
@@ -303,14 +346,21 @@ class Trainer:
             progress["batch"],
             progress["global_step"],
         )
+        self.stop_training, self.stop_reason = progress["stop_training"], progress["stop_reason"]
         self._order = state["order"]
         self._totals = {k: float(v) for k, v in state["totals"].items()}
         by_rank = state.get("rng_by_rank")  # saved by a distributed run: each process its own
         same_world = by_rank is not None and len(by_rank) == self.strategy.world_size
         set_rng_state(by_rank[self.strategy.rank] if same_world else state["rng"])
-        loader_generator = getattr(self._loader, "generator", None)
-        if loader_generator is not None and state["loader_rng"] is not None:
-            loader_generator.bit_generator.state = state["loader_rng"]
+        generators = self._own_generators()
+        if len(generators) != len(state["generators"]):
+            raise CheckpointError(
+                f"the checkpoint holds the states of {len(state['generators'])} private random "
+                f"generator(s) but this run has {len(generators)} (loader, transforms, layers); "
+                "resume with the same data pipeline and model"
+            )
+        for generator, generator_state in zip(generators, state["generators"]):
+            generator.bit_generator.state = generator_state
 
     def train_step(self, x: Tensor, y: Tensor) -> Logs:
         """One mini-batch: forward, loss, backward, sync, clip, step, constraints; the batch's logs.

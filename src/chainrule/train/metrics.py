@@ -8,16 +8,20 @@ targets (N,) class indices or (N, C) one-hot/probabilities.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-from chainrule.errors import ArgumentError, ShapeError
+from chainrule.errors import ArgumentError, DTypeError, ShapeError
 
 Metric = Callable[[np.ndarray, np.ndarray], float]
 
 
 def _class_targets(targets: np.ndarray) -> np.ndarray:
-    return targets.argmax(axis=1) if targets.ndim == 2 else targets.astype(np.int64, copy=False)
+    """Class indices (N,): the argmax of (N, C) one-hot rows; (N,) or (N, 1) labels as ints."""
+    if targets.ndim == 2 and targets.shape[1] > 1:
+        return targets.argmax(axis=1)
+    return targets.reshape(-1).astype(np.int64, copy=False)
 
 
 def predicted_classes(outputs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
@@ -29,15 +33,20 @@ def predicted_classes(outputs: np.ndarray, threshold: float = 0.5) -> np.ndarray
 
 def accuracy(outputs: np.ndarray, targets: np.ndarray) -> float:
     """Fraction of rows whose predicted class is the target class."""
-    _check_rows(outputs, targets, "accuracy")
+    outputs, targets = _check_rows(outputs, targets, "accuracy")
     predicted = predicted_classes(outputs)
     return float((predicted == _class_targets(targets).reshape(-1)).mean())
 
 
 def top_k_accuracy(outputs: np.ndarray, targets: np.ndarray, k: int = 5) -> float:
     """Fraction of rows whose target is among the k highest scores."""
-    _check_rows(outputs, targets, "top_k_accuracy")
-    if outputs.ndim != 2 or not 1 <= k <= outputs.shape[1]:
+    outputs, targets = _check_rows(outputs, targets, "top_k_accuracy")
+    if (
+        outputs.ndim != 2
+        or isinstance(k, bool)
+        or not isinstance(k, int | np.integer)
+        or not 1 <= k <= outputs.shape[1]
+    ):
         raise ArgumentError(
             f"top_k_accuracy: k must be in [1, C]; got k={k} for outputs {outputs.shape}"
         )
@@ -49,11 +58,21 @@ def confusion_matrix(
     outputs: np.ndarray, targets: np.ndarray, num_classes: int | None = None
 ) -> np.ndarray:
     """(C, C) counts: row = true class, column = predicted class."""
-    _check_rows(outputs, targets, "confusion_matrix")
+    outputs, targets = _check_rows(outputs, targets, "confusion_matrix")
     predicted = predicted_classes(outputs)
-    true = _class_targets(targets).reshape(-1)
+    true = _class_targets(targets)
     if num_classes is None:
         num_classes = outputs.shape[1] if outputs.ndim == 2 and outputs.shape[1] > 1 else 2
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ArgumentError(
+            f"confusion_matrix: num_classes must be a positive integer; got {num_classes!r}"
+        )
+    for name, classes in (("targets", true), ("predictions", predicted)):
+        if classes.min() < 0 or classes.max() >= num_classes:
+            raise ArgumentError(
+                f"confusion_matrix: {name} must be classes in [0, {num_classes}); got values "
+                f"from {classes.min()} to {classes.max()}"
+            )
     matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
     np.add.at(matrix, (true, predicted), 1)
     return matrix
@@ -74,9 +93,29 @@ def precision_recall(
     return {"precision": precision, "recall": recall, "f1": f1, "support": actual}
 
 
-def _check_rows(outputs: np.ndarray, targets: np.ndarray, name: str) -> None:
+def _check_rows(outputs: Any, targets: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """outputs (N,) or (N, C) and targets (N,) or (N, C) as arrays, N > 0 and C > 0."""
+    outputs, targets = np.asarray(outputs), np.asarray(targets)
+    if outputs.ndim not in (1, 2) or targets.ndim not in (1, 2) or 0 in outputs.shape[1:]:
+        raise ShapeError(
+            f"{name}: expected outputs (N,) or (N, C) and targets (N,) or (N, C); got shapes "
+            f"{outputs.shape} and {targets.shape}"
+        )
     if len(outputs) != len(targets):
         raise ShapeError(f"{name}: {len(outputs)} outputs but {len(targets)} targets")
+    if len(outputs) == 0:
+        raise ShapeError(f"{name}: got no outputs (an empty batch)")
+    if targets.ndim == 2 and targets.shape[1] > 1 and targets.shape != outputs.shape:
+        raise ShapeError(
+            f"{name}: one-hot targets of shape {targets.shape} do not match outputs of shape "
+            f"{outputs.shape}"
+        )
+    if targets.dtype.kind not in "iubf" or outputs.dtype.kind not in "iubf":
+        raise DTypeError(
+            f"{name}: outputs and targets must be numbers; got dtypes {outputs.dtype} and "
+            f"{targets.dtype}"
+        )
+    return outputs, targets
 
 
 METRICS: dict[str, Metric] = {

@@ -14,7 +14,6 @@ import io
 import json
 import os
 import tempfile
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -111,28 +110,38 @@ def save_arrays(
 def load_arrays(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """(arrays, metadata) from a file ``save_arrays`` wrote; refuses anything else."""
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a directory, not a chainrule file")
     if not path.is_file():
         raise CheckpointError(f"{path}: no such file")
     try:
         if path.suffix == ".safetensors":
             arrays, metadata_json, checksum = _read_safetensors(path)
         else:
-            with np.load(path, allow_pickle=False) as archive:
+            with open(path, "rb") as handle:
+                start = handle.read(4)
+            if start != b"PK\x03\x04":  # NOTE: np.load would call other bytes pickled data
+                found = f"it starts with {start!r}" if start else "it is empty"
+                raise CheckpointError(
+                    f"{path}: not a chainrule file: not an .npz archive ({found})"
+                )
+            archive = np.load(path, allow_pickle=False)
+            if not isinstance(archive, np.lib.npyio.NpzFile):
+                raise CheckpointError(f"{path}: a bare NumPy array, not a chainrule file")
+            with archive:
                 arrays = {name: archive[name] for name in archive.files}
             metadata_json = arrays.pop(_METADATA_KEY).tobytes().decode()
             checksum = arrays.pop(_CHECKSUM_KEY).tobytes().decode()
     except CheckpointError:
         raise
-    except (
-        KeyError,
-        ValueError,
-        OSError,
-        EOFError,
-        zipfile.BadZipFile,
-        UnicodeDecodeError,
-    ) as error:
+    # NOTE: any exception, not a list: on damaged bytes zipfile, zlib, NumPy's format
+    # reader and safetensors each raise their own kinds (BadZipFile, NotImplementedError
+    # for a garbled version field, struct.error, SafetensorError, MemoryError for a
+    # garbled shape...), and every one of them means the same: this file is unreadable.
+    except Exception as error:
         raise CheckpointError(
-            f"{path}: not a readable chainrule file (truncated or corrupted?): {error}"
+            f"{path}: not a readable chainrule file (truncated or corrupted?): "
+            f"{type(error).__name__}: {error}"
         ) from error
     if _digest(arrays, metadata_json) != checksum:
         raise CheckpointError(f"{path}: checksum mismatch: the file is corrupted")
@@ -222,4 +231,10 @@ def load(path: str | os.PathLike[str]) -> Any:
     arrays, metadata = load_arrays(path)
     if "state" not in metadata:
         return arrays
-    return unflatten_state(arrays, metadata["state"])
+    try:
+        return unflatten_state(arrays, metadata["state"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(
+            f"{path}: its checksum holds but its state is malformed ({type(error).__name__}: "
+            f"{error}); not a file chainrule wrote"
+        ) from error
