@@ -14,3 +14,12 @@ def test_xor_example_fits_the_four_points(capsys):
     assert final_loss < 1e-3
     printed = capsys.readouterr().out
     assert "step     0" in printed and "XOR outputs" in printed
+
+
+def test_digits_example_trains_an_mlp_past_95_percent(capsys):
+    spec = importlib.util.spec_from_file_location("digits_example", EXAMPLES / "train_digits.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    test = module.main(epochs=30)
+    assert test["accuracy"] > 0.95
+    assert "test accuracy" in capsys.readouterr().out
