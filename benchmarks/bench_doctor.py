@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 import chainrule as cr
+from _models import keras_mlp
 from chainrule import nn, optim
 from chainrule.diagnose import Doctor, Monitor
 from chainrule.train import Callback, fit
@@ -38,18 +39,6 @@ def mnist_like(samples: int) -> tuple[np.ndarray, np.ndarray, str]:
     rng = np.random.default_rng(0)
     x = rng.random((samples, 784), dtype=np.float32)
     return x, rng.integers(0, 10, samples), f"random MNIST-shaped data ({samples} samples)"
-
-
-def keras_mlp() -> nn.Module:
-    return nn.Sequential(
-        nn.Linear(784, 512),
-        nn.ReLU(),
-        nn.Dropout(0.2),
-        nn.Linear(512, 512),
-        nn.ReLU(),
-        nn.Dropout(0.2),
-        nn.Linear(512, 10),
-    )
 
 
 class Timed(Callback):
@@ -80,7 +69,7 @@ def time_fit(
 ) -> tuple[float, float, float]:
     """(wall seconds, CPU seconds, seconds inside the callback) of one training run."""
     cr.manual_seed(0)
-    model = keras_mlp()
+    model = keras_mlp(nn)
     start, cpu_start = time.perf_counter(), time.process_time()
     fit(
         model,

@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from _models import keras_cnn, keras_mlp
+
 MNIST = Path(os.environ.get("CHAINRULE_MNIST", "/work/shared/data/mnist"))
 STEPS = {"mlp": 300, "cnn": 200}
 BATCH = 128
@@ -126,31 +128,10 @@ def chainrule_run(model_name: str, x: np.ndarray, y: np.ndarray) -> None:
 
     cr.manual_seed(0)
     if model_name == "mlp":
-        model = nn.Sequential(
-            nn.Flatten(),
-            nn.Linear(784, 512),
-            nn.ReLU(),
-            nn.Dropout(0.2),
-            nn.Linear(512, 512),
-            nn.ReLU(),
-            nn.Dropout(0.2),
-            nn.Linear(512, 10),
-        )
+        model = keras_mlp(nn, flatten=True)
         opt = optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
     else:
-        model = nn.Sequential(
-            nn.Conv2d(1, 32, 3),
-            nn.ReLU(),
-            nn.Conv2d(32, 64, 3),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Dropout(0.25),
-            nn.Flatten(),
-            nn.Linear(9216, 128),
-            nn.ReLU(),
-            nn.Dropout(0.5),
-            nn.Linear(128, 10),
-        )
+        model = keras_cnn(nn)
         opt = optim.Adadelta(model.parameters(), lr=1.0, rho=0.95, eps=1e-7)
     for xb, yb in batches(x, y, BATCH, STEPS[model_name]):
         loss = F.cross_entropy(model(cr.tensor(xb)), cr.tensor(yb))
@@ -165,31 +146,10 @@ def torch_run(model_name: str, x: np.ndarray, y: np.ndarray) -> None:
 
     torch.manual_seed(0)
     if model_name == "mlp":
-        model = nn.Sequential(
-            nn.Flatten(),
-            nn.Linear(784, 512),
-            nn.ReLU(),
-            nn.Dropout(0.2),
-            nn.Linear(512, 512),
-            nn.ReLU(),
-            nn.Dropout(0.2),
-            nn.Linear(512, 10),
-        )
+        model = keras_mlp(nn, flatten=True)
         opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
     else:
-        model = nn.Sequential(
-            nn.Conv2d(1, 32, 3),
-            nn.ReLU(),
-            nn.Conv2d(32, 64, 3),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Dropout(0.25),
-            nn.Flatten(),
-            nn.Linear(9216, 128),
-            nn.ReLU(),
-            nn.Dropout(0.5),
-            nn.Linear(128, 10),
-        )
+        model = keras_cnn(nn)
         opt = torch.optim.Adadelta(model.parameters(), lr=1.0, rho=0.95, eps=1e-7)
     for xb, yb in batches(x, y, BATCH, STEPS[model_name]):
         loss = nn.functional.cross_entropy(model(torch.from_numpy(xb)), torch.from_numpy(yb))

@@ -30,6 +30,7 @@ import time
 import numpy as np
 
 import chainrule as cr
+from _models import keras_cnn, keras_mlp
 from _timing import format_seconds, interleaved, try_import_torch
 from chainrule import nn, optim
 from chainrule.functional import cross_entropy
@@ -42,31 +43,9 @@ def build(name: str) -> tuple[nn.Sequential, int, tuple[int, ...]]:
     """(model, batch size, input shape) in chainrule, seeded."""
     cr.manual_seed(0)
     if name == "keras-mlp":
-        layers = [
-            nn.Linear(784, 512),
-            nn.ReLU(),
-            nn.Dropout(0.2),
-            nn.Linear(512, 512),
-            nn.ReLU(),
-            nn.Dropout(0.2),
-            nn.Linear(512, 10),
-        ]
-        return nn.Sequential(*layers), 128, (784,)
+        return keras_mlp(nn), 128, (784,)
     if name == "keras-cnn":
-        layers = [
-            nn.Conv2d(1, 32, 3),
-            nn.ReLU(),
-            nn.Conv2d(32, 64, 3),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Dropout(0.25),
-            nn.Flatten(),
-            nn.Linear(9216, 128),
-            nn.ReLU(),
-            nn.Dropout(0.5),
-            nn.Linear(128, 10),
-        ]
-        return nn.Sequential(*layers), 128, (1, 28, 28)
+        return keras_cnn(nn), 128, (1, 28, 28)
     layers = [
         nn.Conv2d(1, 20, 5),
         nn.MaxPool2d(2),
