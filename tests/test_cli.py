@@ -181,6 +181,29 @@ def test_resume_refuses_another_experiment(tmp_path, capsys):
     assert code == 2 and "holds a run of 'xor' with another config" in err
 
 
+def test_ensemble_members_train_apart_and_resume_tests_them_together(tmp_path, capsys):
+    path = tmp_path / "pair.toml"
+    path.write_text(TINY_CNN + "\n[ensemble]\nmembers = 2\n")
+    run_dir = tmp_path / "run"
+    for i in ("1", "0"):
+        code, out, _ = run_cli(capsys, "train", path, "--member", i, "--run-dir", run_dir)
+        assert code == 0 and f"tiny-cnn member {i}: test accuracy" in out
+    assert not (run_dir / "metrics.json").exists()
+    code, out, _ = run_cli(capsys, "train", path, "--resume", run_dir, "--quiet")
+    assert code == 0 and "tiny-cnn: test accuracy" in out
+    members = json.loads((run_dir / "metrics.json").read_text())["members"]
+    assert [m["seed"] for m in members] == [0, 1]
+
+
+def test_member_needs_a_shared_run_directory(tmp_path, capsys):
+    path = tmp_path / "pair.toml"
+    path.write_text(TINY_CNN + "\n[ensemble]\nmembers = 2\n")
+    code, _, err = run_cli(capsys, "train", path, "--member", "0")
+    assert code == 2 and "--member needs --run-dir" in err
+    code, _, err = run_cli(capsys, "train", path, "--member", "2", "--run-dir", tmp_path / "r")
+    assert code == 2 and "members 0 to 1" in err
+
+
 def test_python_dash_m_runs_the_same_command():
     result = subprocess.run(
         [sys.executable, "-m", "chainrule", "list"],

@@ -383,6 +383,32 @@ def test_resuming_an_ensemble_trains_the_members_not_yet_started(tmp_path, no_pl
     assert resumed.metrics["confusion_matrix"] == whole.metrics["confusion_matrix"]
 
 
+def test_members_trained_one_at_a_time_give_the_ensemble_of_one_run(tmp_path, no_plots):
+    config = loads(config_with(add="\n[ensemble]\nmembers = 2\n"))
+    whole = run_experiment(config, tmp_path / "whole", verbose=0)
+    for i in (1, 0):  # in any order, as separate processes would finish them
+        alone = run_experiment(config, tmp_path / "split", member=i, verbose=0)
+        assert alone.metrics["seed"] == i
+        assert alone.metrics["test_accuracy"] == whole.metrics["members"][i]["test_accuracy"]
+        assert not (tmp_path / "split" / "metrics.json").exists()  # the ensemble is not tested
+    record = json.loads((tmp_path / "split" / "members" / "1" / "member.json").read_text())
+    assert record["epochs_run"] == 1 and record["training_time_s"] > 0
+    tested = run_experiment(config, tmp_path / "split", resume=True, verbose=0)
+    assert tested.metrics["confusion_matrix"] == whole.metrics["confusion_matrix"]
+    times = [m["training_time_s"] for m in tested.metrics["members"]]
+    assert times[1] == record["training_time_s"]  # the leg that trained it, not the re-test
+    assert tested.metrics["members_training_time_s"] == pytest.approx(sum(times), abs=2e-3)
+
+
+def test_member_must_name_a_member_of_an_ensemble(tmp_path, no_plots):
+    with pytest.raises(ConfigError, match="not an ensemble"):
+        run_experiment(loads(DIGITS_MLP), tmp_path / "run", member=0, verbose=0)
+    ensemble = loads(config_with(add="\n[ensemble]\nmembers = 2\n"))
+    with pytest.raises(ConfigError, match="members 0 to 1"):
+        run_experiment(ensemble, tmp_path / "run", member=2, verbose=0)
+    assert not (tmp_path / "run").exists()
+
+
 def test_configs_are_frozen():
     config = loads(DIGITS_MLP)
     with pytest.raises(dataclasses.FrozenInstanceError):

@@ -33,6 +33,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--run-dir", metavar="DIR", help="where to write the run (default: runs/<name>-<time>)"
     )
     where.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
+    parser.add_argument(
+        "--member",
+        type=int_at_least(0),
+        metavar="I",
+        help="an ensemble: train member I alone into --run-dir (run several side by side, "
+        "then --resume the run to test the ensemble)",
+    )
     parser.add_argument("--quiet", action="store_true", help="print only the result")
     return parser
 
@@ -41,15 +48,33 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.experiment)
     if args.seed is not None:
         config = replace(config, seed=args.seed)
+    if args.member is not None and not (args.run_dir or args.resume):
+        print(
+            "chainrule train: --member needs --run-dir DIR (the directory the members share)",
+            file=sys.stderr,
+        )
+        return 2
     run_dir = args.resume or args.run_dir or default_run_dir(config.name)
     if args.quiet:
         verbose = 0
     else:
         verbose = 1 if sys.stdout.isatty() else 2
     result = run_experiment(
-        config, run_dir, epochs=args.epochs, resume=args.resume is not None, verbose=verbose
+        config,
+        run_dir,
+        epochs=args.epochs,
+        resume=args.resume is not None,
+        verbose=verbose,
+        member=args.member,
     )
     if not result.is_writer:
+        return 0
+    if args.member is not None:
+        accuracy = 100 * result.metrics["test_accuracy"]
+        print(
+            f"{config.name} member {args.member}: test accuracy {accuracy:.2f}%; "
+            f"run directory: {result.run_dir}"
+        )
         return 0
     test = result.metrics["test"]
     line = f"{config.name}: test accuracy {100 * test['accuracy']:.2f}%"

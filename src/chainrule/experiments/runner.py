@@ -11,8 +11,11 @@ A run directory holds
                            confusion matrix, epochs run, wall time, machine, version
     *.png                  loss, accuracy, confusion matrix, misclassified test images,
                            first-layer filters of a CNN (with matplotlib)
-An ensemble keeps each member's history.csv and checkpoints/ in members/<i>/; resuming
-it finishes the member under way and trains the ones not yet started.
+An ensemble keeps each member's history.csv, checkpoints/ and member.json (its test
+accuracy and training time) in members/<i>/; resuming it finishes the member under way
+and trains the ones not yet started. ``member=i`` trains member i alone, so that several
+processes (or machines sharing the directory) can train the members side by side; a
+last call without ``member`` then tests the ensemble.
 
 Which weights are reported: with a held-out validation set, those of the epoch with
 the best validation accuracy (Nielsen's protocol); when the validation data is the test
@@ -22,6 +25,7 @@ set, the weights at the end of training, so that the test set selects nothing.
 from __future__ import annotations
 
 import functools
+import json
 import math
 import os
 import sys
@@ -45,6 +49,7 @@ from chainrule.experiments.datasets import PreparedData, prepare_data
 from chainrule.experiments.layers import build_model
 from chainrule.experiments.parse import SCHEDULES, load_config
 from chainrule.experiments.report import classification_report, cross_entropy_of, machine, to_json
+from chainrule.experiments.schema import ConfigError
 from chainrule.train import callbacks as cb
 from chainrule.train.history import History
 from chainrule.train.loop import OPTIMIZERS, Trainer, predict
@@ -74,11 +79,14 @@ class RunResult:
 
 @dataclass
 class _Member:
+    directory: Path
     model: nn.Module
     history: History
     seed: int
     best_epoch: int | None  # 1-based; None when the final weights are reported
     weights: str
+    training_time: float  # seconds: the leg that finished it (an earlier call's, if one did)
+    test_accuracy: float = math.nan
 
 
 def default_run_dir(name: str, root: str | os.PathLike[str] = "runs") -> Path:
@@ -98,14 +106,31 @@ def run_experiment(
     epochs: int | None = None,
     resume: bool = False,
     verbose: int = 1,
+    member: int | None = None,
 ) -> RunResult:
     """Train ``config`` (``epochs`` overrides its [training] epochs), test it, write ``run_dir``.
 
     ``resume`` continues the run in ``run_dir`` (killed, or finished and given more
     ``epochs``) from its newest run checkpoint, as if it had never stopped; ``config``
     must be the run's own but for the epochs, which default to the run's.
+
+    ``member`` (an ensemble only): train and test that member alone, into
+    ``run_dir/members/<member>``; the run directory may already hold the same run, whose
+    other members are left as they are. The result's metrics are the member's.
     """
     run_dir = Path(run_dir)
+    if member is not None:
+        count = config.ensemble.members if config.ensemble else 0
+        if not 0 <= member < count:
+            raise ConfigError(
+                f"member={member}: "
+                + (
+                    f"{config.name!r} has members 0 to {count - 1}"
+                    if count
+                    else f"{config.name!r} is not an ensemble (it has no [ensemble] table)"
+                )
+            )
+        resume = (run_dir / "config.toml").is_file()
     if resume:
         stored = _check_resumable(run_dir, config)
         epochs = stored.training.epochs if epochs is None else epochs
@@ -118,8 +143,8 @@ def run_experiment(
     strategy = get_strategy("mpi")  # under mpiexec: data-parallel; else one process
     writer = strategy.is_writer
     verbose = verbose if writer else 0
-    if writer:
-        _open_run_dir(run_dir, config, resume)
+    if writer:  # members trained side by side may each be the first to open it
+        _open_run_dir(run_dir, config, resume or member is not None)
     data_time = time.perf_counter() - start
     if verbose:
         print(
@@ -129,7 +154,7 @@ def run_experiment(
         print(f"run directory: {run_dir}")
     count = config.ensemble.members if config.ensemble else 1
     members = []
-    for i in range(count):
+    for i in range(count) if member is None else [member]:
         directory = run_dir / "members" / str(i) if config.ensemble else run_dir
         if verbose and config.ensemble:
             print(f"ensemble member {i + 1} of {count} (seed {config.seed + i})")
@@ -137,6 +162,12 @@ def run_experiment(
     training_time = time.perf_counter() - start - data_time
     report, member_probabilities = _test(config, [m.model for m in members], data)
     y_test = data.test[1]
+    for m, p in zip(members, member_probabilities):
+        m.test_accuracy = float((p.argmax(axis=1) == y_test).mean())
+        if writer and config.ensemble:
+            atomic_write_text(m.directory / "member.json", to_json(_member_metrics(m)) + "\n")
+    if member is not None:
+        return RunResult(run_dir, config, _member_metrics(members[0]), [members[0].history], writer)
     metrics = {
         "experiment": config.name,
         "description": config.description,
@@ -148,20 +179,15 @@ def run_experiment(
             else f"the average of {len(members)} members' class probabilities"
         ),
         "epochs_run": sum(len(m.history) for m in members),
-        "members": [
-            {
-                "seed": m.seed,
-                "epochs_run": len(m.history),
-                "best_epoch": m.best_epoch,
-                "weights": m.weights,
-                "stop_reason": m.history.stop_reason,
-                "test_accuracy": float((p.argmax(axis=1) == y_test).mean()),
-            }
-            for m, p in zip(members, member_probabilities)
-        ],
+        "members": [_member_metrics(m) for m in members],
         "data": data.description,
         "data_time_s": round(data_time, 3),
         "training_time_s": round(training_time, 3),
+        **(
+            {"members_training_time_s": round(sum(m.training_time for m in members), 3)}
+            if len(members) > 1
+            else {}
+        ),
         "wall_time_s": round(time.perf_counter() - start, 3),  # all but the plots
         "machine": machine(),
         "chainrule_version": _version(),
@@ -329,6 +355,7 @@ def _train(
     )
     run_state = checkpoints / "run"
     resume = resume and any(run_state.glob("step-*.npz"))  # else this one starts afresh
+    started = time.perf_counter()
     history = trainer.fit(
         data.train,
         epochs=config.training.epochs,
@@ -339,6 +366,12 @@ def _train(
         checkpoint_every=config.training.checkpoint_every,
         resume=resume,
     )
+    training_time = time.perf_counter() - started
+    record = directory / "member.json"
+    if resume and record.is_file():  # finished before: keep the time of the leg that did it
+        previous = json.loads(record.read_text())
+        if previous.get("epochs_run") == len(history):
+            training_time = previous.get("training_time_s", training_time)
     best_path = checkpoints / "best.npz"
     best_epoch = _first_best(history, monitor) if held_out else None
     # rank 0 wrote the checkpoints; under MPI it sends the best weights to the others
@@ -360,7 +393,19 @@ def _train(
             weights += f" (early stopping restored those of epoch {restored.best_epoch + 1})"
         if not held_out:
             weights += "; the validation data is the test set, so it selected nothing"
-    return _Member(model, history, seed, best_epoch, weights)
+    return _Member(directory, model, history, seed, best_epoch, weights, training_time)
+
+
+def _member_metrics(m: _Member) -> dict[str, Any]:
+    return {
+        "seed": m.seed,
+        "epochs_run": len(m.history),
+        "best_epoch": m.best_epoch,
+        "weights": m.weights,
+        "stop_reason": m.history.stop_reason,
+        "test_accuracy": m.test_accuracy,
+        "training_time_s": round(m.training_time, 3),
+    }
 
 
 def _softmax(outputs: np.ndarray) -> np.ndarray:
