@@ -76,13 +76,13 @@ def run(name: str, epochs: int | None, runs: Path, member: int | None = None) ->
     config = load_config(name)
     run_dir = runs / name
     resume = (run_dir / "config.toml").is_file()
-    only_tested = _members_only(run_dir, config)  # before this call writes member.json
     result = run_experiment(config, run_dir, epochs=epochs, resume=resume, verbose=2, member=member)
     metrics = result.metrics
     if member is not None:
         return metrics
-    resume = resume and not only_tested
     members = config.ensemble.members if config.ensemble else 1
+    if members > 1:  # each member's time is that of the leg that finished it
+        resume = any(m["resumed"] for m in metrics["members"])
     return {
         "experiment": name,
         "lecture_accuracy": config.lecture_accuracy,
@@ -102,15 +102,6 @@ def run(name: str, epochs: int | None, runs: Path, member: int | None = None) ->
         "python": platform.python_version(),
         "date": time.strftime("%Y-%m-%d"),
     }
-
-
-def _members_only(run_dir: Path, config) -> bool:
-    """Whether every member of an ensemble was trained by a --member run (so this call
-    only tested them, and the time reported is theirs, not a resumed leg's)."""
-    count = config.ensemble.members if config.ensemble else 0
-    return count > 0 and all(
-        (run_dir / "members" / str(i) / "member.json").is_file() for i in range(count)
-    )
 
 
 def table(results: dict) -> str:

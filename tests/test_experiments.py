@@ -393,11 +393,20 @@ def test_members_trained_one_at_a_time_give_the_ensemble_of_one_run(tmp_path, no
         assert not (tmp_path / "split" / "metrics.json").exists()  # the ensemble is not tested
     record = json.loads((tmp_path / "split" / "members" / "1" / "member.json").read_text())
     assert record["epochs_run"] == 1 and record["training_time_s"] > 0
+    assert record["resumed"] is False
     tested = run_experiment(config, tmp_path / "split", resume=True, verbose=0)
     assert tested.metrics["confusion_matrix"] == whole.metrics["confusion_matrix"]
     times = [m["training_time_s"] for m in tested.metrics["members"]]
     assert times[1] == record["training_time_s"]  # the leg that trained it, not the re-test
+    assert not any(m["resumed"] for m in tested.metrics["members"])
     assert tested.metrics["members_training_time_s"] == pytest.approx(sum(times), abs=2e-3)
+
+
+def test_a_member_given_more_epochs_records_a_resumed_leg(tmp_path, no_plots):
+    config = loads(config_with(add="\n[ensemble]\nmembers = 2\n"))
+    run_experiment(config, tmp_path / "run", member=0, verbose=0)
+    longer = run_experiment(config, tmp_path / "run", epochs=2, member=0, verbose=0)
+    assert longer.metrics["epochs_run"] == 2 and longer.metrics["resumed"] is True
 
 
 def test_member_must_name_a_member_of_an_ensemble(tmp_path, no_plots):

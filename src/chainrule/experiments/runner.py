@@ -86,6 +86,7 @@ class _Member:
     best_epoch: int | None  # 1-based; None when the final weights are reported
     weights: str
     training_time: float  # seconds: the leg that finished it (an earlier call's, if one did)
+    resumed: bool  # whether that leg started from a run checkpoint (its time is partial)
     test_accuracy: float = math.nan
 
 
@@ -366,12 +367,13 @@ def _train(
         checkpoint_every=config.training.checkpoint_every,
         resume=resume,
     )
-    training_time = time.perf_counter() - started
+    training_time, resumed = time.perf_counter() - started, resume
     record = directory / "member.json"
-    if resume and record.is_file():  # finished before: keep the time of the leg that did it
+    if resume and record.is_file():  # finished before: keep the record of the leg that did it
         previous = json.loads(record.read_text())
         if previous.get("epochs_run") == len(history):
             training_time = previous.get("training_time_s", training_time)
+            resumed = previous.get("resumed", False)
     best_path = checkpoints / "best.npz"
     best_epoch = _first_best(history, monitor) if held_out else None
     # rank 0 wrote the checkpoints; under MPI it sends the best weights to the others
@@ -393,7 +395,7 @@ def _train(
             weights += f" (early stopping restored those of epoch {restored.best_epoch + 1})"
         if not held_out:
             weights += "; the validation data is the test set, so it selected nothing"
-    return _Member(directory, model, history, seed, best_epoch, weights, training_time)
+    return _Member(directory, model, history, seed, best_epoch, weights, training_time, resumed)
 
 
 def _member_metrics(m: _Member) -> dict[str, Any]:
@@ -405,6 +407,7 @@ def _member_metrics(m: _Member) -> dict[str, Any]:
         "stop_reason": m.history.stop_reason,
         "test_accuracy": m.test_accuracy,
         "training_time_s": round(m.training_time, 3),
+        "resumed": m.resumed,
     }
 
 
