@@ -1,15 +1,22 @@
-"""chainrule against PyTorch on the same CPU: training steps, inference, memory, FLOP rate.
+"""chainrule against PyTorch on the same CPU, each library in its own process.
 
-    python benchmarks/race.py            # needs: pip install torch==2.13.0
-    python benchmarks/race.py --quick    # fewer repetitions
+    python benchmarks/race.py                 # needs: pip install torch==2.13.0
+    python benchmarks/race.py --rounds 5 --json benchmarks/results/race.json
+    python benchmarks/race.py --readme benchmarks/results/race.json   # rewrite README table
 
 Identical models (chainrule's initial weights copied into PyTorch), identical batches,
-each library's own layers, loss and optimiser. Steps are timed after a warm-up, the two
-libraries taking turns in rounds, and the median is reported. Peak memory: each library
-trains in a fresh subprocess; the figure is the peak resident set while training minus
-the process's size once the library is loaded, before the model exists: parameters,
-optimiser state, the batch and every buffer a step needs, not the libraries' code. FLOP
-rate: the step's multiply-adds x 2 over its time, against a measured float32 GEMM rate.
+each library's own layers, loss and optimiser. Every (library, model) pair runs in a
+fresh child process with the same number of threads (``--threads``, default 2: OpenBLAS
+for chainrule, PyTorch's intra-op pool), the libraries taking turns, the order flipping
+every round; medians and min-max over >= 3 rounds. (Timing both in one process biases
+the result: each library's thread pool keeps spinning after its calls and steals cores
+from the other.)
+
+Each child measures, in this order: peak memory (the resident-set rise over a few
+training steps above the process's size once the library is loaded, before the model
+exists: parameters, optimiser state, the batch and every buffer a step needs), the
+median step time after a warm-up, and inference time for 1,000 images. FLOP rate: the
+step's multiply-adds x 2 over its time, against the measured float32 GEMM rate.
 
 Rows: the Keras MLP (784-512-512-10, ReLU, dropout 0.2, Adam, batch 128), the Keras CNN
 (conv 32 3x3, conv 64 3x3, max-pool 2, dropout 0.25, dense 128, dropout 0.5, Adadelta,
@@ -21,9 +28,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
-import subprocess
-import sys
 import threading
 import time
 
@@ -31,12 +37,30 @@ import numpy as np
 
 import chainrule as cr
 from _models import keras_cnn, keras_mlp
-from _timing import format_seconds, interleaved, try_import_torch
+from _timing import (
+    alternate_processes,
+    format_seconds,
+    machine,
+    median_time,
+    replace_between,
+    summary,
+    try_import_torch,
+    write_json,
+)
 from chainrule import nn, optim
 from chainrule.functional import cross_entropy
 
-TARGETS = {"keras-mlp": 1.0, "keras-cnn": 1.5, "nielsen-mb10": 1.0}
-MEMORY_TARGET = 1.5
+MODELS = ("keras-mlp", "keras-cnn", "nielsen-mb10")
+# The must-targets of the speed issue: chainrule / PyTorch, medians, separate processes.
+STEP_TARGETS = {"keras-mlp": 1.0, "keras-cnn": 1.2, "nielsen-mb10": 0.85}
+INFER_TARGET = 0.8
+MEMORY_TARGETS = {"keras-mlp": 0.3, "keras-cnn": 1.0}
+LABELS = {
+    "keras-mlp": "Keras MLP 784-512-512-10, Adam, batch 128",
+    "keras-cnn": "Keras CNN conv32-conv64, Adadelta, batch 128",
+    "nielsen-mb10": "Nielsen's two-conv net, SGD, mini-batch 10",
+}
+BEGIN, END = "<!-- race:begin -->", "<!-- race:end -->"
 
 
 def build(name: str) -> tuple[nn.Sequential, int, tuple[int, ...]]:
@@ -184,24 +208,19 @@ def steps(torch, name: str):
     return model, batch, shape, timed, infer
 
 
-def measure_memory(library: str, name: str, n_steps: int) -> float:
-    """Run in a subprocess: the peak resident-set rise (MB) over ``n_steps`` training steps."""
-    out = subprocess.run(
-        [sys.executable, __file__, "--memory", library, name, str(n_steps)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return float(out.stdout.strip().splitlines()[-1])
-
-
-def _memory_child(library: str, name: str, n_steps: int) -> None:
+def child(library: str, name: str, threads: int, repeats: int) -> dict[str, float]:
+    """One library, one model, in this process: peak memory, step and inference time."""
     torch = try_import_torch() if library == "torch" else None
-    if torch:
-        torch.ones(1) @ torch.ones(1)  # load the library's kernels before the baseline
+    if library == "torch":
+        if torch is None:
+            raise SystemExit("PyTorch is not installed: pip install torch==2.13.0")
+        torch.set_num_threads(threads)
+        torch.ones(8, 8) @ torch.ones(8, 8)  # load the library's kernels before the baseline
+    else:
+        np.ones((8, 8), np.float32) @ np.ones((8, 8), np.float32)
     before = _rss_mb()  # the library loaded; no model, optimiser or batch yet
-    _, _, _, timed, _ = steps(torch, name)
-    step = timed[library]
+    _, _, _, timed, infer = steps(torch, name)
+    step, inference = timed[library], infer[library]
     peak = [before]
     done = threading.Event()
 
@@ -212,11 +231,16 @@ def _memory_child(library: str, name: str, n_steps: int) -> None:
 
     sampler = threading.Thread(target=sample)
     sampler.start()
-    for _ in range(n_steps):
+    for _ in range(30 if name != "nielsen-mb10" else 200):
         step()
     done.set()
     sampler.join()
-    print(peak[0] - before)
+    inner = 20 if name == "nielsen-mb10" else 1
+    return {
+        "peak_mb": peak[0] - before,
+        "step_s": median_time(step, repeats=repeats, warmup=3, inner=inner),
+        "infer_s_per_1000": median_time(inference, repeats=max(3, repeats // 3), warmup=1),
+    }
 
 
 def _rss_mb() -> float:
@@ -224,58 +248,148 @@ def _rss_mb() -> float:
         return int(f.read().split()[1]) * resource.getpagesize() / 2**20
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument(
-        "--memory", nargs=3, metavar=("LIBRARY", "MODEL", "STEPS"), help=argparse.SUPPRESS
-    )
-    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
-    args = parser.parse_args()
-    if args.memory:
-        _memory_child(args.memory[0], args.memory[1], int(args.memory[2]))
-        return
+def race(rounds: int, threads: int, repeats: int, models: list[str]) -> dict:
     torch = try_import_torch()
-    rounds, repeats = (3, 5) if args.quick else (5, 10)
+    libraries = ["chainrule", "torch"] if torch else ["chainrule"]
     peak = gemm_rate()
     print(f"float32 GEMM (2048^2, NumPy/OpenBLAS): {peak / 1e9:.1f} GFLOP/s")
-    if torch:
-        print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads")
-    else:
+    if not torch:
         print("PyTorch not installed: pip install torch==2.13.0 adds the comparison")
-    results = {}
-    for name in ("keras-mlp", "keras-cnn", "nielsen-mb10"):
-        model, batch, shape, timed, infer = steps(torch, name)
-        train = interleaved(timed, rounds=rounds, repeats=repeats)
-        inference = interleaved(infer, rounds=rounds, repeats=max(2, repeats // 3))
-        step_flops, _sample_flops = flops(model, batch, shape)
-        n_mem = 30 if name != "nielsen-mb10" else 200
-        memory = {lib: measure_memory(lib, name, n_mem) for lib in timed}
-        results[name] = {
-            "train_s": train,
-            "infer_s_per_1000": inference,
-            "peak_mb": memory,
-            "step_flops": step_flops,
-        }
-        print(f"\n{name} (batch {batch})")
-        for lib in timed:
-            print(
-                f"  {lib:9s} step {format_seconds(train[lib])}  ({step_flops / train[lib] / 1e9:5.1f} GFLOP/s, "
-                f"{100 * step_flops / train[lib] / peak:4.1f}% of GEMM peak)   inference "
-                f"{1000 / inference[lib]:9.0f} images/s   peak memory +{memory[lib]:.0f} MB"
-            )
+    samples = alternate_processes(
+        os.path.abspath(__file__),
+        libraries,
+        models,
+        rounds,
+        threads,
+        ["--threads", str(threads), "--repeats", str(repeats)],
+    )
+    results: dict = {
+        "machine": machine(),
+        "torch": torch.__version__ if torch else None,
+        "threads": threads,
+        "rounds": rounds,
+        "gemm_flops": peak,
+        "models": {},
+    }
+    for name in models:
+        model, batch, shape = build(name)
+        step_flops, _ = flops(model, batch, shape)
+        row: dict = {"batch": batch, "step_flops": step_flops}
+        for lib in libraries:
+            row[lib] = {key: summary(values) for key, values in samples[name][lib].items()}
         if torch:
-            ratio = train["chainrule"] / train["torch"]
-            mem_ratio = memory["chainrule"] / max(memory["torch"], 1e-9)
+            row["ratios"] = {
+                key: {
+                    "median": row["chainrule"][key]["median"] / row["torch"][key]["median"],
+                    # the ratio of each round's pair, to show the spread
+                    "rounds": [
+                        c / t
+                        for c, t in zip(
+                            row["chainrule"][key]["samples"], row["torch"][key]["samples"]
+                        )
+                    ],
+                }
+                for key in ("step_s", "infer_s_per_1000", "peak_mb")
+            }
+        results["models"][name] = row
+    return results
+
+
+def report(results: dict) -> None:
+    peak = results["gemm_flops"]
+    for name, row in results["models"].items():
+        print(f"\n{name} (batch {row['batch']})")
+        for lib in ("chainrule", "torch"):
+            if lib not in row:
+                continue
+            step = row[lib]["step_s"]["median"]
             print(
-                f"  chainrule / torch: step {ratio:.2f}x (target <= {TARGETS[name]}x: "
-                f"{'met' if ratio <= TARGETS[name] else 'MISSED'}), inference "
-                f"{inference['chainrule'] / inference['torch']:.2f}x, peak memory {mem_ratio:.2f}x "
-                f"(target <= {MEMORY_TARGET}x: {'met' if mem_ratio <= MEMORY_TARGET else 'MISSED'})"
+                f"  {lib:9s} step {format_seconds(step)} "
+                f"[{format_seconds(row[lib]['step_s']['min']).strip()} - "
+                f"{format_seconds(row[lib]['step_s']['max']).strip()}]  "
+                f"({row['step_flops'] / step / 1e9:5.1f} GFLOP/s, "
+                f"{100 * row['step_flops'] / step / peak:4.1f}% of GEMM)  inference "
+                f"{1000 / row[lib]['infer_s_per_1000']['median']:8.0f} images/s  "
+                f"peak memory +{row[lib]['peak_mb']['median']:.0f} MB"
             )
+        if "ratios" in row:
+            r = row["ratios"]
+            step, infer, mem = (r[k]["median"] for k in ("step_s", "infer_s_per_1000", "peak_mb"))
+            target = STEP_TARGETS[name]
+            line = (
+                f"  chainrule / torch: step {step:.2f}x (target <= {target}x: "
+                f"{'met' if step <= target else 'MISSED'}), inference {infer:.2f}x "
+                f"(<= {INFER_TARGET}x: {'met' if infer <= INFER_TARGET else 'MISSED'}), "
+                f"peak memory {mem:.2f}x"
+            )
+            if name in MEMORY_TARGETS:
+                ok = mem <= MEMORY_TARGETS[name]
+                line += f" (<= {MEMORY_TARGETS[name]}x: {'met' if ok else 'MISSED'})"
+            print(line)
+
+
+def readme_table(results: dict) -> str:
+    """The README's race table, generated from race.py's JSON."""
+    peak = results["gemm_flops"]
+    m = results["machine"]
+    lines = [
+        f"Measured on {m['cpu']}, {m['cores']} cores, Python {m['python']}, NumPy "
+        f"{m['numpy']}, PyTorch {results['torch']}; {results['threads']} threads each; "
+        f"median [min - max] of {results['rounds']} rounds, each library in its own "
+        f"process; float32 GEMM rate {peak / 1e9:.0f} GFLOP/s.",
+        "",
+        "| model | chainrule step | PyTorch step | step ratio (target) | inference ratio "
+        "(target 0.8x) | peak memory, chainrule / PyTorch | chainrule FLOP rate |",
+        "|---|---|---|---|---|---|---|",
+    ]
+
+    def span(stat: dict) -> str:
+        return (
+            f"{format_seconds(stat['median']).strip()} "
+            f"[{format_seconds(stat['min']).strip()} - {format_seconds(stat['max']).strip()}]"
+        )
+
+    for name, row in results["models"].items():
+        c, t, r = row["chainrule"], row["torch"], row["ratios"]
+        step = c["step_s"]["median"]
+        mem_target = f" (<= {MEMORY_TARGETS[name]}x)" if name in MEMORY_TARGETS else ""
+        lines.append(
+            f"| {LABELS[name]} | {span(c['step_s'])} | {span(t['step_s'])} | "
+            f"**{r['step_s']['median']:.2f}x** (<= {STEP_TARGETS[name]}x) | "
+            f"{r['infer_s_per_1000']['median']:.2f}x | "
+            f"**{r['peak_mb']['median']:.2f}x**{mem_target} "
+            f"({c['peak_mb']['median']:.0f} vs {t['peak_mb']['median']:.0f} MB) | "
+            f"{row['step_flops'] / step / 1e9:.0f} GFLOP/s "
+            f"({100 * row['step_flops'] / step / peak:.0f}% of GEMM) |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=15, help="timed steps per child")
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    parser.add_argument("--readme", metavar="FILE", help="rewrite README.md's table from FILE")
+    parser.add_argument("--child", nargs=2, metavar=("LIBRARY", "MODEL"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(*args.child, threads=args.threads, repeats=args.repeats)))
+        return
+    if args.readme:
+        with open(args.readme) as f:
+            results = json.load(f)
+        readme = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "README.md")
+        replace_between(readme, BEGIN, END, readme_table(results))
+        return
+    if args.rounds < 3:
+        print(f"note: {args.rounds} round(s); a fair race needs >= 3")
+    results = race(args.rounds, args.threads, args.repeats, args.models)
+    report(results)
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"gemm_flops": peak, **results}, f, indent=2)
+        write_json(args.json, results)
 
 
 if __name__ == "__main__":

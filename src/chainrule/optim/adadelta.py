@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from chainrule.autograd.tensor import Tensor
-from chainrule.backend import get_array_module
+from chainrule.backend import fused, get_array_module
 from chainrule.optim.optimizer import Array, Optimizer
 
 
@@ -33,12 +33,14 @@ class Adadelta(Optimizer):
             state["step"] = 0
             state["square_avg"] = xp.zeros_like(p.data)
             state["acc_delta"] = xp.zeros_like(p.data)
-        g = grad + wd * p.data if wd else grad  # a new array: grad is never modified
         state["step"] += 1
-        r, u = state["square_avg"], state["acc_delta"]
-        r *= rho  # r <- rho r + (1 - rho) g ⊙ g
-        r += (1.0 - rho) * g * g
-        dx = xp.sqrt(u + eps) / xp.sqrt(r + eps) * g  # RMS[dx]_{t-1} / RMS[g]_t ⊙ g
-        u *= rho  # u <- rho u + (1 - rho) dx ⊙ dx
-        u += (1.0 - rho) * dx * dx
-        p.data -= lr * dx
+        fused.adadelta_(
+            p.data,
+            grad,
+            state["square_avg"],
+            state["acc_delta"],
+            lr=lr,
+            rho=rho,
+            eps=eps,
+            weight_decay=wd,
+        )

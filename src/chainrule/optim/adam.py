@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any
 
 from chainrule.autograd.tensor import Tensor
-from chainrule.backend import get_array_module
+from chainrule.backend import fused, get_array_module
 from chainrule.optim.optimizer import Array, Optimizer
 
 
@@ -42,25 +43,25 @@ class Adam(Optimizer):
             state["exp_avg_sq"] = xp.zeros_like(p.data)
             if group["amsgrad"]:
                 state["max_exp_avg_sq"] = xp.zeros_like(p.data)
-        g = grad
         if wd and self.decoupled_weight_decay:
             p.data *= 1.0 - lr * wd  # theta <- (1 - lr lambda) theta, apart from the gradient
-        elif wd:
-            g = grad + wd * p.data  # a new array: grad is never modified
         state["step"] += 1
         t = state["step"]
-        s, r = state["exp_avg"], state["exp_avg_sq"]
-        s *= rho1  # s <- rho1 s + (1 - rho1) g
-        s += (1.0 - rho1) * g
-        r *= rho2  # r <- rho2 r + (1 - rho2) g ⊙ g
-        r += (1.0 - rho2) * g * g
-        if group["amsgrad"]:
-            r = xp.maximum(state["max_exp_avg_sq"], r, out=state["max_exp_avg_sq"])
-        s_hat = s / (1.0 - rho1**t)  # bias corrections
-        r_hat = r / (1.0 - rho2**t)
-        p.data -= (
-            lr * s_hat / (xp.sqrt(r_hat) + eps)
-        )  # theta <- theta - eps s_hat / (sqrt(r_hat) + delta)
+        # The bias corrections folded into two scalars (as PyTorch does):
+        # lr s_hat / (sqrt(r_hat) + delta) = (lr / (1 - rho1^t)) s / (sqrt(r) / sqrt(1 - rho2^t) + delta)
+        fused.adam_(
+            p.data,
+            grad,
+            state["exp_avg"],
+            state["exp_avg_sq"],
+            rho1=rho1,
+            rho2=rho2,
+            eps=eps,
+            step_size=lr / (1.0 - rho1**t),
+            bc2_sqrt=math.sqrt(1.0 - rho2**t),
+            weight_decay=0.0 if self.decoupled_weight_decay else wd,
+            max_r=state.get("max_exp_avg_sq"),
+        )
 
 
 class AdamW(Adam):

@@ -1,0 +1,46 @@
+"""Compiled (numba) versions of the hot-path kernels, imported only when numba is installed.
+
+Each is one multi-threaded pass over flat, C-contiguous arrays and does, element by
+element, exactly the operations of its NumPy reference (``backend.fused``,
+``backend.kernels``) in the same order, so the two round alike. Arguments are
+already-cast scalars of the arrays' dtype.
+"""
+
+from __future__ import annotations
+
+import math
+
+from numba import prange
+
+from chainrule.backend.jit import njit
+
+
+@njit(parallel=True)
+def adam(p, g, s, r, max_r, rho1, c1, rho2, c2, eps, step_size, bc2_sqrt, wd):  # pragma: no cover
+    amsgrad = max_r.size > 0
+    for i in prange(p.size):
+        gi = g[i]
+        if wd != 0:
+            gi = g[i] + p[i] * wd
+        si = s[i] * rho1 + gi * c1
+        ri = r[i] * rho2 + (gi * gi) * c2
+        s[i] = si
+        r[i] = ri
+        if amsgrad:
+            if max_r[i] > ri or math.isnan(max_r[i]):
+                ri = max_r[i]
+            max_r[i] = ri
+        p[i] = p[i] - (si / (math.sqrt(ri) / bc2_sqrt + eps)) * step_size
+
+
+@njit(parallel=True)
+def adadelta(p, g, r, u, lr, rho, c, eps, wd):  # pragma: no cover
+    for i in prange(p.size):
+        gi = g[i]
+        if wd != 0:
+            gi = g[i] + p[i] * wd
+        ri = r[i] * rho + (gi * gi) * c
+        r[i] = ri
+        dx = (math.sqrt(u[i] + eps) / math.sqrt(ri + eps)) * gi
+        u[i] = u[i] * rho + (dx * dx) * c
+        p[i] = p[i] - dx * lr

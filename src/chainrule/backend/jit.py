@@ -1,0 +1,71 @@
+"""The optional JIT (numba): whether fused CPU kernels may be used, and switching them off.
+
+numba is an optional extra (``pip install chainrule[fast]``). When it is installed,
+the hot-path kernels in ``backend.fused`` and ``backend.kernels`` run as compiled,
+multi-threaded loops over NumPy arrays; otherwise (or with ``CHAINRULE_JIT=0`` in the
+environment, or after ``set_jit(False)``) they run as plain NumPy, which is the
+reference the compiled ones are tested against. CuPy arrays always take the array path.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy
+
+try:  # NOTE: optional; the NumPy path below is complete without it
+    import numba
+except ImportError:  # pragma: no cover - depends on the environment
+    numba = None
+
+_enabled = numba is not None and os.environ.get("CHAINRULE_JIT", "1") not in ("0", "false")
+
+# Below this many elements a parallel loop costs more to start than it saves.
+PARALLEL_MIN = 1 << 15
+
+
+def available() -> bool:
+    """Whether the compiled kernels are installed and switched on."""
+    return _enabled
+
+
+def set_jit(enabled: bool) -> None:
+    """Switch the compiled kernels on or off (off: the plain NumPy path everywhere)."""
+    global _enabled
+    if enabled and numba is None:
+        from chainrule.errors import ArgumentError
+
+        raise ArgumentError("set_jit(True) needs numba: pip install 'chainrule[fast]'")
+    _enabled = bool(enabled)
+
+
+@contextmanager
+def jit_disabled() -> Iterator[None]:
+    """``with jit_disabled():`` runs the plain NumPy path (e.g. to compare the two)."""
+    global _enabled
+    saved = _enabled
+    _enabled = False
+    try:
+        yield
+    finally:
+        _enabled = saved
+
+
+def usable(*arrays: Any) -> bool:
+    """Whether a compiled kernel may take these arrays: JIT on, all host NumPy arrays,
+    C-contiguous, of one float dtype (float32 or float64)."""
+    if not _enabled:
+        return False
+    dtype = arrays[0].dtype
+    return all(
+        type(a) is numpy.ndarray and a.flags.c_contiguous and a.dtype == dtype for a in arrays
+    ) and dtype in (numpy.float32, numpy.float64)
+
+
+def njit(parallel: bool = False) -> Any:
+    """numba.njit with the project's settings: cached on disk, no fast-math (the compiled
+    kernels round exactly as the NumPy ones do, operation by operation)."""
+    return numba.njit(cache=True, parallel=parallel, fastmath=False, nogil=True)
