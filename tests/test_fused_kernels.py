@@ -122,3 +122,98 @@ def test_jit_can_be_switched_off_and_back():
     with jit.jit_disabled():
         assert not jit.available()
     assert jit.available() == (jit.numba is not None)
+
+
+# ------------------------------------------------------------- im2col / col2im kernels
+from chainrule.backend import kernels  # noqa: E402
+
+GEOMETRIES = [  # (C, H, W, N), kernel, stride: overlapping, tiling, gaps, 1x1, odd sizes
+    ((1, 5, 5, 2), (3, 3), (1, 1)),
+    ((2, 6, 7, 3), (2, 2), (2, 2)),
+    ((3, 7, 6, 1), (3, 2), (1, 2)),
+    ((2, 9, 8, 2), (2, 3), (3, 2)),
+    ((4, 4, 4, 5), (1, 1), (1, 1)),
+    ((1, 8, 5, 4), (5, 1), (2, 1)),
+]
+
+
+def _im2col_loops(x, kernel, stride):
+    """The definition, one entry at a time."""
+    c, h, w, n = x.shape
+    (kh, kw), (sh, sw) = kernel, stride
+    ho, wo = (h - kh) // sh + 1, (w - kw) // sw + 1
+    out = np.empty((c, kh, kw, ho, wo, n), x.dtype)
+    for ci in range(c):
+        for i in range(kh):
+            for j in range(kw):
+                for a in range(ho):
+                    for b in range(wo):
+                        out[ci, i, j, a, b] = x[ci, a * sh + i, b * sw + j]
+    return out.reshape(c * kh * kw, ho * wo * n)
+
+
+@pytest.fixture(params=["numpy", "compiled"])
+def kernel_path(request, monkeypatch):
+    if request.param == "compiled":
+        if jit.numba is None:
+            pytest.skip("numba is not installed (extra 'fast')")
+        monkeypatch.setattr(jit, "PARALLEL_MIN", 0)  # small arrays take the compiled path too
+    else:
+        monkeypatch.setattr(jit, "_enabled", False)
+    return request.param
+
+
+@pytest.mark.parametrize("shape, kernel, stride", GEOMETRIES)
+def test_im2col_matches_the_definition(kernel_path, shape, kernel, stride):
+    x = np.random.default_rng(0).standard_normal(shape)
+    np.testing.assert_array_equal(
+        kernels.im2col(x, kernel, stride), _im2col_loops(x, kernel, stride)
+    )
+
+
+@pytest.mark.parametrize("shape, kernel, stride", GEOMETRIES)
+def test_col2im_is_the_adjoint_of_im2col(kernel_path, shape, kernel, stride):
+    """<im2col(x), c> = <x, col2im(c)> for every x and c: col2im sums each column back."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(shape)
+    cols = rng.standard_normal(_im2col_loops(x, kernel, stride).shape)
+    back = kernels.col2im(cols, shape, kernel, stride)
+    expected = np.zeros(shape)
+    # the definition: scatter-add every column entry to where im2col read it from
+    c, h, w, n = shape
+    (kh, kw), (sh, sw) = kernel, stride
+    ho, wo = (h - kh) // sh + 1, (w - kw) // sw + 1
+    windows = cols.reshape(c, kh, kw, ho, wo, n)
+    for ci in range(c):
+        for i in range(kh):
+            for j in range(kw):
+                for a in range(ho):
+                    for b in range(wo):
+                        expected[ci, a * sh + i, b * sw + j] += windows[ci, i, j, a, b]
+    np.testing.assert_allclose(back, expected, rtol=1e-13, atol=1e-13)
+    assert np.isclose(np.sum(kernels.im2col(x, kernel, stride) * cols), np.sum(x * back))
+
+
+@needs_numba
+@pytest.mark.parametrize("shape, kernel, stride", GEOMETRIES)
+def test_compiled_col2im_equals_numpy_bit_for_bit(monkeypatch, shape, kernel, stride):
+    cols = (
+        np.random.default_rng(2)
+        .standard_normal(_im2col_loops(np.zeros(shape), kernel, stride).shape)
+        .astype(np.float32)
+    )
+    monkeypatch.setattr(jit, "PARALLEL_MIN", 0)
+    compiled = kernels.col2im(cols, shape, kernel, stride)
+    with jit.jit_disabled():
+        reference = kernels.col2im(cols, shape, kernel, stride)
+    np.testing.assert_array_equal(compiled, reference)
+
+
+def test_workspace_is_reused_and_grows():
+    like = np.zeros(1, np.float32)
+    a = kernels.workspace((10, 20), np.float32, like)
+    b = kernels.workspace((5, 4), np.float32, like)
+    assert np.shares_memory(a, b)  # the same buffer, smaller view
+    c = kernels.workspace((100, 100), np.float32, like)
+    assert c.shape == (100, 100) and c.flags.c_contiguous
+    assert kernels.workspace((3,), np.float64, like).dtype == np.float64

@@ -44,3 +44,32 @@ def adadelta(p, g, r, u, lr, rho, c, eps, wd):  # pragma: no cover
         dx = (math.sqrt(u[i] + eps) / math.sqrt(ri + eps)) * gi
         u[i] = u[i] * rho + (dx * dx) * c
         p[i] = p[i] - dx * lr
+
+
+@njit(parallel=True)
+def col2im(windows, sh, sw, x):  # pragma: no cover
+    """x[c, h, w, n] = sum of windows[c, i, j, h', w', n] over h'*sh + i = h, w'*sw + j = w.
+
+    A gather: each entry of x is written once by one thread (no zero-fill pass, no
+    races); the kernel offsets are added in im2col's row-major order, as NumPy's are.
+    """
+    c, kh, kw, ho, wo, n = windows.shape
+    h, w = x.shape[1], x.shape[2]
+    for t in prange(c * h):
+        ci = t // h
+        row = t % h
+        for col in range(w):
+            dst = x[ci, row, col]
+            for k in range(n):
+                dst[k] = 0
+            for i in range(kh):
+                a = row - i
+                if a < 0 or a % sh != 0 or a // sh >= ho:
+                    continue
+                for j in range(kw):
+                    b = col - j
+                    if b < 0 or b % sw != 0 or b // sw >= wo:
+                        continue
+                    src = windows[ci, i, j, a // sh, b // sw]
+                    for k in range(n):
+                        dst[k] += src[k]

@@ -7,7 +7,7 @@ from typing import Any
 from chainrule.autograd.function import Function
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_array_module
-from chainrule.backend.kernels import col2im, im2col
+from chainrule.backend.kernels import col2im, im2col, workspace
 from chainrule.errors import ArgumentError, ArgumentTypeError, ShapeError
 from chainrule.ops._operands import as_tensor
 
@@ -68,39 +68,62 @@ def crop_spatial(x: Any, padding: Pair) -> Any:
     return x[..., ph : x.shape[-2] - ph, pw : x.shape[-1] - pw]
 
 
+def to_batch_last(x: Any, padding: Pair) -> Any:
+    """x (N, C, H, W) as a C-contiguous (C, H + 2 ph, W + 2 pw, N) array, zero-padded.
+
+    Free (a view) when x is the (N, C, H, W) view of such an array and there is no
+    padding, as every conv's output is; one copy otherwise.
+    """
+    xp = get_array_module(x)
+    xc = x.transpose(1, 2, 3, 0)
+    ph, pw = padding
+    if ph == 0 and pw == 0:
+        return xp.ascontiguousarray(xc)
+    c, h, w, n = xc.shape
+    padded = xp.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=x.dtype)
+    padded[:, ph : ph + h, pw : pw + w] = xc
+    return padded
+
+
 class Conv2d(Function):
     """y[n, f] = b[f] + sum_c w[f, c] (*) x[n, c]: (N, C, H, W) -> (N, F, H', W').
 
-    Works on x's (C, H, W, N) view: im2col turns it into columns (C*kh*kw, H'*W'*N) and
+    Works on x's (C, H, W, N) layout: im2col turns it into columns (C*kh*kw, H'*W'*N) and
     one GEMM w (F, C*kh*kw) @ columns gives (F, H'*W'*N). y is returned as an
-    (N, F, H', W') view of that array: the next conv gets its (C, H, W, N) view for
+    (N, F, H', W') view of that array: the next conv gets its (C, H, W, N) layout for
     free, pooling windows are strided views with the batch as the contiguous inner
     axis, and flattening for a dense layer needs no copy. Backward is two more GEMMs,
     dw = dy @ columns^T and dcolumns = w^T @ dy, then col2im (one add per kernel
     offset) sums dcolumns back onto dx.
+
+    Memory: the columns (kh*kw times x's size) live in a reused workspace only while
+    an op runs; backward rebuilds them from the saved x rather than keeping them from
+    forward to backward: one more copy, for a fraction of the peak memory.
     """
 
     @staticmethod
     def forward(ctx, x, weight, bias=None, stride=(1, 1), padding=(0, 0)):
         xp = get_array_module(x)
         f, c, kh, kw = weight.shape
-        xc = pad_spatial(x, padding).transpose(1, 2, 3, 0)  # (C, H + 2p, W + 2p, N)
+        xc = to_batch_last(x, padding)  # (C, H + 2p, W + 2p, N)
         ho, wo = (xc.shape[1] - kh) // stride[0] + 1, (xc.shape[2] - kw) // stride[1] + 1
-        cols = im2col(xc, (kh, kw), stride)
+        n = x.shape[0]
+        cols = im2col(xc, (kh, kw), stride, out=workspace((c * kh * kw, ho * wo * n), x.dtype, x))
         weight = xp.ascontiguousarray(weight)  # BLAS-ready even if a view was passed
-        y = weight.reshape(f, c * kh * kw) @ cols
+        y = xp.empty((f, ho * wo * n), dtype=x.dtype)
+        xp.matmul(weight.reshape(f, c * kh * kw), cols, out=y)
         if bias is not None:
             y += bias[:, None]  # y is fresh from the GEMM: adding in place saves a pass
         ctx.geometry = (xc.shape, (kh, kw), stride, padding)
         ctx.save_for_backward(
-            cols if ctx.needs_input_grad[1] else None,
+            xc if ctx.needs_input_grad[1] else None,
             weight if ctx.needs_input_grad[0] else None,
         )
-        return y.reshape(f, ho, wo, x.shape[0]).transpose(3, 0, 1, 2)
+        return y.reshape(f, ho, wo, n).transpose(3, 0, 1, 2)
 
     @staticmethod
     def backward(ctx, grad_y):
-        cols, weight = ctx.saved
+        xc, weight = ctx.saved
         padded_shape, kernel, stride, padding = ctx.geometry
         need = ctx.needs_input_grad
         xp = get_array_module(grad_y)
@@ -109,13 +132,16 @@ class Conv2d(Function):
         # the ascontiguousarray: a plain reshape of a broadcast gradient (from .sum()) is
         # a zero-stride view, which NumPy's matmul cannot hand to BLAS (3x slower).
         g = xp.ascontiguousarray(grad_y.transpose(1, 2, 3, 0)).reshape(f, -1)
+        rows = padded_shape[0] * kernel[0] * kernel[1]
         grad_x = grad_w = grad_b = None
+        if need[1]:  # first: the columns' workspace is then free for dcolumns
+            cols = im2col(xc, kernel, stride, out=workspace((rows, g.shape[1]), g.dtype, g))
+            grad_w = (g @ cols.T).reshape(f, padded_shape[0], *kernel)
         if need[0]:
-            grad_cols = weight.reshape(f, -1).T @ g
+            grad_cols = workspace((rows, g.shape[1]), g.dtype, g)
+            xp.matmul(weight.reshape(f, -1).T, g, out=grad_cols)
             grad_xc = col2im(grad_cols, padded_shape, kernel, stride)
             grad_x = crop_spatial(grad_xc.transpose(3, 0, 1, 2), padding)
-        if need[1]:
-            grad_w = (g @ cols.T).reshape(f, padded_shape[0], *kernel)
         if len(need) > 2 and need[2]:
             grad_b = g.sum(axis=1)
         return grad_x, grad_w, grad_b
