@@ -217,3 +217,73 @@ def test_workspace_is_reused_and_grows():
     c = kernels.workspace((100, 100), np.float32, like)
     assert c.shape == (100, 100) and c.flags.c_contiguous
     assert kernels.workspace((3,), np.float64, like).dtype == np.float64
+
+
+@pytest.mark.parametrize(
+    "layout", ["c", "batch-last"]
+)  # batch-last: the (N, C, H, W) view of a conv's (C, H, W, N) output
+def test_relu_backward_masks_where_the_output_is_positive(kernel_path, layout):
+    rng = np.random.default_rng(4)
+    y = np.maximum(rng.standard_normal((3, 4, 5, 6)), 0).astype(np.float32)
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    g[0, 0, 0, :2] = [np.nan, np.inf]
+    y[0, 0, 0, :2] = [0.0, 1.0]
+    if layout == "batch-last":
+        y = np.ascontiguousarray(y.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2)
+        g = np.ascontiguousarray(g.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2)
+    got = kernels.relu_backward(g, y)
+    np.testing.assert_array_equal(got, g * (y > 0))  # NaN * 0 stays NaN, as in NumPy
+    assert got.strides == g.strides
+
+
+POOLS = [  # kernel, stride, padding: tiling, overlap on both axes, on one axis only, gaps
+    ((2, 2), (2, 2), (0, 0)),
+    ((3, 3), (1, 1), (1, 1)),
+    ((3, 2), (1, 2), (0, 0)),
+    ((2, 3), (2, 1), (1, 1)),
+    ((2, 2), (3, 3), (0, 0)),
+]
+
+
+@needs_numba
+@pytest.mark.parametrize("kernel, stride, padding", POOLS)
+@pytest.mark.parametrize("layout", ["nchw", "batch-last"])
+def test_compiled_max_pool_equals_the_array_path(monkeypatch, kernel, stride, padding, layout):
+    """Forward and backward, ties included (the first maximum in row-major order wins)."""
+    import chainrule as cr
+    from chainrule.functional import max_pool2d
+
+    rng = np.random.default_rng(5)
+    x = rng.integers(-3, 4, (4, 3, 7, 8)).astype(np.float64)  # small integers: many ties
+    if layout == "batch-last":
+        x = np.ascontiguousarray(x.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2)
+    grad = rng.standard_normal((4, 3, 7, 8))
+    results = []
+    for compiled in (True, False):
+        monkeypatch.setattr(jit, "PARALLEL_MIN", 0 if compiled else 1 << 62)
+        t = cr.tensor(x, requires_grad=True)
+        y = max_pool2d(t, kernel, stride, padding)
+        (y * cr.tensor(grad[:, :, : y.shape[2], : y.shape[3]])).sum().backward()
+        results.append((y.numpy(), t.grad.numpy()))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    # overlapping windows add into one position in another order: equal to rounding
+    np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-6, atol=1e-6)
+
+
+@needs_numba
+def test_compiled_cnn_path_passes_gradcheck(monkeypatch):
+    """conv -> relu -> max-pool -> conv, float64, every kernel on its compiled path."""
+    import chainrule as cr
+    import chainrule.functional as F
+
+    monkeypatch.setattr(jit, "PARALLEL_MIN", 0)
+    rng = np.random.default_rng(6)
+    x = cr.tensor(rng.standard_normal((3, 2, 8, 8)), requires_grad=True)
+    w1 = cr.tensor(rng.standard_normal((4, 2, 3, 3)), requires_grad=True)
+    w2 = cr.tensor(rng.standard_normal((2, 4, 2, 2)), requires_grad=True)
+
+    def f(x, w1, w2):
+        h = F.max_pool2d(F.relu(F.conv2d(x, w1, padding=1)), 2)
+        return F.conv2d(h, w2, stride=2)
+
+    assert cr.gradcheck(f, (x, w1, w2))

@@ -54,14 +54,15 @@ def jit_disabled() -> Iterator[None]:
         _enabled = saved
 
 
-def usable(*arrays: Any) -> bool:
-    """Whether a compiled kernel may take these arrays: JIT on, all host NumPy arrays,
-    C-contiguous, of one float dtype (float32 or float64)."""
+def usable(*arrays: Any, contiguous: bool = True) -> bool:
+    """Whether a compiled kernel may take these arrays: JIT on, all host NumPy arrays of
+    one float dtype (float32 or float64), C-contiguous unless ``contiguous=False``."""
     if not _enabled:
         return False
     dtype = arrays[0].dtype
     return all(
-        type(a) is numpy.ndarray and a.flags.c_contiguous and a.dtype == dtype for a in arrays
+        type(a) is numpy.ndarray and (a.flags.c_contiguous or not contiguous) and a.dtype == dtype
+        for a in arrays
     ) and dtype in (numpy.float32, numpy.float64)
 
 

@@ -116,3 +116,94 @@ def _numba() -> Any:
     from chainrule.backend import _numba_kernels
 
     return _numba_kernels
+
+
+def dense_flat(a: Array) -> Array | None:
+    """A 1-D view of a's memory if a is one dense block in any axis order (as the
+    (N, C, H, W) views of a conv's (C, H, W, N) output are), else None."""
+    order = sorted(range(a.ndim), key=lambda axis: -a.strides[axis])
+    if not a.transpose(order).flags.c_contiguous:
+        return None
+    return a.transpose(order).reshape(-1)
+
+
+def _same_layout(*arrays: Array) -> bool:
+    first = arrays[0]
+    return all(a.shape == first.shape and a.strides == first.strides for a in arrays)
+
+
+def relu_backward(grad: Array, y: Array) -> Array:
+    """grad where y > 0, else 0 (times 0, so a NaN gradient stays NaN): a fresh array."""
+    if (
+        grad.size >= jit.PARALLEL_MIN
+        and jit.usable(grad, y, contiguous=False)
+        and _same_layout(grad, y)
+    ):
+        out = numpy.empty_like(grad)  # y's layout too
+        flat = [dense_flat(a) for a in (grad, y, out)]
+        if all(f is not None for f in flat):
+            _numba().relu_backward(*flat)
+            return out
+    return grad * (y > 0)
+
+
+def _as_ahwb(x: Array) -> tuple[Array, str] | None:
+    """x (N, C, H, W) as a C-contiguous (A, H, W, B) view for the compiled pooling loops:
+    (C, H, W, N) for a conv's batch-last output, (N*C, H, W, 1) for plain NCHW."""
+    n, c, h, w = x.shape
+    t = x.transpose(1, 2, 3, 0)
+    if t.flags.c_contiguous:
+        return t, "batch-last"
+    if x.flags.c_contiguous:
+        return x.reshape(n * c, h, w, 1), "nchw"
+    return None
+
+
+def _from_ahwb(a: Array, layout: str, n: int, c: int) -> Array:
+    """The (N, C, H', W') view of an (A, H', W', B) result, inverse of ``_as_ahwb``."""
+    if layout == "batch-last":
+        return a.transpose(3, 0, 1, 2)
+    return a.reshape(n, c, a.shape[1], a.shape[2])
+
+
+def max_pool_compiled(
+    x: Array, kernel: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int]
+) -> tuple[Array, Any] | None:
+    """The compiled max-pool forward: (y, saved state for backward), or None when the
+    compiled kernels cannot take x (the caller then uses the array path)."""
+    if not (jit.usable(x, contiguous=False) and x.size >= jit.PARALLEL_MIN):
+        return None
+    if kernel[0] * kernel[1] > 32767:  # argmax is int16
+        return None
+    view = _as_ahwb(x)
+    if view is None:
+        return None
+    xa, layout = view
+    n, c, h, w = x.shape
+    ho = (h + 2 * padding[0] - kernel[0]) // stride[0] + 1
+    wo = (w + 2 * padding[1] - kernel[1]) // stride[1] + 1
+    y = numpy.empty((xa.shape[0], ho, wo, xa.shape[3]), x.dtype)
+    argmax = numpy.empty(y.shape, numpy.int16)
+    _numba().max_pool(xa, *kernel, *stride, *padding, y, argmax)
+    return _from_ahwb(y, layout, n, c), (argmax, layout, x.shape)
+
+
+def max_pool_backward_compiled(
+    grad_y: Array,
+    saved: Any,
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+) -> Array:
+    """dL/dx of ``max_pool_compiled``: each window's gradient at its first maximum."""
+    argmax, layout, shape = saved
+    n, c, h, w = shape
+    g = _as_ahwb(grad_y)
+    if g is None or g[1] != layout:  # another layout than the forward's: one copy
+        if layout == "batch-last":
+            g = (numpy.ascontiguousarray(grad_y.transpose(1, 2, 3, 0)), layout)
+        else:
+            g = (numpy.ascontiguousarray(grad_y).reshape(n * c, *grad_y.shape[2:], 1), layout)
+    grad_x = numpy.empty((argmax.shape[0], h, w, argmax.shape[3]), grad_y.dtype)
+    _numba().max_pool_backward(g[0], argmax, *kernel, *stride, *padding, grad_x)
+    return _from_ahwb(grad_x, layout, n, c)

@@ -7,6 +7,7 @@ from typing import Any
 from chainrule.autograd.function import Function
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_array_module
+from chainrule.backend.kernels import relu_backward
 from chainrule.ops._operands import as_tensor, binary, check_number
 
 # ------------------------------------------------------------------ arithmetic
@@ -201,19 +202,21 @@ class Abs(Function):
 class ReLU(Function):
     """y = max(x, 0); dy/dx = 1 where x > 0, else 0.
 
-    NOTE: not maximum(x, 0): that splits the gradient at the tie x == 0, giving 1/2.
+    Backward reads the mask off the output (y > 0 exactly where x > 0), which the next
+    layer keeps anyway: no mask array is stored. NOTE: the gradient at the tie x == 0 is
+    0, as in PyTorch, not the 1/2 that maximum's rule would give.
     """
 
     @staticmethod
     def forward(ctx, x):
-        mask = x > 0
-        ctx.save_for_backward(mask)
-        return x * mask
+        y = get_array_module(x).maximum(x, 0)
+        ctx.save_for_backward(y)
+        return y
 
     @staticmethod
     def backward(ctx, grad_y):
-        (mask,) = ctx.saved
-        return (grad_y * mask,)
+        (y,) = ctx.saved
+        return (relu_backward(grad_y, y),)
 
 
 class Maximum(Function):

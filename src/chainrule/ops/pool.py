@@ -14,6 +14,7 @@ from typing import Any
 from chainrule.autograd.function import Function
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_array_module
+from chainrule.backend.kernels import max_pool_backward_compiled, max_pool_compiled
 from chainrule.errors import ArgumentError, ArgumentTypeError, ShapeError
 from chainrule.ops._operands import as_tensor
 from chainrule.ops.conv import (
@@ -94,6 +95,12 @@ class MaxPool2d(Function):
 
     @staticmethod
     def forward(ctx, x, kernel_size=(1, 1), stride=(1, 1), padding=(0, 0)):
+        ctx.geometry = (kernel_size, stride, padding, None)
+        compiled = max_pool_compiled(x, kernel_size, stride, padding)
+        if compiled is not None:  # one pass, keeping the argmax of each window
+            y, state = compiled
+            ctx.save_for_backward(state)
+            return y
         xp = get_array_module(x)
         x_padded = pad_spatial(x, padding, -math.inf)
         offsets = window_offsets(
@@ -112,8 +119,11 @@ class MaxPool2d(Function):
 
     @staticmethod
     def backward(ctx, grad_y):
-        x_padded, y = ctx.saved
         kernel_size, stride, padding, offsets = ctx.geometry
+        if offsets is None:
+            (state,) = ctx.saved
+            return (max_pool_backward_compiled(grad_y, state, kernel_size, stride, padding),)
+        x_padded, y = ctx.saved
         xp = get_array_module(grad_y)
         grad_y = in_layout(grad_y, y.strides)
         tiled = tiles(x_padded.shape, kernel_size, stride)
