@@ -87,42 +87,60 @@ def relu_backward(grad, y, out):  # pragma: no cover
 def max_pool(x, kh, kw, sh, sw, ph, pw, y, argmax):  # pragma: no cover
     """y[a, h', w', b] = max over the window of x (A, H, W, B), padding never winning;
     argmax holds the window offset i*kw + j of the first maximum (a NaN wins, as in
-    PyTorch)."""
+    PyTorch). The inner loops run along B, contiguous in every array."""
     na, h, w, nb = x.shape
     ho, wo = y.shape[1], y.shape[2]
     for a in prange(na):
         for r in range(ho):
             for c in range(wo):
-                for b in range(nb):
-                    best = x[a, 0, 0, b]
-                    where = -1
-                    for i in range(kh):
-                        hh = r * sh - ph + i
-                        if hh < 0 or hh >= h:
+                yrow = y[a, r, c]
+                arow = argmax[a, r, c]
+                first = True
+                for i in range(kh):
+                    hh = r * sh - ph + i
+                    if hh < 0 or hh >= h:
+                        continue
+                    for j in range(kw):
+                        ww = c * sw - pw + j
+                        if ww < 0 or ww >= w:
                             continue
-                        for j in range(kw):
-                            ww = c * sw - pw + j
-                            if ww < 0 or ww >= w:
-                                continue
-                            v = x[a, hh, ww, b]
-                            if where < 0 or v > best or (v != v and best == best):
-                                best = v
-                                where = i * kw + j
-                    y[a, r, c, b] = best
-                    argmax[a, r, c, b] = where
+                        xrow = x[a, hh, ww]
+                        k = i * kw + j
+                        if first:
+                            for b in range(nb):
+                                yrow[b] = xrow[b]
+                                arow[b] = k
+                            first = False
+                        else:
+                            for b in range(nb):
+                                v = xrow[b]
+                                best = yrow[b]
+                                if v > best or (v != v and best == best):
+                                    yrow[b] = v
+                                    arow[b] = k
 
 
 @njit(parallel=True)
 def max_pool_backward(grad_y, argmax, kh, kw, sh, sw, ph, pw, grad_x):  # pragma: no cover
     """grad_x (A, H, W, B), zeroed here, gets each window's gradient at its maximum."""
-    na, nb = grad_x.shape[0], grad_x.shape[3]
+    na, h, w, nb = grad_x.shape
     ho, wo = grad_y.shape[1], grad_y.shape[2]
     for a in prange(na):
         grad_x[a] = 0
         for r in range(ho):
             for c in range(wo):
-                for b in range(nb):
-                    k = argmax[a, r, c, b]
-                    hh = r * sh - ph + k // kw
-                    ww = c * sw - pw + k % kw
-                    grad_x[a, hh, ww, b] += grad_y[a, r, c, b]
+                grow = grad_y[a, r, c]
+                arow = argmax[a, r, c]
+                for i in range(kh):
+                    hh = r * sh - ph + i
+                    if hh < 0 or hh >= h:
+                        continue
+                    for j in range(kw):
+                        ww = c * sw - pw + j
+                        if ww < 0 or ww >= w:
+                            continue
+                        k = i * kw + j
+                        gx = grad_x[a, hh, ww]
+                        for b in range(nb):
+                            if arow[b] == k:
+                                gx[b] += grow[b]
