@@ -68,6 +68,8 @@ def backward(root: Tensor, grad: Any, retain_graph: bool = False) -> None:
     # hand the same array to several inputs (add does), so sharing them is safe only
     # because everyone adds out of place.
     grads: dict[int, Any] = {id(root): grad}
+    check = anomaly._enabled
+    wrap = Tensor._wrap
     for tensor in reversed(topological_order(root)):
         grad_out = grads.pop(id(tensor), None)
         ctx = tensor._ctx
@@ -79,23 +81,23 @@ def backward(root: Tensor, grad: Any, retain_graph: bool = False) -> None:
                 "backward; pass retain_graph=True to keep a graph for a second backward"
             )
         input_grads = ctx.backward(ctx, grad_out)
-        if anomaly._enabled:
+        if check:
             anomaly.check_backward(ctx, grad_out, input_grads)
         for parent, needs, g in zip(ctx.inputs, ctx.needs_input_grad, input_grads):
             if not needs or g is None:
                 continue
-            if g.shape != parent.data.shape:
-                g = sum_to_shape(g, parent.data.shape)
-            if g.dtype != parent.data.dtype:
-                g = g.astype(parent.data.dtype)
+            data = parent.data
+            if g.shape != data.shape:
+                g = sum_to_shape(g, data.shape)
+            if g.dtype != data.dtype:
+                g = g.astype(data.dtype)
             if parent._ctx is None:
-                if parent.grad is None:
-                    parent.grad = Tensor._wrap(g, False)
-                else:
-                    parent.grad = Tensor._wrap(parent.grad.data + g, False)
+                previous = parent.grad
+                parent.grad = wrap(g if previous is None else previous.data + g, False)
             else:
-                previous = grads.get(id(parent))
-                grads[id(parent)] = g if previous is None else previous + g
+                key = id(parent)
+                previous = grads.get(key)
+                grads[key] = g if previous is None else previous + g
         if not retain_graph:
             ctx.__dict__.clear()
             ctx.saved = _RELEASED

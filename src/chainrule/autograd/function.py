@@ -39,11 +39,10 @@ class Function:
     @classmethod
     def apply(cls, *inputs: Tensor, **params: Any) -> Tensor:
         """Run ``forward`` on the inputs' arrays; record the node if any input needs grad."""
-        from chainrule.autograd.tensor import Tensor
-
+        # NOTE: the hot path of every op; kept to plain attribute reads (no properties).
         ctx = cls.__new__(cls)
-        needs = tuple(t.requires_grad for t in inputs)
-        record = grad_mode._enabled and any(needs)
+        needs = tuple([t._requires_grad for t in inputs])
+        record = grad_mode._enabled and True in needs
         ctx.needs_input_grad = needs if record else (False,) * len(needs)
         try:
             data = cls.forward(ctx, *[t.data for t in inputs], **params)
@@ -61,7 +60,7 @@ class Function:
             ) from error
         if anomaly._enabled:
             anomaly.check_forward(ctx, inputs, data)
-        out = Tensor._wrap(data, record)
+        out = _wrap(data, record)
         if record:
             ctx.inputs = inputs
             out._ctx = ctx
@@ -73,3 +72,12 @@ class Function:
 
     def __repr__(self) -> str:
         return f"<{self.name}>"
+
+
+def _wrap(data: Any, requires_grad: bool) -> Tensor:
+    """Tensor._wrap, bound on first use (tensor.py imports this module)."""
+    global _wrap
+    from chainrule.autograd.tensor import Tensor
+
+    _wrap = Tensor._wrap
+    return _wrap(data, requires_grad)
