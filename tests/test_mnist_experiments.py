@@ -25,3 +25,22 @@ def test_keras_mlp_learns_mnist_from_ten_thousand_images_in_two_epochs(tmp_path,
     result = run_experiment(replace(config, data=data), tmp_path / "run", epochs=2, verbose=0)
     assert result.metrics["test"]["samples"] == 10_000
     assert result.test_accuracy >= 0.93
+
+
+@pytest.mark.skipif(
+    not HAVE_MNIST,
+    reason=f"MNIST files not found in {MNIST_DIR} (set CHAINRULE_TEST_MNIST to their directory)",
+)
+def test_speedrun_recipe_learns_mnist_from_ten_thousand_images(tmp_path, monkeypatch):
+    """The speed-run recipe at a sixth of its data (CI's size; the full run is
+    benchmarks/speedrun.py): its one-cycle schedule rescaled to the shorter run."""
+    monkeypatch.setattr("chainrule.experiments.runner._plots", lambda *args: None)
+    config = load_config("mnist-speedrun")
+    data = replace(config.data, path=str(MNIST_DIR), train_subset=10_000)
+    steps = config.training.epochs * -(-10_000 // config.training.batch_size)
+    schedule = replace(config.schedule, args={**config.schedule.args, "total_steps": steps})
+    result = run_experiment(
+        replace(config, data=data, schedule=schedule), tmp_path / "run", verbose=0
+    )
+    assert "held-out validation set" in result.metrics["weights"]  # never the test set
+    assert result.test_accuracy >= 0.97
