@@ -328,7 +328,9 @@ class SessionPool:
             session.playing = False
             session.steps_wanted += 1
             self._cond.notify_all()
-            return self._cond.wait_for(lambda: session.steps_wanted == 0, timeout)
+            done = self._cond.wait_for(lambda: session.steps_wanted == 0, timeout)
+            session.last_seen = time.monotonic()  # waiting is no idleness
+            return done
 
     def close(self, session_id: str) -> bool:
         with self._cond:
