@@ -101,7 +101,7 @@ def test_gaussian_noise_and_l1_train_in_the_browser_and_show_the_weights(browser
         assert state["last"]["test_loss"] < TEST_LOSS
         assert int(text(browser, "epoch")) == state["epoch"]
         assert text(browser, "noise-value") == "50"
-        assert tooltip.text.startswith("weight feature-x1 \u2192 neuron-0-0: ")
+        assert tooltip.text.startswith("weight x1 \u2192 layer 1 unit 1: ")
         assert float(tooltip.get_attribute("data-weight")) == state["weights"][0][0][0]
         assert "disabled" not in browser.find_element(By.ID, "export-toml").get_attribute("class")
         assert browser.find_elements(By.CSS_SELECTOR, "#doctor .finding, #doctor .hint")

@@ -265,11 +265,17 @@ function drawLinks() {
     });
   });
 }
+function nodeName(id) { // "feature-x1" -> "x1", "neuron-0-3" -> "layer 1 unit 4", "output-1" -> "logit 1"
+  const parts = id.split("-");
+  if (parts[0] === "feature") return parts.slice(1).join("-");
+  if (parts[0] === "neuron") return `layer ${Number(parts[1]) + 1} unit ${Number(parts[2]) + 1}`;
+  return `logit ${parts[1]}`;
+}
 function showWeight(event, layer, to, from) {
   const columns = nodeIds();
   const weight = state.weights[layer][to][from];
   const tooltip = $("tooltip");
-  tooltip.textContent = `weight ${columns[layer][from]} \u2192 ${columns[layer + 1][to]}: ${weight.toPrecision(3)}`;
+  tooltip.textContent = `weight ${nodeName(columns[layer][from])} \u2192 ${nodeName(columns[layer + 1][to])}: ${weight.toPrecision(3)}`;
   tooltip.dataset.weight = String(weight);
   tooltip.style.left = `${event.clientX + 12}px`;
   tooltip.style.top = `${event.clientY + 12}px`;
