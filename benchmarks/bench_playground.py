@@ -54,7 +54,12 @@ LECTURE = {  # "a large net, all input features, the Gaussian set with noise 50"
 def call(url: str, body: object = None, method: str | None = None) -> tuple[int, object, float]:
     """(status, JSON answer or text, seconds) of one request."""
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method or ("POST" if data else "GET"))
+    request = urllib.request.Request(
+        url,
+        data=data,
+        method=method or ("POST" if data else "GET"),
+        headers={"Content-Type": "application/json"},
+    )
     start = time.perf_counter()
     try:
         with urllib.request.urlopen(request, timeout=120) as response:

@@ -31,6 +31,9 @@ LECTURE = {  # the lecture's demo, made small: Gaussian set, noise 50, L1, all f
 }
 
 
+JSON = {"Content-Type": "application/json"}
+
+
 @pytest.fixture
 def client():
     pool = SessionPool(max_sessions=8, ttl=60)
@@ -187,9 +190,22 @@ def test_bad_settings_are_refused_naming_the_field(client, body, field, words):
 def test_malformed_requests_are_refused_and_the_server_goes_on(client):
     session_id = new_session(client)["id"]
     cases = [
-        (client.post("/api/sessions", content=b"{not json"), 400, "body: expected a JSON object"),
-        (client.post("/api/sessions", content=b"[1, 2]"), 422, "settings: expected a JSON object"),
+        (
+            client.post("/api/sessions", content=b"{not json", headers=JSON),
+            400,
+            "body: expected a JSON object",
+        ),
+        (
+            client.post("/api/sessions", content=b"[1, 2]", headers=JSON),
+            422,
+            "settings: expected a JSON object",
+        ),
         (client.post("/api/sessions", content=b" " * 20_000), 413, "at most 16384"),
+        (
+            client.post("/api/sessions", content=b"seed=1"),
+            415,
+            "expected Content-Type: application/json",
+        ),
         (client.get("/api/sessions/nope/state"), 404, "no such session"),
         (client.post(f"/api/sessions/{session_id}/jump"), 404, "unknown action 'jump'"),
         (client.get(f"/api/sessions/{session_id}/state?since=x"), 400, "since: expected a version"),

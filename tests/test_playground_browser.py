@@ -58,6 +58,7 @@ def session_state(server, driver):
 
 
 def test_gaussian_noise_and_l1_train_in_the_browser_and_show_the_weights(browser, tmp_path):
+    """The lecture's steps, then a second tab: a session of its own, the first one untouched."""
     with BackgroundServer(max_sessions=4) as server:
         wait = WebDriverWait(browser, 60, poll_frequency=0.1)
         browser.get(f"{server.url}/")
@@ -119,3 +120,14 @@ def test_gaussian_noise_and_l1_train_in_the_browser_and_show_the_weights(browser
         assert orange > 0.2 and blue > 0.2, (
             f"no decision surface drawn ({orange=:.2f}, {blue=:.2f})"
         )
+
+        first = browser.current_window_handle
+        browser.switch_to.new_window("tab")
+        browser.get(f"{server.url}/")
+        wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready"))
+        second = session_state(server, browser)
+        assert second["id"] != state["id"] and second["epoch"] == 0
+        assert second["settings"]["dataset"] == "circle"
+        browser.switch_to.window(first)
+        assert session_state(server, browser)["weights"] == state["weights"]
+        assert len(server.pool.sessions) == 2

@@ -21,7 +21,12 @@ TTL = 3.0
 def call(url, body=None, method=None):
     """(status, parsed JSON or text) of one request."""
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method or ("POST" if data else "GET"))
+    request = urllib.request.Request(
+        url,
+        data=data,
+        method=method or ("POST" if data else "GET"),
+        headers={"Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             raw = response.read()

@@ -72,6 +72,9 @@ async def _settings_body(request: Request) -> Any:
         raise RequestError(413, f"body: {len(body)} bytes; at most {MAX_BODY}", "body")
     if not body.strip():
         return {}
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        # a page of another site can post forms or text here, but not JSON (without asking)
+        raise RequestError(415, "body: expected Content-Type: application/json", "body")
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as error:

@@ -377,9 +377,9 @@ class SessionPool:
                 return
             try:
                 session.train_epoch()
-            except Exception as error:  # the session stops; the server and the others go on
+                session.snapshot(force=stepping or not session.playing)
+            except Exception as error:  # this session stops; the worker and the others go on
                 session.playing, session.message = False, f"training failed: {error}"
-            session.snapshot(force=stepping or not session.playing)
         with self._cond:
             if stepping:
                 session.steps_wanted -= 1
