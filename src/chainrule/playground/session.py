@@ -148,7 +148,7 @@ class Session:
             "test": self.trainer.evaluate(data.test),
         }
         self.findings: list[dict[str, Any]] = []
-        self._doctor_next, self._train_time = 0.0, 0.0
+        self._doctor_next = 0.0
         self.snapshot(force=True)
 
     @property
@@ -157,7 +157,6 @@ class Session:
 
     def train_epoch(self) -> None:
         """One more epoch, continuing the run exactly; pauses on a NaN or at MAX_EPOCHS."""
-        started = time.perf_counter()
         set_rng_state(self.rng_state)
         try:
             self.trainer.fit(
@@ -168,7 +167,6 @@ class Session:
             )
         finally:
             self.rng_state = get_rng_state()
-            self._train_time += time.perf_counter() - started
         if self.trainer.stop_reason:
             self.playing, self.message = False, self.trainer.stop_reason
         elif self.epoch >= MAX_EPOCHS:
