@@ -260,7 +260,7 @@ def test_the_page_and_its_assets_come_from_the_package_with_nothing_from_outside
     assert options["optimizers"][0] == "sgd" and options["max_layers"] == 8
 
 
-def test_the_playground_command_serves_on_loopback_and_stops_on_ctrl_c():
+def test_the_playground_command_serves_on_loopback_and_stops_on_ctrl_c_while_training():
     import signal
     import socket
     import urllib.request
@@ -286,6 +286,14 @@ def test_the_playground_command_serves_on_loopback_and_stops_on_ctrl_c():
             except OSError:
                 assert time.monotonic() < deadline
                 time.sleep(0.1)
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/sessions", data=b"{}", headers=JSON, method="POST"
+        )
+        with urllib.request.urlopen(request) as response:
+            session_id = json.load(response)["id"]
+        play = f"http://127.0.0.1:{port}/api/sessions/{session_id}/play"
+        urllib.request.urlopen(urllib.request.Request(play, method="POST")).close()
+        time.sleep(0.5)  # training when Ctrl-C comes
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=20) == 0
         assert "stopped" in process.stdout.read()

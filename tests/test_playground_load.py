@@ -64,6 +64,7 @@ def tab(base, i):
 
 def test_a_few_dozen_concurrent_tabs_neither_crash_the_server_nor_leak_sessions():
     with BackgroundServer(max_sessions=MAX_SESSIONS, ttl=TTL) as server:
+        assert server.sock.getsockname()[0] == "127.0.0.1"  # loopback only
         threads_before = threading.active_count()
         peak, watching = [0], [True]
 
