@@ -60,6 +60,7 @@ def test_a_new_session_is_the_default_network_paused_at_epoch_zero(client):
     assert state["settings"]["dataset"] == "circle" and state["settings"]["hidden"] == [4, 2]
     assert [np.shape(w) for w in state["weights"]] == [(4, 2), (2, 4), (2, 2)]
     assert [len(layer) for layer in state["neurons"]] == [4, 2]
+    assert len(state["logits"]) == 2
     assert len(base64.b64decode(state["output"])) == GRID * GRID
     assert len(state["points"]["train"]) == len(state["points"]["test"]) == 250
     assert state["last"]["test_loss"] > 0.5  # untrained: about ln 2

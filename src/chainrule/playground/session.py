@@ -218,7 +218,7 @@ class Session:
         return True
 
     def _surfaces(self) -> dict[str, Any]:
-        """The output's P(class 1), every input feature and every hidden unit over the grid;
+        """The output's P(class 1), every input feature, hidden unit and logit over the grid;
         the weights and biases of every layer. Eval mode, no graph."""
         hidden, current = [], None
         x = Tensor(self.grid_inputs)
@@ -240,6 +240,7 @@ class Session:
             "output": _base64(_encode(2.0 * p1 - 1.0, 1.0)),
             "inputs": self._input_maps,
             "neurons": [_heat_maps(h) for h in hidden],
+            "logits": _heat_maps(logits),
             "weights": [np.nan_to_num(m.weight.numpy()).tolist() for m in linears],
             "biases": [np.nan_to_num(m.bias.numpy()).tolist() for m in linears],
         }

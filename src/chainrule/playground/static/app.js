@@ -391,6 +391,7 @@ function render(next) {
     paintHeatMap(box.querySelector("canvas"), unit.map);
     box.title = `layer ${l + 1}, unit ${j + 1}: output scaled by ${unit.scale.toPrecision(3)}; bias ${state.biases[l][j].toPrecision(3)}`;
   }));
+  state.logits.forEach((logit, k) => paintHeatMap($(`output-${k}`).querySelector("canvas"), logit.map));
   drawLinks();
   $("test-loss").textContent = number(state.last.test_loss, 3);
   $("train-loss").textContent = number(state.last.train_loss, 3);
