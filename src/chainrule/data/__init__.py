@@ -9,6 +9,7 @@ from chainrule.data.dataset import Dataset, Subset, TensorDataset
 from chainrule.data.datasets import load_digits, make_blobs, make_spirals, make_xor
 from chainrule.data.loader import DataLoader
 from chainrule.data.mnist import DatasetNotFoundError, IDXFormatError, load_mnist, read_idx
+from chainrule.data.plane import load_plane, make_plane, plane_features
 from chainrule.data.preprocessing import one_hot, scale_to_unit, standardize
 
 __all__ = [
@@ -20,10 +21,13 @@ __all__ = [
     "TensorDataset",
     "load_digits",
     "load_mnist",
+    "load_plane",
     "make_blobs",
+    "make_plane",
     "make_spirals",
     "make_xor",
     "one_hot",
+    "plane_features",
     "read_idx",
     "scale_to_unit",
     "standardize",

@@ -1,11 +1,12 @@
 """The experiment schema: one frozen dataclass per section of an experiment's TOML file.
 
     name, description, seed, lecture_accuracy (%), reference      top level
-    [data]          name (mnist | digits | xor | spirals | blobs), path (MNIST's folder,
+    [data]          name (mnist | digits | xor | spirals | blobs | plane), path (MNIST's folder,
                     relative to the working directory), validation ("test" or N: hold out
                     the last N training images), normalize (unit | standardize | none),
                     flatten (the model starts with a Flatten), expand_shifts, train_subset
-                    (the first N training images)
+                    (the first N training images), plane (name = "plane" only: {set, samples,
+                    noise, train_fraction, features}, the playground's 2-D sets)
     [model]         layers = [{type = "conv2d", out = 32, kernel = 3}, ...]: the types in
                     ``layers.LAYERS``; input sizes are inferred; ``init`` / ``bias_init``
                     name an initializer or give {name = "normal", std = 0.1}
@@ -56,7 +57,19 @@ DATASETS = {
     "xor": DatasetInfo((2,), 2),
     "spirals": DatasetInfo((2,), 2),
     "blobs": DatasetInfo((2,), 3),
+    "plane": DatasetInfo((2,), 2),
 }
+
+
+@dataclass(frozen=True)
+class PlaneConfig:
+    """The playground's 2-D sets (``data.plane.load_plane``) and the input features drawn from them."""
+
+    set: str
+    samples: int = 500
+    noise: float = 0.0
+    train_fraction: float = 0.5
+    features: tuple[str, ...] = ("x1", "x2")
 
 
 @dataclass(frozen=True)
@@ -70,9 +83,12 @@ class DataConfig:
     flatten: bool = False
     expand_shifts: bool = False
     train_subset: int | None = None
+    plane: PlaneConfig | None = None
 
     @property
     def info(self) -> DatasetInfo:
+        if self.plane is not None:  # one input per feature
+            return DatasetInfo((len(self.plane.features),), 2)
         return DATASETS[self.name]
 
     @property

@@ -9,7 +9,9 @@ the model (``build_model``), so augmentation always sees images.
 Splits: MNIST's own 60,000 / 10,000; scikit-learn's 1,797 digits: a fixed random 80/20
 split (1,437 training, 360 test; permutation by ``numpy.random.default_rng(0)``, the
 same for every experiment and seed); XOR: the four points are also the test set;
-spirals and blobs: drawn with the experiment's seed, the last 20% for test.
+spirals and blobs: drawn with the experiment's seed, the last 20% for test; plane (the
+playground's sets): drawn with the experiment's seed, split by ``plane.train_fraction``,
+then mapped to ``plane.features``.
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ from chainrule.data import (
     TensorDataset,
     load_digits,
     load_mnist,
+    load_plane,
     make_blobs,
     make_spirals,
     make_xor,
+    plane_features,
     transforms,
 )
 from chainrule.data.mnist import DatasetNotFoundError
@@ -104,6 +108,12 @@ def load_splits(config: ExperimentConfig) -> tuple[Arrays, Arrays]:
         train, test = (x[order[:cut]], y[order[:cut]]), (x[order[cut:]], y[order[cut:]])
     elif data.name == "xor":
         train = test = make_xor()
+    elif data.plane is not None:
+        plane = data.plane
+        splits = load_plane(
+            plane.set, plane.samples, plane.noise, plane.train_fraction, seed=config.seed
+        )
+        train, test = ((plane_features(x, plane.features), y) for x, y in splits)
     else:
         generator = np.random.default_rng(config.seed)
         maker = make_spirals if data.name == "spirals" else make_blobs

@@ -18,6 +18,7 @@ from typing import Any
 
 from chainrule import optim
 from chainrule.autograd.creation import zeros
+from chainrule.data.plane import FEATURES, PLANE_SETS
 from chainrule.experiments import toml
 from chainrule.experiments.config import (
     DATASETS,
@@ -30,6 +31,7 @@ from chainrule.experiments.config import (
     LayerConfig,
     ModelConfig,
     OptimizerConfig,
+    PlaneConfig,
     RegularizationConfig,
     ScheduleConfig,
     TrainingConfig,
@@ -199,10 +201,16 @@ def _data(table: Mapping[str, Any]) -> DataConfig:
             "flatten": boolean,
             "expand_shifts": boolean,
             "train_subset": integer(1),
+            "plane": _plane,
         },
         "data",
         required=("name",),
     )
+    if (values["name"] == "plane") != ("plane" in values):
+        raise ConfigError(
+            "data.plane: needed with name = 'plane' (and only then): "
+            '{set = "gauss", noise = 0.5, features = ["x1", "x2"]}'
+        )
     config = DataConfig(**values)
     if not config.info.is_image:
         for key in ("flatten", "expand_shifts"):
@@ -211,6 +219,29 @@ def _data(table: Mapping[str, Any]) -> DataConfig:
     if config.path is not None and config.name != "mnist":
         raise ConfigError(f"data.path: only MNIST is read from files; {config.name!r} is not")
     return config
+
+
+def _plane(value: Any, path: str) -> PlaneConfig:
+    values = parse_fields(
+        require_table(value, path),
+        {
+            "set": choice(*PLANE_SETS),
+            "samples": integer(2),
+            "noise": number(0, 1),
+            "train_fraction": number(0, 1, low_open=True, high_open=True),
+            "features": _features,
+        },
+        path,
+        required=("set",),
+    )
+    return PlaneConfig(**values)
+
+
+def _features(value: Any, path: str) -> tuple[str, ...]:
+    expected = f"a non-empty array of distinct features from {', '.join(FEATURES)}"
+    if not isinstance(value, list | tuple) or not value or len(set(value)) != len(value):
+        raise fail(path, expected, value)
+    return tuple(choice(*FEATURES)(v, f"{path}[{i}]") for i, v in enumerate(value))
 
 
 def _model(table: Mapping[str, Any]) -> ModelConfig:
