@@ -6,7 +6,13 @@ SciPy and scikit-learn are imported only by the functions that need them.
 
 from chainrule.data import transforms
 from chainrule.data.dataset import Dataset, Subset, TensorDataset
-from chainrule.data.datasets import load_digits, make_blobs, make_spirals, make_xor
+from chainrule.data.datasets import (
+    load_digits,
+    make_blobs,
+    make_covariate_shift,
+    make_spirals,
+    make_xor,
+)
 from chainrule.data.loader import DataLoader
 from chainrule.data.mnist import DatasetNotFoundError, IDXFormatError, load_mnist, read_idx
 from chainrule.data.preprocessing import one_hot, scale_to_unit, standardize
@@ -21,6 +27,7 @@ __all__ = [
     "load_digits",
     "load_mnist",
     "make_blobs",
+    "make_covariate_shift",
     "make_spirals",
     "make_xor",
     "one_hot",

@@ -94,3 +94,52 @@ def combine_weights(
             raise ArgumentError("class_weight needs the targets y")
         weight = weight * class_sample_weight(y, class_weight)
     return check_sample_weight(weight, n, role)
+
+
+def effective_sample_size(weights: Any) -> float:
+    """Kish's effective sample size (sum w)^2 / sum w^2: n for equal weights, less the more
+    unequal they are; the number of unweighted samples worth as much for an average."""
+    w = np.asarray(weights, dtype=np.float64)
+    if w.ndim != 1 or len(w) == 0 or (w < 0).any() or not w.sum() > 0:
+        raise ArgumentError(
+            f"effective_sample_size needs a non-empty vector of weights >= 0, not all 0; got "
+            f"shape {w.shape}"
+        )
+    return float(w.sum() ** 2 / (w**2).sum())
+
+
+def importance_weights(
+    x_train: Any, x_test: Any, *, clip: float | None = 20.0, classifier: Any = None
+) -> np.ndarray:
+    """Density-ratio weights p_test(x) / p_train(x) for the training inputs (N_train,),
+    estimated by a probabilistic classifier that tells test inputs from training inputs.
+
+    By Bayes' rule p_test(x) / p_train(x) = p(test | x) / p(train | x) * n_train / n_test.
+    The classifier defaults to scikit-learn's ``LogisticRegression`` (exact when the log
+    ratio is linear in x, e.g. two Gaussians with one covariance); pass any estimator
+    with ``predict_proba``, such as a pipeline with polynomial features. The weights are
+    scaled to mean 1 and clipped at ``clip`` (None: not clipped), which trades a little
+    bias for a larger effective sample size. Inputs are flattened to (N, features).
+    """
+    a = np.asarray(x_train, dtype=np.float64)
+    b = np.asarray(x_test, dtype=np.float64)
+    a, b = a.reshape(len(a), -1), b.reshape(len(b), -1)
+    if len(a) == 0 or len(b) == 0 or a.shape[1] != b.shape[1]:
+        raise ShapeError(
+            f"importance_weights needs non-empty training and test inputs with the same "
+            f"features; got shapes {a.shape} and {b.shape}"
+        )
+    if clip is not None and not clip >= 1:
+        raise ArgumentError(f"clip must be >= 1 (the weights' mean) or None; got {clip!r}")
+    if classifier is None:
+        try:
+            from sklearn.linear_model import LogisticRegression
+        except ImportError as error:  # pragma: no cover - exercised only without scikit-learn
+            raise ImportError('importance_weights needs: pip install "chainrule[data]"') from error
+        classifier = LogisticRegression(max_iter=1000)
+    domain = np.r_[np.zeros(len(a)), np.ones(len(b))]
+    classifier.fit(np.vstack([a, b]), domain)
+    p_test = np.clip(classifier.predict_proba(a)[:, 1], 1e-12, 1 - 1e-12)
+    weights = p_test / (1 - p_test) * len(a) / len(b)
+    weights = weights / weights.mean()
+    return weights if clip is None else np.minimum(weights, clip)
