@@ -39,7 +39,9 @@ def test_importance_weights_recover_the_true_ratio():
     assert estimated.mean() == pytest.approx(1.0)
     assert np.corrcoef(np.log(estimated), np.log(true))[0, 1] > 0.99
     clipped = importance_weights(x_train, x_test, clip=3.0)
-    assert clipped.max() <= 3.0 and effective_sample_size(clipped) > effective_sample_size(estimated)
+    assert clipped.max() <= 3.0 and effective_sample_size(clipped) > effective_sample_size(
+        estimated
+    )
 
 
 def test_effective_sample_size_by_hand():
