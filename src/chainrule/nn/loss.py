@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from chainrule.autograd.tensor import Tensor
 from chainrule.errors import ArgumentError
 from chainrule.nn.module import Module
@@ -80,7 +78,7 @@ class CrossEntropyLoss(_Loss):
         )
 
     def extra_repr(self) -> str:
-        weight = "" if self.weight is None else f", weight={self.weight.tolist()}"
+        weight = "" if self.weight is None else f", weight={self.weight.data.tolist()}"
         return f"{super().extra_repr()}, label_smoothing={self.label_smoothing}{weight}"
 
 
@@ -96,20 +94,27 @@ class NLLLoss(_Loss):
         return L.nll_loss(input, target, self.reduction, self.weight, sample_weight)
 
     def extra_repr(self) -> str:
-        weight = "" if self.weight is None else f", weight={self.weight.tolist()}"
+        weight = "" if self.weight is None else f", weight={self.weight.data.tolist()}"
         return f"{super().extra_repr()}{weight}"
 
 
-def _class_weight(weight: Any, owner: str) -> np.ndarray | None:
-    """Per-class weights as a float64 vector (C,), checked now (layers validate eagerly)."""
+def _class_weight(weight: Any, owner: str) -> Tensor | None:
+    """Per-class weights as a float64 Tensor (C,), checked now (layers validate eagerly)."""
     if weight is None:
         return None
-    array = np.asarray(weight.numpy() if isinstance(weight, Tensor) else weight)
-    if array.ndim != 1 or array.dtype.kind not in "iuf" or len(array) == 0:
+    try:
+        tensor = weight if isinstance(weight, Tensor) else Tensor(weight, dtype="float64")
+    except (TypeError, ValueError):
+        tensor = None
+    if tensor is None or tensor.ndim != 1 or tensor.dtype.kind not in "iuf" or tensor.size == 0:
+        shape = "?" if tensor is None else tensor.shape
         raise ArgumentError(
             f"{owner}: weight must be a non-empty vector of numbers, one per class; got "
-            f"{array.dtype} of shape {array.shape}"
+            f"{weight!r} of shape {shape}"
         )
-    if not np.isfinite(array).all() or (array < 0).any():
-        raise ArgumentError(f"{owner}: weight must be finite and >= 0; got {array.tolist()}")
-    return array.astype(np.float64)
+    values = tensor.data
+    if not bool((values == values).all()) or float(abs(values).max()) == float("inf"):
+        raise ArgumentError(f"{owner}: weight must be finite and >= 0; got {values.tolist()}")
+    if float(values.min()) < 0:
+        raise ArgumentError(f"{owner}: weight must be finite and >= 0; got {values.tolist()}")
+    return tensor
