@@ -205,3 +205,5 @@ def test_weighted_fit_refuses_bad_weights_with_a_message():
         train((X, Y, np.ones(6)), sample_weight=np.ones(6))
     with pytest.raises(ArgumentError, match="cannot weigh samples.*sample_weight= and reduction="):
         train((X, Y), sample_weight=np.ones(6), loss=lambda out, y: F.cross_entropy(out, y))
+    with pytest.raises(ArgumentError, match="cannot weigh samples"):
+        evaluate(make_model(), (X, Y), loss=lambda out, y: out.sum(), sample_weight=np.ones(6))

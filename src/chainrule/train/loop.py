@@ -468,6 +468,8 @@ class Trainer:
                         loss_sum += float(self.loss_fn(out, y).item()) * len(x)
                         count += len(x)
                     else:  # the weighted mean loss times the batch's total weight
+                        if not weights:
+                            _check_weighted_loss(self.loss_fn)
                         total = float(weight[0].sum().item())
                         if total > 0:
                             value = self.loss_fn(out, y, sample_weight=weight[0]).item()
