@@ -6,7 +6,13 @@ SciPy and scikit-learn are imported only by the functions that need them.
 
 from chainrule.data import transforms
 from chainrule.data.dataset import Dataset, Subset, TensorDataset
-from chainrule.data.datasets import load_digits, make_blobs, make_spirals, make_xor
+from chainrule.data.datasets import (
+    load_digits,
+    make_blobs,
+    make_covariate_shift,
+    make_spirals,
+    make_xor,
+)
 from chainrule.data.loader import DataLoader
 from chainrule.data.mnist import DatasetNotFoundError, IDXFormatError, load_mnist, read_idx
 from chainrule.data.plane import load_plane, make_plane, plane_features
@@ -23,6 +29,7 @@ __all__ = [
     "load_mnist",
     "load_plane",
     "make_blobs",
+    "make_covariate_shift",
     "make_plane",
     "make_spirals",
     "make_xor",

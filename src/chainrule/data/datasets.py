@@ -1,4 +1,5 @@
-"""Datasets of the course: MNIST, scikit-learn's 8x8 digits, XOR, spirals and blobs.
+"""Datasets of the course: MNIST, scikit-learn's 8x8 digits, XOR, spirals, blobs, and a
+covariate-shift problem whose density ratio is known.
 
 Each returns NumPy arrays: inputs as float32 (MNIST: raw uint8) and labels as int64.
 """
@@ -17,7 +18,14 @@ from chainrule.data.mnist import load_mnist
 from chainrule.data.transforms import check_number
 from chainrule.errors import ArgumentError, ShapeError
 
-__all__ = ["load_digits", "load_mnist", "make_blobs", "make_spirals", "make_xor"]
+__all__ = [
+    "load_digits",
+    "load_mnist",
+    "make_blobs",
+    "make_covariate_shift",
+    "make_spirals",
+    "make_xor",
+]
 
 
 def load_digits() -> tuple[np.ndarray, np.ndarray]:
@@ -114,6 +122,41 @@ def make_blobs(
     scale = np.broadcast_to(std, (k,))[y, None]
     x = centers[y] + scale * generator.standard_normal((n_samples, centers.shape[1]))
     return x.astype(np.float32), y
+
+
+def make_covariate_shift(
+    n_train: int = 500,
+    n_test: int = 500,
+    shift: float = 1.0,
+    noise: float = 0.3,
+    generator: np.random.Generator | None = None,
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray], Any]:
+    """Training and test sets whose inputs come from different distributions, p(y | x) shared.
+
+    x ~ N(mu, I) in 2-d with mu = (-shift/2, 0) for training and (+shift/2, 0) for test;
+    y = 1 if x_2 > x_1^2 - 1 + e, e ~ N(0, noise^2): a parabola, which a linear model can
+    only follow locally. Returns ((x_train, y_train), (x_test, y_test), density_ratio):
+    x (n, 2) float32, y (n,) int64, and density_ratio(x) = p_test(x) / p_train(x) =
+    exp(shift x_1), exactly.
+    """
+    n_train = _check_count(n_train, "make_covariate_shift", minimum=1, name="n_train")
+    n_test = _check_count(n_test, "make_covariate_shift", minimum=1, name="n_test")
+    shift = check_number(shift, "shift", "make_covariate_shift")
+    noise = check_number(noise, "noise", "make_covariate_shift")
+    if noise < 0:
+        raise ArgumentError(f"make_covariate_shift: noise must be >= 0; got noise={noise}")
+    generator = generator if generator is not None else default_generator()
+
+    def draw(n: int, centre: float) -> tuple[np.ndarray, np.ndarray]:
+        x = generator.standard_normal((n, 2)) + np.array([centre, 0.0])
+        y = x[:, 1] > x[:, 0] ** 2 - 1 + noise * generator.standard_normal(n)
+        return x.astype(np.float32), y.astype(np.int64)
+
+    def density_ratio(x: Any) -> np.ndarray:
+        """p_test(x) / p_train(x) for inputs x (n, 2)."""
+        return np.exp(shift * np.asarray(x, dtype=np.float64)[:, 0])
+
+    return draw(n_train, -shift / 2), draw(n_test, shift / 2), density_ratio
 
 
 def _check_count(value: Any, function: str, minimum: int, name: str = "n_samples") -> int:

@@ -19,7 +19,8 @@
                     sigma}, noise
     [training]      epochs, batch_size, loss (cross_entropy | mse), label_smoothing,
                     metrics, early_stopping = {monitor, patience, min_delta,
-                    restore_best_weights}, checkpoint_every (steps)
+                    restore_best_weights}, checkpoint_every (steps), class_weight
+                    ("balanced" or {0 = 1.0, 7 = 3.0}: weights of class indices)
     [ensemble]      members: train seeds seed .. seed + members - 1, average probabilities
 
 ``experiments.parse`` reads and checks a file into these dataclasses, filling in every
@@ -168,6 +169,14 @@ class TrainingConfig:
     metrics: tuple[str, ...] = ("accuracy",)
     early_stopping: EarlyStoppingConfig | None = None
     checkpoint_every: int | None = None
+    class_weight: str | tuple[tuple[int, float], ...] | None = None
+
+    @property
+    def class_weights(self) -> str | dict[int, float] | None:
+        """``class_weight`` as ``fit`` takes it: "balanced" or {class index: weight}."""
+        if isinstance(self.class_weight, tuple):
+            return dict(self.class_weight)
+        return self.class_weight
 
 
 @dataclass(frozen=True)
@@ -221,6 +230,8 @@ def to_dict(config: ExperimentConfig) -> dict[str, Any]:
     if config.augmentation is not None:
         document["augmentation"] = dataclasses.asdict(config.augmentation)
     document["training"] = dataclasses.asdict(config.training)
+    if isinstance(config.training.class_weight, tuple):
+        document["training"]["class_weight"] = {str(k): w for k, w in config.training.class_weight}
     if config.ensemble is not None:
         document["ensemble"] = dataclasses.asdict(config.ensemble)
     return document

@@ -74,15 +74,16 @@ class Normalize:
 
 
 class NormalizedSamples(TensorDataset):
-    """Inputs kept as loaded and labels; a sample or batch drawn comes out normalised."""
+    """Inputs kept as loaded, labels (and any more fields, e.g. sample weights); a sample
+    or batch drawn comes out with its inputs normalised."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, normalize: Normalize) -> None:
-        super().__init__(x, y)
+    def __init__(self, x: np.ndarray, y: np.ndarray, normalize: Normalize, *more: Any) -> None:
+        super().__init__(x, y, *more)
         self.normalize = normalize
 
     def __getitem__(self, index: Any) -> tuple[np.ndarray, ...]:
-        x, y = super().__getitem__(index)
-        return self.normalize(x), y
+        x, *rest = super().__getitem__(index)
+        return (self.normalize(x), *rest)
 
 
 def load_splits(config: ExperimentConfig) -> tuple[Arrays, Arrays]:

@@ -152,6 +152,14 @@ def parse_config(document: Mapping[str, Any], default_name: str = "experiment") 
     tables = {s: require_table(document[s], s) for s in _SECTIONS if s in document}
     data = _data(tables["data"])
     training = _training(tables["training"])
+    if isinstance(training.class_weight, tuple):
+        classes = data.info.num_classes
+        for index, _ in training.class_weight:
+            if index >= classes:
+                raise ConfigError(
+                    f"training.class_weight.{index}: {data.name!r} has classes 0 to "
+                    f"{classes - 1}; got class {index}"
+                )
     return ExperimentConfig(
         name=values.get("name", default_name),
         description=values.get("description", ""),
@@ -412,6 +420,7 @@ def _training(table: Mapping[str, Any]) -> TrainingConfig:
             "metrics": _metrics,
             "early_stopping": require_table,  # its monitor is checked below, against the metrics
             "checkpoint_every": integer(1),
+            "class_weight": _class_weight,
         },
         "training",
         required=("epochs",),
@@ -422,6 +431,21 @@ def _training(table: Mapping[str, Any]) -> TrainingConfig:
         metrics = values.get("metrics", TrainingConfig.metrics)
         values["early_stopping"] = _early_stopping(values["early_stopping"], metrics)
     return TrainingConfig(**values)
+
+
+def _class_weight(value: Any, path: str) -> str | tuple[tuple[int, float], ...]:
+    """ "balanced", or a table {class index = weight >= 0} kept as sorted (index, weight) pairs."""
+    if value == "balanced":
+        return value
+    expected = '"balanced" or a table of class index = weight, such as {0 = 1.0, 7 = 3.0}'
+    if not isinstance(value, Mapping) or not value:
+        raise fail(path, expected, value)
+    pairs = []
+    for key, weight in value.items():
+        if not str(key).isdigit():
+            raise fail(f"{path}.{key}", "a class index (0, 1, ...) as the key", key)
+        pairs.append((int(key), number(0)(weight, f"{path}.{key}")))
+    return tuple(sorted(pairs))
 
 
 def _metrics(value: Any, path: str) -> tuple[str, ...]:

@@ -45,7 +45,7 @@ from chainrule.diagnose.monitor import Monitor
 from chainrule.ensemble import combine
 from chainrule.errors import ChainruleError
 from chainrule.experiments.config import ExperimentConfig, ScheduleConfig, to_toml
-from chainrule.experiments.datasets import PreparedData, prepare_data
+from chainrule.experiments.datasets import NormalizedSamples, PreparedData, prepare_data
 from chainrule.experiments.layers import build_model
 from chainrule.experiments.parse import SCHEDULES, load_config
 from chainrule.experiments.report import classification_report, cross_entropy_of, machine, to_json
@@ -56,6 +56,7 @@ from chainrule.train.loop import OPTIMIZERS, Trainer, predict
 from chainrule.train.metrics import get_metric
 from chainrule.train.serialization import atomic_write_text, load, save
 from chainrule.train.strategy import Strategy, get_strategy
+from chainrule.train.weights import class_sample_weight
 
 
 class RunDirectoryError(ChainruleError, OSError):
@@ -265,13 +266,26 @@ def _loss(config: ExperimentConfig, smoothing: bool = True) -> Any:
     if training.loss == "mse":
         classes = config.data.num_classes
 
-        def mse_on_one_hot(outputs: Tensor, targets: Tensor) -> Tensor:
-            return functional.mse_loss(outputs, Tensor(one_hot(targets.numpy(), classes)))
+        def mse_on_one_hot(
+            outputs: Tensor, targets: Tensor, reduction: str = "mean", sample_weight: Any = None
+        ) -> Tensor:
+            one_hot_targets = Tensor(one_hot(targets.numpy(), classes))
+            return functional.mse_loss(outputs, one_hot_targets, reduction, sample_weight)
 
         return mse_on_one_hot
     if smoothing and training.label_smoothing:
         return functools.partial(functional.cross_entropy, label_smoothing=training.label_smoothing)
     return functional.cross_entropy
+
+
+def _weighted(train: NormalizedSamples, class_weight: Any) -> NormalizedSamples:
+    """The training samples with a third field, their class's weight (rescaled to mean 1,
+    as ``fit`` does), when the experiment sets ``training.class_weight``."""
+    if class_weight is None:
+        return train
+    x, y = train.arrays[:2]
+    weight = class_sample_weight(y, class_weight)
+    return NormalizedSamples(x, y, train.normalize, weight / weight.mean())
 
 
 def _schedule_callback(schedule: ScheduleConfig, optimizer: Any) -> cb.Callback:
@@ -358,7 +372,7 @@ def _train(
     resume = resume and any(run_state.glob("step-*.npz"))  # else this one starts afresh
     started = time.perf_counter()
     history = trainer.fit(
-        data.train,
+        _weighted(data.train, config.training.class_weights),
         epochs=config.training.epochs,
         batch_size=config.training.batch_size,
         validation_data=data.validation,

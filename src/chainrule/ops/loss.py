@@ -1,5 +1,12 @@
 """Losses: cross-entropy on logits (numerically stable log-softmax inside), negative
 log-likelihood, binary cross-entropy on probabilities or logits, mean squared and absolute error.
+
+Weights. Every loss takes ``sample_weight`` (N,): sample n's loss (each of its elements,
+for the elementwise losses) is multiplied by w_n, and ``reduction="mean"`` becomes the
+weighted mean sum_n w_n l_n / sum_n w_n, so an integer weight k counts a sample as k
+copies of it. Cross-entropy and NLL also take ``weight`` (C,) per class, as PyTorch
+defines it: sample n is scaled by weight[target_n] and, for class targets, the mean
+divides by sum_n weight[target_n] (by N for probability targets).
 """
 
 from __future__ import annotations
@@ -23,24 +30,89 @@ def check_reduction(reduction: str, op: str) -> None:
         raise ArgumentError(f"{op}: reduction must be one of {REDUCTIONS}; got {reduction!r}")
 
 
-def reduce_loss(per_sample: Tensor, reduction: str) -> Tensor:
-    """Per-sample losses (N,) -> mean, sum, or left as they are."""
+def reduce_loss(
+    per_sample: Tensor,
+    reduction: str,
+    sample_weight: Any = None,
+    denominator: Any = None,
+) -> Tensor:
+    """Per-sample losses (N, ...) -> mean, sum, or left as they are.
+
+    With ``sample_weight`` (N,) each sample's losses are scaled by its weight and the mean
+    divides by the total weight of the elements (``denominator`` when the caller knows a
+    different one, e.g. the class weights already applied to the losses).
+    """
+    if sample_weight is not None:
+        shape = (len(sample_weight),) + (1,) * (per_sample.ndim - 1)
+        per_sample = per_sample * Tensor._wrap(sample_weight.reshape(shape), False)
+        if denominator is None:
+            denominator = sample_weight.sum() * (per_sample.size // max(len(sample_weight), 1))
     if reduction == "mean":
-        return per_sample.mean()
+        return per_sample.mean() if denominator is None else per_sample.sum() / denominator
     if reduction == "sum":
         return per_sample.sum()
     return per_sample
 
 
-class CrossEntropy(Function):
-    """Per-sample -sum_c q_c log softmax(z)_c for logits z (N, C) and target distribution q.
+def check_sample_weight(sample_weight: Any, like: Tensor, op: str) -> Any:
+    """``sample_weight`` as a backend array (N,) of ``like``'s dtype: finite, >= 0; or None."""
+    if sample_weight is None:
+        return None
+    weight = sample_weight.data if isinstance(sample_weight, Tensor) else sample_weight
+    xp = get_array_module(like.data)
+    weight = xp.asarray(weight)
+    if weight.dtype.kind not in "iufb":
+        raise DTypeError(f"{op}: sample_weight must hold numbers; got dtype {weight.dtype}")
+    weight = weight.astype(like.dtype, copy=False)
+    n = like.shape[0] if like.ndim else 1
+    if weight.shape != (n,):
+        raise ShapeError(
+            f"{op}: sample_weight must have shape ({n},), one weight per sample of the input "
+            f"{like.shape}; got {weight.shape}"
+        )
+    if n and (not bool(xp.isfinite(weight).all()) or float(weight.min()) < 0):
+        raise ArgumentError(
+            f"{op}: sample_weight must be finite and >= 0; got values from "
+            f"{float(weight.min())} to {float(weight.max())}"
+        )
+    return weight
 
-    Integer targets are one-hot q, kept sparse. dL/dz = softmax(z) - q: the famous
-    simple gradient, and the reason the softmax and the log are fused into one op.
+
+def check_class_weight(weight: Any, like: Tensor, op: str) -> Any:
+    """Class weights (C,) as a backend array of ``like``'s dtype: finite, >= 0; or None."""
+    if weight is None:
+        return None
+    data = weight.data if isinstance(weight, Tensor) else weight
+    xp = get_array_module(like.data)
+    data = xp.asarray(data)
+    if data.dtype.kind not in "iufb":
+        raise DTypeError(f"{op}: weight must hold numbers; got dtype {data.dtype}")
+    data = data.astype(like.dtype, copy=False)
+    c = like.shape[1]
+    if data.shape != (c,):
+        raise ShapeError(
+            f"{op}: weight must have shape ({c},), one weight per class of the input "
+            f"{like.shape}; got {data.shape}"
+        )
+    if not bool(xp.isfinite(data).all()) or float(data.min()) < 0:
+        raise ArgumentError(
+            f"{op}: weight must be finite and >= 0; got values from {float(data.min())} to "
+            f"{float(data.max())}"
+        )
+    return data
+
+
+class CrossEntropy(Function):
+    """Per-sample -sum_c a_c log softmax(z)_c for logits z (N, C) and target weights a.
+
+    a is the target distribution q, times the class weights w when given (a_c = w_c q_c).
+    Integer targets are one-hot q, kept sparse. dL/dz = softmax(z) sum_c a_c - a, which is
+    softmax(z) - q without weights: the famous simple gradient, and the reason the softmax
+    and the log are fused into one op.
     """
 
     @staticmethod
-    def forward(ctx, logits, target, smoothing=0.0):
+    def forward(ctx, logits, target, smoothing=0.0, weight=None):
         xp = get_array_module(logits)
         shifted = logits - logits.max(axis=1, keepdims=True)
         log_norm = xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
@@ -48,27 +120,40 @@ class CrossEntropy(Function):
         n, c = logits.shape
         if target.dtype.kind in "iu":
             picked = log_probs[xp.arange(n), target]
-            loss = -(1 - smoothing) * picked
+            scale = 1 - smoothing if weight is None else (1 - smoothing) * weight[target]
+            loss = -scale * picked
             if smoothing:
-                loss -= smoothing / c * log_probs.sum(axis=1)
+                spread = log_probs if weight is None else log_probs * weight
+                loss -= smoothing / c * spread.sum(axis=1)
         else:
+            if weight is not None:
+                target = target * weight
             loss = -(target * log_probs).sum(axis=1)
         ctx.save_for_backward(log_probs, target)
-        ctx.smoothing = smoothing
+        ctx.smoothing, ctx.weight = smoothing, weight
         return loss
 
     @staticmethod
     def backward(ctx, grad_loss):
         log_probs, target = ctx.saved
+        smoothing, weight = ctx.smoothing, ctx.weight
         xp = get_array_module(log_probs)
         n, c = log_probs.shape
         grad = xp.exp(log_probs)  # softmax
-        if target.dtype.kind in "iu":
-            grad[xp.arange(n), target] -= 1 - ctx.smoothing
-            if ctx.smoothing:
-                grad -= ctx.smoothing / c
+        rows = xp.arange(n)
+        if target.dtype.kind in "iu" and weight is None:
+            grad[rows, target] -= 1 - smoothing
+            if smoothing:
+                grad -= smoothing / c
+        elif target.dtype.kind in "iu":
+            picked = (1 - smoothing) * weight[target]
+            grad *= (picked + smoothing / c * weight.sum())[:, None]  # softmax * sum_c a_c
+            grad[rows, target] -= picked
+            if smoothing:
+                grad -= smoothing / c * weight
         else:
-            grad -= target
+            # NOTE: not softmax - a: probability targets need not sum to 1 (or be weighted).
+            grad = grad * target.sum(axis=1, keepdims=True) - target
         grad *= grad_loss[:, None]
         return grad, None
 
@@ -78,16 +163,21 @@ def cross_entropy(
     target: Any,
     reduction: str = "mean",
     label_smoothing: float = 0.0,
+    weight: Any = None,
+    sample_weight: Any = None,
 ) -> Tensor:
     """Cross-entropy between softmax(logits) and the target.
 
     logits: (N, C). target: class indices (N,) in [0, C), or probabilities (N, C).
     ``label_smoothing`` eps mixes the target with the uniform distribution:
-    q = (1 - eps) q + eps / C.
+    q = (1 - eps) q + eps / C. ``weight`` (C,) weighs the classes as in PyTorch, and
+    ``sample_weight`` (N,) the samples (see the module's docstring for the mean).
     """
     check_reduction(reduction, "cross_entropy")
     logits = as_tensor(logits)
-    target = target if isinstance(target, Tensor) else Tensor(target)
+    if not isinstance(target, Tensor):  # probabilities keep the logits' precision
+        floating = getattr(target, "dtype", None) is not None and target.dtype.kind == "f"
+        target = as_tensor(target, logits) if floating else Tensor(target)
     _check_floating(logits, "logits", "cross_entropy")
     if logits.ndim != 2:
         raise ShapeError(f"cross_entropy: logits must be (N, C); got shape {logits.shape}")
@@ -127,8 +217,16 @@ def cross_entropy(
             f"cross_entropy: target must hold class indices (int) or probabilities (float); "
             f"got dtype {target.dtype}"
         )
-    per_sample = CrossEntropy.apply(logits, Tensor._wrap(target_data, False), smoothing=smoothing)
-    return reduce_loss(per_sample, reduction)
+    class_weight = check_class_weight(weight, logits, "cross_entropy")
+    sample_weight = check_sample_weight(sample_weight, logits, "cross_entropy")
+    per_sample = CrossEntropy.apply(
+        logits, Tensor._wrap(target_data, False), smoothing=smoothing, weight=class_weight
+    )
+    denominator = None
+    if class_weight is not None and target.dtype.kind in "iu":  # PyTorch: sum_n w[t_n]
+        picked = class_weight[target_data]
+        denominator = (picked if sample_weight is None else picked * sample_weight).sum()
+    return reduce_loss(per_sample, reduction, sample_weight, denominator)
 
 
 class BinaryCrossEntropy(Function):
@@ -189,22 +287,30 @@ class BinaryCrossEntropyWithLogits(Function):
         return grad_z, grad_t
 
 
-def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+def mse_loss(
+    input: Tensor, target: Any, reduction: str = "mean", sample_weight: Any = None
+) -> Tensor:
     """Mean squared error: (input - target)^2, reduced. input and target of one shape."""
     check_reduction(reduction, "mse_loss")
     input, target = _same_shape_pair(input, target, "mse_loss")
+    sample_weight = check_sample_weight(sample_weight, input, "mse_loss")
     diff = input - target
-    return reduce_loss(diff * diff, reduction)
+    return reduce_loss(diff * diff, reduction, sample_weight)
 
 
-def l1_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+def l1_loss(
+    input: Tensor, target: Any, reduction: str = "mean", sample_weight: Any = None
+) -> Tensor:
     """Mean absolute error: |input - target|, reduced (gradient 0 where they are equal)."""
     check_reduction(reduction, "l1_loss")
     input, target = _same_shape_pair(input, target, "l1_loss")
-    return reduce_loss(abs(input - target), reduction)
+    sample_weight = check_sample_weight(sample_weight, input, "l1_loss")
+    return reduce_loss(abs(input - target), reduction, sample_weight)
 
 
-def binary_cross_entropy(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+def binary_cross_entropy(
+    input: Tensor, target: Any, reduction: str = "mean", sample_weight: Any = None
+) -> Tensor:
     """Binary cross-entropy between probabilities ``input`` and targets in [0, 1], one shape.
 
     For logits, binary_cross_entropy_with_logits is exact where this one floors log at -100.
@@ -215,20 +321,33 @@ def binary_cross_entropy(input: Tensor, target: Any, reduction: str = "mean") ->
         input, "input", "binary_cross_entropy", " (for logits use binary_cross_entropy_with_logits)"
     )
     _check_unit_interval(target, "target", "binary_cross_entropy")
-    return reduce_loss(BinaryCrossEntropy.apply(input, target), reduction)
+    sample_weight = check_sample_weight(sample_weight, input, "binary_cross_entropy")
+    return reduce_loss(BinaryCrossEntropy.apply(input, target), reduction, sample_weight)
 
 
-def binary_cross_entropy_with_logits(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+def binary_cross_entropy_with_logits(
+    input: Tensor, target: Any, reduction: str = "mean", sample_weight: Any = None
+) -> Tensor:
     """Binary cross-entropy between sigmoid(input) and targets in [0, 1], from logits; one shape."""
     check_reduction(reduction, "binary_cross_entropy_with_logits")
     input, target = _same_shape_pair(input, target, "binary_cross_entropy_with_logits")
     _check_unit_interval(target, "target", "binary_cross_entropy_with_logits")
-    return reduce_loss(BinaryCrossEntropyWithLogits.apply(input, target), reduction)
+    sample_weight = check_sample_weight(sample_weight, input, "binary_cross_entropy_with_logits")
+    per_element = BinaryCrossEntropyWithLogits.apply(input, target)
+    return reduce_loss(per_element, reduction, sample_weight)
 
 
-def nll_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+def nll_loss(
+    input: Tensor,
+    target: Any,
+    reduction: str = "mean",
+    weight: Any = None,
+    sample_weight: Any = None,
+) -> Tensor:
     """Negative log-likelihood -input[n, target[n]]: input (N, C) log-probabilities (e.g.
-    from log_softmax), target (N,) class indices in [0, C)."""
+    from log_softmax), target (N,) class indices in [0, C). ``weight`` (C,) scales sample
+    n by weight[target[n]] and the mean divides by their sum, as in PyTorch;
+    ``sample_weight`` (N,) weighs the samples."""
     check_reduction(reduction, "nll_loss")
     input = as_tensor(input)
     _check_floating(input, "input", "nll_loss")
@@ -252,8 +371,16 @@ def nll_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
             f"nll_loss: class targets must lie in [0, {c}); got values from "
             f"{int(target.data.min())} to {int(target.data.max())}"
         )
+    class_weight = check_class_weight(weight, input, "nll_loss")
+    sample_weight = check_sample_weight(sample_weight, input, "nll_loss")
     rows = get_array_module(target.data).arange(n)
-    return reduce_loss(-getitem(input, (rows, target.data)), reduction)
+    per_sample = -getitem(input, (rows, target.data))
+    if class_weight is None:
+        return reduce_loss(per_sample, reduction, sample_weight)
+    picked = class_weight[target.data]
+    per_sample = per_sample * Tensor._wrap(picked, False)
+    denominator = (picked if sample_weight is None else picked * sample_weight).sum()
+    return reduce_loss(per_sample, reduction, sample_weight, denominator)
 
 
 def _same_shape_pair(input: Any, target: Any, op: str) -> tuple[Tensor, Tensor]:

@@ -21,6 +21,7 @@ from chainrule.train.loop import Trainer, evaluate, fit, predict, predict_proba
 from chainrule.train.metrics import accuracy, confusion_matrix, precision_recall, top_k_accuracy
 from chainrule.train.serialization import load, save
 from chainrule.train.strategy import Strategy
+from chainrule.train.weights import effective_sample_size, importance_weights
 
 __all__ = [
     "CSVLogger",
@@ -38,8 +39,10 @@ __all__ = [
     "Trainer",
     "accuracy",
     "confusion_matrix",
+    "effective_sample_size",
     "evaluate",
     "fit",
+    "importance_weights",
     "load",
     "precision_recall",
     "predict",

@@ -56,13 +56,18 @@ def as_loader(
         if len(data) == 0:
             raise DataError(f"the {role} data set is empty")
         return DataLoader(data, batch_size=batch_size, shuffle=shuffle, transform=transform)
-    if isinstance(data, tuple | list) and len(data) == 2:
+    if isinstance(data, tuple | list) and len(data) in (2, 3):
         x, y = check_arrays(data[0], data[1], role)
-        dataset = TensorDataset(x) if y is None else TensorDataset(x, y)
+        arrays = (x,) if y is None else (x, y)
+        if len(data) == 3 and data[2] is not None:  # Keras' (x, y, sample_weight)
+            from chainrule.train.weights import check_sample_weight
+
+            arrays += (check_sample_weight(data[2], len(x), role),)
+        dataset = TensorDataset(*arrays)
         return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, transform=transform)
     raise ArgumentError(
-        f"{role} data must be an (x, y) pair of arrays, a chainrule.data.Dataset or a DataLoader; "
-        f"got {type(data).__name__}"
+        f"{role} data must be an (x, y) pair of arrays, an (x, y, sample_weight) triple, a "
+        f"chainrule.data.Dataset or a DataLoader; got {type(data).__name__}"
     )
 
 
@@ -70,7 +75,7 @@ def split_validation(data: Any, fraction: float) -> tuple[Any, Any]:
     """Hold out the last ``fraction`` of (x, y) arrays for validation (before any shuffling)."""
     if not 0.0 < fraction < 1.0:
         raise ArgumentError(f"validation_split must be in (0, 1); got {fraction}")
-    if not (isinstance(data, tuple | list) and len(data) == 2):
+    if not (isinstance(data, tuple | list) and len(data) in (2, 3)):
         raise ArgumentError(
             "validation_split needs (x, y) arrays; for a Dataset, pass validation_data"
         )
@@ -78,4 +83,5 @@ def split_validation(data: Any, fraction: float) -> tuple[Any, Any]:
     cut = len(x) - round(len(x) * fraction)
     if cut < 1 or cut == len(x):
         raise DataError(f"validation_split={fraction} of {len(x)} samples leaves an empty split")
-    return (x[:cut], y[:cut]), (x[cut:], y[cut:])
+    arrays = (x, y) if len(data) == 2 or data[2] is None else (x, y, _host(data[2]))
+    return tuple(a[:cut] for a in arrays), tuple(a[cut:] for a in arrays)

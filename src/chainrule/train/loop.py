@@ -8,6 +8,7 @@ and resumed mid-epoch.
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -27,6 +28,7 @@ from chainrule.train.history import History
 from chainrule.train.metrics import Metric, get_metric
 from chainrule.train.progress import ProgressBar
 from chainrule.train.strategy import Strategy, get_strategy
+from chainrule.train.weights import combine_weights
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 
@@ -124,6 +126,7 @@ class Trainer:
         self.loss_fn = get_loss(loss)
         self.optimizer = get_optimizer(optimizer, model)
         self.metrics = [get_metric(m) for m in metrics]
+        self._weighs = {name: _takes_sample_weight(metric) for name, metric in self.metrics}
         self.callbacks = list(callbacks)
         if not any(isinstance(c, TerminateOnNaN) for c in self.callbacks):
             self.callbacks.insert(0, TerminateOnNaN())
@@ -160,8 +163,18 @@ class Trainer:
         checkpoint_dir: str | os.PathLike[str] | None = None,
         checkpoint_every: int | None = None,
         resume: bool = False,
+        sample_weight: Any = None,
+        class_weight: Any = None,
     ) -> History:
         """Train for ``epochs`` (counting epochs already done, so a resumed run finishes).
+
+        ``sample_weight`` (N,) weighs the training samples (or pass ``(x, y, weights)``,
+        as in Keras, also for ``validation_data``); ``class_weight`` ("balanced" or
+        {class: weight}) multiplies them by their class's weight (``train.weights``).
+        Training weights are rescaled to mean 1, so each step's loss is the batch mean of
+        weight x loss: an integer weight k counts as k copies in expectation, whatever
+        the batch, and scaling every weight changes nothing. Metrics that take
+        ``sample_weight`` are weighted too.
 
         With ``checkpoint_dir``, the whole run state is checkpointed after every epoch
         (and every ``checkpoint_every`` steps); ``resume=True`` continues from the newest
@@ -171,6 +184,7 @@ class Trainer:
         """
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
             raise ArgumentError(f"epochs must be a positive integer; got epochs={epochs!r}")
+        train_data = _weighted_data(train_data, sample_weight, class_weight)
         if validation_split:
             if validation_data is not None:
                 raise ArgumentError("give validation_data or validation_split, not both")
@@ -239,10 +253,10 @@ class Trainer:
         for cb in callbacks:
             cb.on_epoch_begin(epoch)
         self.model.train()
-        for x, y in loader.iterate(self._order, start=self.batch):
+        for batch in loader.iterate(self._order, start=self.batch):
             for cb in callbacks:
                 cb.on_batch_begin(self.batch)
-            logs = self.train_step(x, y)
+            logs = self.train_step(*batch)
             self.batch += 1
             self.global_step += 1
             for cb in callbacks:
@@ -362,15 +376,22 @@ class Trainer:
         for generator, generator_state in zip(generators, state["generators"]):
             generator.bit_generator.state = generator_state
 
-    def train_step(self, x: Tensor, y: Tensor) -> Logs:
+    def train_step(self, x: Tensor, y: Tensor, sample_weight: Tensor | None = None) -> Logs:
         """One mini-batch: forward, loss, backward, sync, clip, step, constraints; the batch's logs.
 
         The batch's statistics are sums over its samples, so the strategy can add them up
-        over processes in the same message as the gradients.
+        over processes in the same message as the gradients. With ``sample_weight`` the
+        loss is the batch mean of weight x per-sample loss.
         """
-        x, y = self._to_model_device(x, y)
+        if sample_weight is None:
+            x, y = self._to_model_device(x, y)
+        else:
+            x, y, sample_weight = self._to_model_device(x, y, sample_weight)
         out = self.model(x)
-        loss = self.loss_fn(out, y)
+        if sample_weight is None:
+            loss = self.loss_fn(out, y)
+        else:
+            loss = self.loss_fn(out, y, sample_weight=sample_weight, reduction="none").mean()
         total = loss
         if self.regularizer is not None:
             penalty = self.regularizer(self.model)
@@ -384,8 +405,11 @@ class Trainer:
             stats["penalty"] = float(penalty.item()) * n
         if self.metrics:
             outputs, targets = out.numpy(), y.numpy()
+            weight = None if sample_weight is None else sample_weight.numpy()
+            if weight is not None:
+                stats["weight"] = float(weight.sum())
             for name, metric in self.metrics:
-                stats[name] = metric(outputs, targets) * n
+                stats[name] = self._metric_sum(name, metric, outputs, targets, weight)
         stats = self.strategy.sync(self.model, stats)
 
         if self.clip_grad_norm is not None:
@@ -398,12 +422,31 @@ class Trainer:
 
         for name, value in stats.items():
             self._totals[name] = self._totals.get(name, 0.0) + value
-        return {k: v / stats["count"] for k, v in stats.items() if k not in ("count", "penalty")}
+        return self._averages(stats)
 
     def running_logs(self) -> Logs:
         """The epoch's averages so far: loss and metrics, weighted by batch size."""
-        count = max(self._totals.get("count", 0.0), 1.0)
-        return {k: v / count for k, v in self._totals.items() if k not in ("count", "penalty")}
+        return self._averages(self._totals)
+
+    def _metric_sum(
+        self, name: str, metric: Metric, outputs: Any, targets: Any, weight: Any
+    ) -> float:
+        """The metric times its denominator: the total weight if it weighs, else the count."""
+        if weight is None or not self._weighs[name]:
+            return metric(outputs, targets) * len(outputs)
+        total = float(weight.sum())
+        return metric(outputs, targets, sample_weight=weight) * total if total > 0 else 0.0
+
+    def _averages(self, sums: dict[str, float]) -> Logs:
+        """Sums of statistics -> means: per sample, or per unit of weight for weighted metrics."""
+        logs = {}
+        for name, value in sums.items():
+            if name in ("count", "penalty", "weight"):
+                continue
+            weighted = "weight" in sums and self._weighs.get(name, False)
+            denominator = sums["weight"] if weighted else max(sums.get("count", 0.0), 1.0)
+            logs[name] = value / denominator if denominator > 0 else 0.0
+        return logs
 
     def evaluate(self, data: Any, batch_size: int = 256) -> Logs:
         """Loss and metrics over a whole data set, in eval mode, without a graph."""
@@ -413,37 +456,54 @@ class Trainer:
             else as_loader(data, batch_size, shuffle=False, role="evaluation")
         )
         loader = self.strategy.distribute(loader, training=False)
-        outputs, targets, loss_sum, count = [], [], 0.0, 0
+        outputs, targets, weights, loss_sum, count = [], [], [], 0.0, 0.0
         was_training = self.model.training
         self.model.eval()
         try:
             with no_grad():
-                for x, y in loader.iterate(loader.epoch_order(), start=0):
-                    x, y = self._to_model_device(x, y)
+                for batch in loader.iterate(loader.epoch_order(), start=0):
+                    x, y, *weight = self._to_model_device(*batch)
                     out = self.model(x)
-                    loss_sum += float(self.loss_fn(out, y).item()) * len(x)
-                    count += len(x)
+                    if not weight:  # the mean loss times the batch's count
+                        loss_sum += float(self.loss_fn(out, y).item()) * len(x)
+                        count += len(x)
+                    else:  # the weighted mean loss times the batch's total weight
+                        if not weights:
+                            _check_weighted_loss(self.loss_fn)
+                        total = float(weight[0].sum().item())
+                        if total > 0:
+                            value = self.loss_fn(out, y, sample_weight=weight[0]).item()
+                            loss_sum += float(value) * total
+                        count += total
+                        weights.append(weight[0].numpy())
                     if self.metrics:
                         outputs.append(out.numpy())
                         targets.append(y.numpy())
         finally:
             self.model.train(was_training)
-        parts = self.strategy.all_gather((loss_sum, count, outputs, targets))
+        parts = self.strategy.all_gather((loss_sum, count, outputs, targets, weights))
         loss_sum, count = sum(part[0] for part in parts), sum(part[1] for part in parts)
         outputs = [o for part in parts for o in part[2]]
         targets = [t for part in parts for t in part[3]]
-        logs = {"loss": loss_sum / max(count, 1)}
+        weights = [w for part in parts for w in part[4]]
+        logs = {"loss": loss_sum / count if count > 0 else math.nan}
         if self.metrics:
             all_outputs, all_targets = np.concatenate(outputs), np.concatenate(targets)
+            all_weights = np.concatenate(weights) if weights else None
             for name, metric in self.metrics:
-                logs[name] = metric(all_outputs, all_targets)
+                if all_weights is not None and self._weighs[name]:
+                    logs[name] = metric(all_outputs, all_targets, sample_weight=all_weights)
+                else:
+                    logs[name] = metric(all_outputs, all_targets)
         return logs
 
     # ---------------------------------------------------------------- checks
     def _preflight(self, loader: Any) -> None:
         """Run two samples through the model and the loss before training starts, so a
         wrong input shape or label range fails now, with a message, not deep in epoch 1."""
-        x, y = loader.peek(2)
+        x, y, *weight = loader.peek(2)
+        if weight:
+            _check_weighted_loss(self.loss_fn)
         was_training = self.model.training
         self.model.eval()
         try:
@@ -509,12 +569,16 @@ def fit(
     checkpoint_every: int | None = None,
     resume: bool = False,
     strategy: Strategy | str | None = None,
+    sample_weight: Any = None,
+    class_weight: Any = None,
 ) -> History:
-    """Train ``model`` on ``train_data`` ((x, y) arrays, a Dataset or a DataLoader).
+    """Train ``model`` on ``train_data`` ((x, y) arrays, (x, y, sample_weight), a Dataset
+    or a DataLoader).
 
     Returns the ``History``: per-epoch ``loss`` (the data loss, without the penalty),
     each metric, ``val_*`` when there is validation data, and ``lr``. ``strategy="mpi"``
     trains one model on every process of an ``mpiexec`` job (``chainrule.distributed``).
+    ``sample_weight`` and ``class_weight``: see ``Trainer.fit``.
     """
     trainer = Trainer(
         model,
@@ -539,6 +603,8 @@ def fit(
         checkpoint_dir=checkpoint_dir,
         checkpoint_every=checkpoint_every,
         resume=resume,
+        sample_weight=sample_weight,
+        class_weight=class_weight,
     )
 
 
@@ -549,9 +615,15 @@ def evaluate(
     loss: str | LossFn,
     metrics: Sequence[str | Metric] = ("accuracy",),
     batch_size: int = 256,
+    sample_weight: Any = None,
 ) -> Logs:
-    """Loss and metrics of ``model`` on ``data`` ((x, y) arrays, a Dataset or a DataLoader)."""
+    """Loss and metrics of ``model`` on ``data`` ((x, y) arrays, (x, y, sample_weight), a
+    Dataset or a DataLoader); with weights, the weighted mean loss and weighted metrics."""
     trainer = Trainer(model, loss=loss, optimizer=_NoOptimizer(), metrics=metrics, verbose=0)
+    if sample_weight is not None:
+        if not (isinstance(data, tuple | list) and len(data) == 2):
+            raise ArgumentError("evaluate: sample_weight needs data as (x, y) arrays")
+        data = (data[0], data[1], sample_weight)
     return trainer.evaluate(data, batch_size)
 
 
@@ -575,6 +647,52 @@ def predict_proba(model: Module, x: Any, batch_size: int = 256) -> np.ndarray:
         shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
         return shifted / shifted.sum(axis=1, keepdims=True)
     return 1 / (1 + np.exp(-logits))
+
+
+def _weighted_data(data: Any, sample_weight: Any, class_weight: Any) -> Any:
+    """(x, y, weights rescaled to mean 1) when there are weights, else ``data`` unchanged."""
+    given = data[2] if isinstance(data, tuple | list) and len(data) == 3 else None
+    if sample_weight is None and class_weight is None and given is None:
+        return data
+    if not isinstance(data, tuple | list) or len(data) not in (2, 3):
+        raise ArgumentError(
+            "sample_weight and class_weight need the training data as (x, y) arrays; a "
+            f"Dataset can yield (x, y, weight) samples itself; got {type(data).__name__}"
+        )
+    if given is not None and sample_weight is not None:
+        raise ArgumentError(
+            "give the sample weights in the (x, y, w) data or as sample_weight, not both"
+        )
+    x, y = data[0], data[1]
+    weight = combine_weights(y, len(x), given if given is not None else sample_weight, class_weight)
+    return (x, y, weight / weight.mean())
+
+
+def _takes_sample_weight(function: Any) -> bool:
+    """Whether ``function`` has a ``sample_weight`` parameter (or takes any keyword)."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "sample_weight" or p.kind is p.VAR_KEYWORD for p in parameters)
+
+
+def _check_weighted_loss(loss_fn: Any) -> None:
+    """Weighted training calls ``loss(out, y, sample_weight=w, reduction="none")``."""
+    target = loss_fn.forward if isinstance(loss_fn, Module) else loss_fn
+    try:
+        parameters = inspect.signature(target).parameters
+    except (TypeError, ValueError):
+        return
+    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        return
+    if not {"sample_weight", "reduction"} <= set(parameters):
+        name = getattr(loss_fn, "__name__", type(loss_fn).__name__)
+        raise ArgumentError(
+            f"the loss {name} cannot weigh samples: weighted training needs a loss that "
+            "takes sample_weight= and reduction= (every loss in chainrule.functional does; "
+            "pass it by name)"
+        )
 
 
 class _NoOptimizer:

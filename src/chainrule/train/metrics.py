@@ -2,7 +2,9 @@
 
 Each metric takes ``(outputs, targets)`` as host arrays: outputs (N, C) scores (logits
 or probabilities, whichever the model gives) or (N,) / (N, 1) binary probabilities,
-targets (N,) class indices or (N, C) one-hot/probabilities.
+targets (N,) class indices or (N, C) one-hot/probabilities. Each also takes
+``sample_weight`` (N,): a weighted fraction (accuracies) or weighted counts (confusion
+matrix), as scikit-learn's ``accuracy_score`` and ``confusion_matrix`` define them.
 """
 
 from __future__ import annotations
@@ -31,16 +33,20 @@ def predicted_classes(outputs: np.ndarray, threshold: float = 0.5) -> np.ndarray
     return (outputs.reshape(-1) > threshold).astype(np.int64)
 
 
-def accuracy(outputs: np.ndarray, targets: np.ndarray) -> float:
-    """Fraction of rows whose predicted class is the target class."""
+def accuracy(outputs: np.ndarray, targets: np.ndarray, sample_weight: Any = None) -> float:
+    """Fraction of rows (of the total weight) whose predicted class is the target class."""
     outputs, targets = _check_rows(outputs, targets, "accuracy")
+    weight = _check_weight(sample_weight, len(outputs), "accuracy")
     predicted = predicted_classes(outputs)
-    return float((predicted == _class_targets(targets).reshape(-1)).mean())
+    return _weighted_mean(predicted == _class_targets(targets).reshape(-1), weight)
 
 
-def top_k_accuracy(outputs: np.ndarray, targets: np.ndarray, k: int = 5) -> float:
-    """Fraction of rows whose target is among the k highest scores."""
+def top_k_accuracy(
+    outputs: np.ndarray, targets: np.ndarray, k: int = 5, sample_weight: Any = None
+) -> float:
+    """Fraction of rows (of the total weight) whose target is among the k highest scores."""
     outputs, targets = _check_rows(outputs, targets, "top_k_accuracy")
+    weight = _check_weight(sample_weight, len(outputs), "top_k_accuracy")
     if (
         outputs.ndim != 2
         or isinstance(k, bool)
@@ -51,14 +57,19 @@ def top_k_accuracy(outputs: np.ndarray, targets: np.ndarray, k: int = 5) -> floa
             f"top_k_accuracy: k must be in [1, C]; got k={k} for outputs {outputs.shape}"
         )
     top = np.argpartition(-outputs, k - 1, axis=1)[:, :k]
-    return float((top == _class_targets(targets)[:, None]).any(axis=1).mean())
+    return _weighted_mean((top == _class_targets(targets)[:, None]).any(axis=1), weight)
 
 
 def confusion_matrix(
-    outputs: np.ndarray, targets: np.ndarray, num_classes: int | None = None
+    outputs: np.ndarray,
+    targets: np.ndarray,
+    num_classes: int | None = None,
+    sample_weight: Any = None,
 ) -> np.ndarray:
-    """(C, C) counts: row = true class, column = predicted class."""
+    """(C, C) counts (int), or total weights (float) with ``sample_weight``: row = true
+    class, column = predicted class."""
     outputs, targets = _check_rows(outputs, targets, "confusion_matrix")
+    weight = _check_weight(sample_weight, len(outputs), "confusion_matrix")
     predicted = predicted_classes(outputs)
     true = _class_targets(targets)
     if num_classes is None:
@@ -73,16 +84,21 @@ def confusion_matrix(
                 f"confusion_matrix: {name} must be classes in [0, {num_classes}); got values "
                 f"from {classes.min()} to {classes.max()}"
             )
-    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(matrix, (true, predicted), 1)
+    dtype = np.int64 if weight is None else np.float64
+    matrix = np.zeros((num_classes, num_classes), dtype=dtype)
+    np.add.at(matrix, (true, predicted), 1 if weight is None else weight)
     return matrix
 
 
 def precision_recall(
-    outputs: np.ndarray, targets: np.ndarray, num_classes: int | None = None
+    outputs: np.ndarray,
+    targets: np.ndarray,
+    num_classes: int | None = None,
+    sample_weight: Any = None,
 ) -> dict[str, np.ndarray]:
-    """Per-class precision, recall and F1 from the confusion matrix (0 where undefined)."""
-    matrix = confusion_matrix(outputs, targets, num_classes)
+    """Per-class precision, recall and F1 from the (weighted) confusion matrix (0 where
+    undefined); ``support`` is each class's count (total weight)."""
+    matrix = confusion_matrix(outputs, targets, num_classes, sample_weight)
     hits = np.diag(matrix).astype(float)
     predicted = matrix.sum(axis=0)
     actual = matrix.sum(axis=1)
@@ -118,12 +134,38 @@ def _check_rows(outputs: Any, targets: Any, name: str) -> tuple[np.ndarray, np.n
     return outputs, targets
 
 
+def _check_weight(sample_weight: Any, n: int, name: str) -> np.ndarray | None:
+    """``sample_weight`` as float64 (N,), finite and >= 0 with a positive total; or None."""
+    if sample_weight is None:
+        return None
+    weight = np.asarray(sample_weight)
+    if weight.dtype.kind not in "iufb":
+        raise DTypeError(f"{name}: sample_weight must hold numbers; got dtype {weight.dtype}")
+    weight = weight.astype(np.float64)
+    if weight.shape != (n,):
+        raise ShapeError(
+            f"{name}: sample_weight must have shape ({n},), one weight per row; got {weight.shape}"
+        )
+    if not np.isfinite(weight).all() or (weight < 0).any() or not weight.sum() > 0:
+        raise ArgumentError(
+            f"{name}: sample_weight must be finite, >= 0 and not all 0; got values from "
+            f"{weight.min()} to {weight.max()}"
+        )
+    return weight
+
+
+def _weighted_mean(hits: np.ndarray, weight: np.ndarray | None) -> float:
+    if weight is None:
+        return float(hits.mean())
+    return float(np.dot(hits.astype(np.float64), weight) / weight.sum())
+
+
 METRICS: dict[str, Metric] = {
     "accuracy": accuracy,
     "acc": accuracy,
-    "top5": lambda o, t: top_k_accuracy(o, t, 5),
-    "top_5_accuracy": lambda o, t: top_k_accuracy(o, t, 5),
-    "top3": lambda o, t: top_k_accuracy(o, t, 3),
+    "top5": lambda o, t, sample_weight=None: top_k_accuracy(o, t, 5, sample_weight),
+    "top_5_accuracy": lambda o, t, sample_weight=None: top_k_accuracy(o, t, 5, sample_weight),
+    "top3": lambda o, t, sample_weight=None: top_k_accuracy(o, t, 3, sample_weight),
 }
 
 
