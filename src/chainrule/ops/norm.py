@@ -35,12 +35,12 @@ class BatchNorm(Function):
         eps=1e-5,
     ):
         xp = get_array_module(x)
-        axes = (0, *range(2, x.ndim))
-        shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+        x3, batch_last = _as_rows(x)  # (A, C, B): every op below reduces over A and B
+        axes, shape = (0, 2), (1, x3.shape[1], 1)
         count = x.size // x.shape[1]  # values per channel
         if training:
-            mean = x.mean(axis=axes)
-            x_hat = x - mean.reshape(shape)
+            mean = x3.mean(axis=axes)
+            x_hat = x3 - mean.reshape(shape)
             var = _channel_dot(x_hat, x_hat) / count
             if running_mean is not None:
                 # running = (1 - momentum) running + momentum batch; the variance unbiased.
@@ -51,20 +51,23 @@ class BatchNorm(Function):
         else:
             mean = running_mean.astype(x.dtype, copy=False)  # float32 stays float32
             var = running_var.astype(x.dtype, copy=False)
-            x_hat = x - mean.reshape(shape)
+            x_hat = x3 - mean.reshape(shape)
         inv_std = 1.0 / xp.sqrt(var + eps)
         x_hat *= inv_std.reshape(shape)  # x_hat is our own array: normalise it in place
         ctx.save_for_backward(x_hat, inv_std, weight)
         ctx.axes, ctx.shape, ctx.count, ctx.training = axes, shape, count, training
+        ctx.layout = (x.shape, batch_last)
         y = x_hat * weight.reshape(shape)
         y += bias.reshape(shape)
-        return y
+        return _from_rows(y, x.shape, batch_last)
 
     @staticmethod
     def backward(ctx, grad_y):
         x_hat, inv_std, weight = ctx.saved
         xp = get_array_module(grad_y)
         shape = ctx.shape
+        x_shape, batch_last = ctx.layout
+        grad_y = _rows_like(grad_y, batch_last)
         need_x, need_weight, need_bias = ctx.needs_input_grad
         sum_g = grad_y.sum(axis=ctx.axes) if need_bias or (need_x and ctx.training) else None
         sum_g_x_hat = (
@@ -81,7 +84,35 @@ class BatchNorm(Function):
                 grad_x *= scale
             else:
                 grad_x = grad_y * scale
+            grad_x = _from_rows(grad_x, x_shape, batch_last)
         return grad_x, (sum_g_x_hat if need_weight else None), (sum_g if need_bias else None)
+
+
+def _as_rows(x: Any) -> tuple[Any, bool]:
+    """x (N, C, *) as an (A, C, B) array whose reductions over A and B stream: (1, C, H*W*N)
+    for the batch-last (C, H, W, N) memory a conv leaves (a view, ``True``), else
+    (N, C, prod(*)) (a view of a C-contiguous x)."""
+    if x.ndim == 4:
+        t = x.transpose(1, 2, 3, 0)
+        if t.flags.c_contiguous:
+            return t.reshape(1, x.shape[1], -1), True
+    return x.reshape(x.shape[0], x.shape[1], math.prod(x.shape[2:])), False
+
+
+def _rows_like(g: Any, batch_last: bool) -> Any:
+    """A gradient of x's shape in the (A, C, B) form ``_as_rows`` chose for x."""
+    if batch_last:
+        t = get_array_module(g).ascontiguousarray(g.transpose(1, 2, 3, 0))
+        return t.reshape(1, g.shape[1], -1)
+    return g.reshape(g.shape[0], g.shape[1], math.prod(g.shape[2:]))
+
+
+def _from_rows(a: Any, shape: tuple[int, ...], batch_last: bool) -> Any:
+    """The inverse of ``_as_rows``: an (A, C, B) array as x's shape, in the same layout."""
+    if batch_last:
+        n, c, h, w = shape
+        return a.reshape(c, h, w, n).transpose(3, 0, 1, 2)
+    return a.reshape(shape)
 
 
 def _channel_dot(a, b):
