@@ -21,6 +21,7 @@ from chainrule.train.loop import Trainer, evaluate, fit, predict, predict_proba
 from chainrule.train.metrics import accuracy, confusion_matrix, precision_recall, top_k_accuracy
 from chainrule.train.serialization import load, save
 from chainrule.train.strategy import Strategy
+from chainrule.train.torch_weights import load_torch_weights, save_torch_weights
 
 __all__ = [
     "CSVLogger",
@@ -41,10 +42,12 @@ __all__ = [
     "evaluate",
     "fit",
     "load",
+    "load_torch_weights",
     "precision_recall",
     "predict",
     "predict_proba",
     "save",
+    "save_torch_weights",
     "top_k_accuracy",
 ]
 
