@@ -21,6 +21,7 @@ from chainrule.train.loop import Trainer, evaluate, fit, predict, predict_proba
 from chainrule.train.metrics import accuracy, confusion_matrix, precision_recall, top_k_accuracy
 from chainrule.train.serialization import load, save
 from chainrule.train.strategy import Strategy
+from chainrule.train.tensorboard import TensorBoard
 from chainrule.train.torch_weights import load_torch_weights, save_torch_weights
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "NeuralNetRegressor",
     "ReduceLROnPlateau",
     "Strategy",
+    "TensorBoard",
     "TerminateOnNaN",
     "Trainer",
     "accuracy",
