@@ -87,7 +87,7 @@ from chainrule import ensemble, tune  # isort: skip
 from chainrule import diagnose  # isort: skip
 from chainrule.train.model_file import load, save  # isort: skip  (whole models)
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one place: pyproject.toml and `chainrule --version` read it
 
 __all__ = [
     "ChainruleError",
