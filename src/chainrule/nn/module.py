@@ -157,7 +157,7 @@ class Module:
         The Parameters stay the same objects. Make the optimiser after moving or casting
         the model: its state (momentum, ...) is created like its parameters are then.
         """
-        if isinstance(target, str) and (target == "cpu" or target.startswith("cuda")):
+        if isinstance(target, str) and not _names_a_dtype(target):
             backend.array_module(target)  # checks the name, and that CuPy is there for 'cuda'
             convert = functools.partial(backend.to_device, device=target)
         else:
@@ -276,6 +276,14 @@ class RemovableHandle:
 
 # While summary() runs a forward pass, every module call is recorded here.
 _recording: list[tuple[Module, Any]] | None = None
+
+
+def _names_a_dtype(name: str) -> bool:
+    try:
+        backend.as_dtype(name)
+    except TypeError:  # DTypeError: then it is a device name, checked as one
+        return False
+    return True
 
 
 def _cast_floating(array: Any, dtype: Any) -> Any:
