@@ -3,16 +3,20 @@ become NumPy implicitly (as CuPy's do) and count every host-device transfer, tra
 the doctor's monitor and federated averaging make no implicit conversion, and a
 training step makes a bounded, documented number of transfers."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+import fake_cupy
 from chainrule import backend, nn, optim
 from chainrule.diagnose import Monitor
 from chainrule.errors import ArgumentError, ArgumentTypeError
 from chainrule.federated import FedAvg
 from chainrule.train import Callback, fit
-
-fake_cupy = pytest.importorskip("fake_cupy")
 
 # Transfers of one training step of a CNN with dropout, batch norm, a metric and SGD:
 # host to device: the batch (x, y), dropout's mask (drawn on the host), and a scalar
@@ -120,3 +124,44 @@ def test_federated_averaging_makes_no_implicit_conversion(device):
     server.run_round()
     assert backend.device_of(model[0].weight.data) == "cuda"
     assert not np.array_equal(backend.to_numpy(model[0].weight.data), before)
+
+
+MPI_UNDER_THE_FAKE_DEVICE = """
+import sys
+import numpy as np
+import fake_cupy
+from chainrule import backend, nn, optim
+from chainrule.distributed.mpi import MPIStrategy
+from chainrule.train import fit
+
+class Patch:
+    setitem = staticmethod(lambda d, k, v: d.__setitem__(k, v))
+    setattr = staticmethod(setattr)
+
+counter = fake_cupy.install(Patch())
+backend.set_default_device("cuda")
+rng = np.random.default_rng(0)
+x = rng.standard_normal((64, 4)).astype(np.float32)
+y = rng.integers(0, 3, 64)
+model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3))
+history = fit(
+    model, (x, y), loss="cross_entropy", optimizer=optim.SGD(model.parameters(), lr=0.1),
+    epochs=2, batch_size=16, validation_data=(x, y), verbose=0, strategy=MPIStrategy(),
+)
+print(counter.implicit, history.history["loss"][1] < history.history["loss"][0])
+"""
+
+
+def test_the_mpi_strategy_makes_no_implicit_conversion():
+    pytest.importorskip("mpi4py", reason="the mpi extra is not installed")
+    # NOTE: in a subprocess: MPI_Init in a test worker would stay for its other tests
+    tests = Path(__file__).resolve().parent
+    done = subprocess.run(
+        [sys.executable, "-c", MPI_UNDER_THE_FAKE_DEVICE],
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tests.parent / "src"), str(tests)])},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["0", "True"]  # no implicit conversion; it learned
