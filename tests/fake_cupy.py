@@ -31,11 +31,12 @@ IMPLICIT = (
 @dataclass
 class Counter:
     to_device: int = 0
+    to_device_scalars: int = 0  # of to_device, those of a single number (a 0-d array)
     to_host: int = 0
     implicit: int = 0  # refused conversions: each one a bug on a real GPU
 
     def reset(self) -> None:
-        self.to_device = self.to_host = self.implicit = 0
+        self.to_device = self.to_device_scalars = self.to_host = self.implicit = 0
 
 
 COUNTER = Counter()
@@ -120,7 +121,9 @@ class DeviceArray(NDArrayOperatorsMixin):
 
     def __setitem__(self, key: Any, value: Any) -> None:
         if isinstance(value, np.ndarray) and value.ndim > 0:
-            COUNTER.to_device += 1  # CuPy copies host data in: allowed, and a transfer
+            if not (key is Ellipsis or (isinstance(key, slice) and key == slice(None))):
+                _refuse()  # CuPy copies host data in only as a[...] = host or a[:] = host
+            COUNTER.to_device += 1
         else:
             value = unwrap(value)
         self._a[_index(key)] = value
@@ -159,10 +162,13 @@ def _as_array(value: Any) -> Any:
 
 
 def _index(key: Any) -> Any:
+    """The NumPy key for a device key; a host index array is copied to the device first."""
+    if isinstance(key, tuple):
+        return tuple(_index(k) for k in key)
     if isinstance(key, DeviceArray):
         return key._a
-    if isinstance(key, tuple):
-        return tuple(k._a if isinstance(k, DeviceArray) else k for k in key)
+    if isinstance(key, np.ndarray):
+        COUNTER.to_device += 1
     return key
 
 
@@ -180,8 +186,10 @@ class _Device:
 def _to_device(data: Any, dtype: Any = None, **kwargs: Any) -> DeviceArray:
     if isinstance(data, DeviceArray):
         return DeviceArray(data._a if dtype is None else data._a.astype(dtype, copy=False))
+    array = np.array(data, dtype=dtype, **kwargs)
     COUNTER.to_device += 1
-    return DeviceArray(np.array(data, dtype=dtype, **kwargs))
+    COUNTER.to_device_scalars += array.ndim == 0
+    return DeviceArray(array)
 
 
 class _Namespace(types.ModuleType):

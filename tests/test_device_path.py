@@ -152,6 +152,21 @@ print(counter.implicit, history.history["loss"][1] < history.history["loss"][0])
 """
 
 
+def test_a_federated_client_copies_its_data_to_the_device_once_a_round_not_per_batch(device):
+    rng = np.random.default_rng(0)
+    clients = [
+        (rng.standard_normal((40, 4)).astype(np.float32), rng.integers(0, 2, 40)) for _ in range(4)
+    ]
+    copies = []
+    for batch_size in (5, 20):  # 8 batches a client, then 2
+        model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+        server = FedAvg(model, clients, lr=0.1, fraction=0.5, local_batch_size=batch_size)
+        device.reset()
+        server.run_round()  # batch norm: the one-client-at-a-time path
+        copies.append(device.to_device - device.to_device_scalars)
+    assert copies[0] == copies[1]
+
+
 def test_the_mpi_strategy_makes_no_implicit_conversion():
     pytest.importorskip("mpi4py", reason="the mpi extra is not installed")
     # NOTE: in a subprocess: MPI_Init in a test worker would stay for its other tests
