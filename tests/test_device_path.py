@@ -107,10 +107,14 @@ def test_training_with_validation_and_monitor_makes_no_implicit_conversion(devic
     assert np.isfinite(history.history["val_loss"]).all()
     steady = steps.steps[1:4]  # within the first epoch, after the first step
     assert steady == [(TO_DEVICE_PER_STEP, TO_HOST_PER_STEP)] * 3
+    # the doctor's monitor adds one read a step: every layer's norms come back in one copy
+    steps = StepTransfers(device)
     fit(
         model, (x, y), loss="cross_entropy", optimizer=optim.Adam(model.parameters()),
-        epochs=1, batch_size=32, callbacks=[Monitor(every=1)], verbose=0,
+        epochs=1, batch_size=16, metrics=["accuracy"], callbacks=[Monitor(every=1), steps],
+        verbose=0,
     )  # fmt: skip
+    assert [to_host for _, to_host in steps.steps[1:4]] == [TO_HOST_PER_STEP + 1] * 3
 
 
 def test_federated_averaging_makes_no_implicit_conversion(device):
