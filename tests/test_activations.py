@@ -46,6 +46,8 @@ ELEMENTWISE = {
     ),
     "abs_rectify": (F.abs_rectify, away_from_kinks),
     "gelu": (F.gelu, normal),
+    "gelu_tails": (F.gelu, lambda *s: normal(*s) * 4),
+    "gelu_tanh": (lambda x: F.gelu(x, approximate="tanh"), normal),
     "softmax_last": (F.softmax, normal),
     "softmax_axis0": (lambda x: F.softmax(x, axis=0), normal),
     "log_softmax_last": (F.log_softmax, normal),
@@ -120,13 +122,31 @@ def test_smooth_activation_values_by_hand():
     np.testing.assert_allclose(F.softplus(x).numpy(), [math.log(2), math.log1p(math.e)])
     np.testing.assert_allclose(F.softplus(x, beta=2).numpy()[1], math.log1p(math.e**2) / 2)
     tanh_gelu_1 = 0.5 * (1 + math.tanh(math.sqrt(2 / math.pi) * (1 + 0.044715)))
-    np.testing.assert_allclose(F.gelu(x).numpy(), [0.0, tanh_gelu_1])
+    np.testing.assert_allclose(F.gelu(x, approximate="tanh").numpy(), [0.0, tanh_gelu_1])
+    np.testing.assert_allclose(F.gelu(x).numpy(), [0.0, 0.5 * (1 + math.erf(math.sqrt(0.5)))])
 
 
-def test_gelu_is_within_5e4_of_the_exact_erf_form():
+def test_gelu_defaults_to_the_exact_erf_form_as_pytorch_does():
+    x = np.concatenate([np.linspace(-40, 40, 4001), [-1e-8, 1e-8]])
+    exact = 0.5 * x * np.array([math.erfc(-v / math.sqrt(2)) for v in x])
+    ours = F.gelu(cr.tensor(x, dtype="float64")).numpy()
+    # rtol: in the far tail erfc is so steep that rounding x / sqrt(2) alone moves it ~1e-13
+    np.testing.assert_allclose(ours, exact, rtol=1e-12, atol=1e-300)
+    assert nn.GELU().approximate == "none"
+
+
+def test_gelu_tanh_is_within_5e4_of_the_exact_erf_form():
     x = np.linspace(-6, 6, 1201)
     exact = 0.5 * x * (1 + np.vectorize(math.erf)(x / math.sqrt(2)))
-    assert np.max(np.abs(F.gelu(cr.tensor(x, dtype="float64")).numpy() - exact)) < 5e-4
+    tanh = F.gelu(cr.tensor(x, dtype="float64"), approximate="tanh").numpy()
+    assert np.max(np.abs(tanh - exact)) < 5e-4
+
+
+def test_gelu_refuses_an_unknown_approximation():
+    with pytest.raises(
+        ArgumentError, match="approximate must be 'none' or 'tanh'; got approximate='erf'"
+    ):
+        nn.GELU(approximate="erf")
 
 
 def test_rbf_is_one_at_the_centre_and_exp_minus_d2_over_sigma2_away():
@@ -371,7 +391,8 @@ def test_torch_agrees_on_activation_values_and_gradients():
         (lambda t: F.elu(t, 0.7), lambda t: tf.elu(t, 0.7)),
         (lambda t: F.softplus(t, 2.0), lambda t: tf.softplus(t, 2.0)),
         (F.hardtanh, tf.hardtanh),
-        (F.gelu, lambda t: tf.gelu(t, approximate="tanh")),
+        (F.gelu, tf.gelu),
+        (lambda t: F.gelu(t, approximate="tanh"), lambda t: tf.gelu(t, approximate="tanh")),
         (lambda t: F.softmax(t, 1), lambda t: torch.softmax(t, 1)),
         (lambda t: F.log_softmax(t, 1), lambda t: torch.log_softmax(t, 1)),
         (lambda t: F.prelu(t, alpha), lambda t: tf.prelu(t, torch.tensor(alpha))),

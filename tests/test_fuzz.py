@@ -155,7 +155,10 @@ UNARY = {
     "leaky_relu": (F.leaky_relu, lambda x: np.where(x > 0, x, 0.01 * x)),
     "hardtanh": (F.hardtanh, lambda x: np.clip(x, -1, 1)),
     "abs_rectify": (F.abs_rectify, np.abs),
-    "gelu": (F.gelu, lambda x: 0.5 * x * (1 + np.tanh(0.7978845608 * (x + 0.044715 * x**3)))),
+    "gelu_tanh": (
+        lambda x: F.gelu(x, approximate="tanh"),
+        lambda x: 0.5 * x * (1 + np.tanh(0.7978845608 * (x + 0.044715 * x**3))),
+    ),
 }
 
 

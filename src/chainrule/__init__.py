@@ -85,8 +85,9 @@ from chainrule import functional, nn, ops, optim, viz  # isort: skip
 from chainrule import data, model_selection  # isort: skip
 from chainrule import ensemble, tune  # isort: skip
 from chainrule import diagnose  # isort: skip
+from chainrule.train.model_file import load, save  # isort: skip  (whole models)
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one place: pyproject.toml and `chainrule --version` read it
 
 __all__ = [
     "ChainruleError",
@@ -125,6 +126,7 @@ __all__ = [
     "int64",
     "is_grad_enabled",
     "linspace",
+    "load",
     "log",
     "log_softmax",
     "logsumexp",
@@ -149,6 +151,7 @@ __all__ = [
     "randn",
     "relu",
     "reshape",
+    "save",
     "set_default_float_dtype",
     "set_grad_enabled",
     "set_rng_state",

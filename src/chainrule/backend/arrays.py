@@ -50,6 +50,7 @@ def array_module(device: str) -> types.ModuleType:
     if device == "cpu":
         return numpy
     if isinstance(device, str) and (device == "cuda" or device.startswith("cuda:")):
+        _gpu_index(device)  # checks N
         return _cupy_module()
     raise ArgumentError(f"unknown device {device!r}; expected 'cpu' or 'cuda'")
 
@@ -78,8 +79,17 @@ def _device_from_environment() -> str:
 
 
 def device_of(array: Array) -> str:
-    """'cpu' for a NumPy array, 'cuda' for a CuPy array."""
-    return "cpu" if isinstance(array, numpy.ndarray | numpy.generic) else "cuda"
+    """'cpu' for a NumPy array, 'cuda' for a CuPy array; anything else is refused."""
+    if isinstance(array, numpy.ndarray | numpy.generic):
+        return "cpu"
+    if _cupy is not None and isinstance(array, _cupy.ndarray):
+        return "cuda"
+    from chainrule.errors import ArgumentTypeError
+
+    raise ArgumentTypeError(
+        f"device_of: expected a NumPy or CuPy array; got {type(array).__module__}."
+        f"{type(array).__qualname__}"
+    )
 
 
 def default_float_dtype() -> numpy.dtype:
@@ -121,10 +131,14 @@ def asarray(data: Any, dtype: DTypeLike = None, device: str | None = None) -> Ar
     else:  # arrays stay where they are; host data goes to the default device
         xp = get_array_module(data)
         if xp is numpy and _default_device != "cpu":
-            xp = array_module(_default_device)
+            xp, device = array_module(_default_device), _default_device
+    if xp is numpy or device is None:
+        array = xp.asarray(data, dtype=None if dtype is None else as_dtype(dtype))
+    else:
+        with xp.cuda.Device(_gpu_index(device)):  # 'cuda:N': GPU N, not the current one
+            array = xp.asarray(data, dtype=None if dtype is None else as_dtype(dtype))
     if dtype is not None:
-        return xp.asarray(data, dtype=as_dtype(dtype))
-    array = xp.asarray(data)
+        return array
     if array.dtype.kind == "f" and array.dtype != _default_float:
         return array.astype(_default_float)
     if array.dtype.kind not in "fiub":
@@ -138,12 +152,25 @@ def asarray(data: Any, dtype: DTypeLike = None, device: str | None = None) -> Ar
 
 
 def to_device(array: Array, device: str) -> Array:
-    """``array`` on ``device`` ('cpu' or 'cuda'); the same object when already there."""
+    """``array`` on ``device`` ('cpu', 'cuda' or 'cuda:N' for GPU N); the same object when
+    already there."""
     if device_of(array) == ("cpu" if device == "cpu" else "cuda"):
         return array
     if device == "cpu":
         return array.get()
-    return array_module(device).asarray(array)
+    cupy = array_module(device)
+    with cupy.cuda.Device(_gpu_index(device)):
+        return cupy.asarray(array)
+
+
+def _gpu_index(device: str) -> int:
+    """N of 'cuda:N' (0 for 'cuda')."""
+    index = device.partition(":")[2] or "0"
+    if not index.isdigit():
+        raise ArgumentError(
+            f"unknown device {device!r}; expected 'cuda' or 'cuda:N', N a GPU number"
+        )
+    return int(index)
 
 
 def format_array(array: Array, prefix: str = "") -> str:

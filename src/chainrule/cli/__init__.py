@@ -23,6 +23,7 @@ COMMANDS = (
     "chainrule.cli.cmd_doctor",
     "chainrule.cli.cmd_tune",
     "chainrule.cli.cmd_playground",
+    "chainrule.cli.cmd_export",
 )
 
 # What a user can cause (a bad file, missing data, an unwritable directory, a missing

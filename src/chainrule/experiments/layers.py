@@ -148,7 +148,7 @@ LAYERS: dict[str, LayerType] = {
     "relu": _activation(nn.ReLU),
     "sigmoid": _activation(nn.Sigmoid),
     "tanh": _activation(nn.Tanh),
-    "gelu": _activation(nn.GELU),
+    "gelu": _activation(nn.GELU, approximate=choice("none", "tanh")),
     "leaky_relu": _activation(nn.LeakyReLU, alpha=number(0)),
     "elu": _activation(nn.ELU, alpha=number(0, low_open=True)),
     "softplus": _activation(nn.Softplus, beta=number(0, low_open=True)),

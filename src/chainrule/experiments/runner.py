@@ -3,6 +3,8 @@
 A run directory holds
     config.toml            the resolved config: every value the run used
     history.csv            per epoch: loss, metrics, validation loss and metrics, lr
+    model.npz              the reported model, architecture and weights, in eval mode:
+                           ``chainrule.load`` rebuilds it with no experiment file
     checkpoints/last.npz   the weights after the last epoch
     checkpoints/best.npz   the weights the run reports (see ``weights`` in metrics.json)
     checkpoints/run/       the whole run state after each epoch (and every checkpoint_every
@@ -11,7 +13,7 @@ A run directory holds
                            confusion matrix, epochs run, wall time, machine, version
     *.png                  loss, accuracy, confusion matrix, misclassified test images,
                            first-layer filters of a CNN (with matplotlib)
-An ensemble keeps each member's history.csv, checkpoints/ and member.json (its test
+An ensemble keeps each member's history.csv, model.npz, checkpoints/ and member.json (its test
 accuracy and training time) in members/<i>/; resuming it finishes the member under way
 and trains the ones not yet started. ``member=i`` trains member i alone, so that several
 processes (or machines sharing the directory) can train the members side by side; a
@@ -54,6 +56,7 @@ from chainrule.train import callbacks as cb
 from chainrule.train.history import History
 from chainrule.train.loop import OPTIMIZERS, Trainer, predict
 from chainrule.train.metrics import get_metric
+from chainrule.train.model_file import save as save_model
 from chainrule.train.serialization import atomic_write_text, load, save
 from chainrule.train.strategy import Strategy, get_strategy
 from chainrule.train.weights import class_sample_weight
@@ -409,6 +412,8 @@ def _train(
             weights += f" (early stopping restored those of epoch {restored.best_epoch + 1})"
         if not held_out:
             weights += "; the validation data is the test set, so it selected nothing"
+    if strategy.is_writer:
+        save_model(model.eval(), directory / "model.npz")
     return _Member(directory, model, history, seed, best_epoch, weights, training_time, resumed)
 
 

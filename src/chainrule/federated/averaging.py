@@ -23,9 +23,15 @@ def weighted_sum(states: Sequence[Mapping[str, Any]], weights: Sequence[float]) 
             f"{len(states)} states and {len(weights)} weights"
         )
     return {
-        name: sum(float(w) * np.asarray(s[name], dtype=np.float64) for s, w in zip(states, weights))
+        name: sum(float(w) * _float64(s[name]) for s, w in zip(states, weights))
         for name in states[0]
     }
+
+
+def _float64(value: Any) -> Any:
+    """``value`` in float64 where it is: host or device arrays stay (np.asarray would refuse
+    a CuPy array), anything else becomes a NumPy array."""
+    return value.astype(np.float64) if hasattr(value, "astype") else np.asarray(value, np.float64)
 
 
 def weighted_average(
@@ -39,7 +45,10 @@ def weighted_average(
             f"weighted_average: the weights must sum to a positive number; got {total}"
         )
     summed = weighted_sum(states, weights)
-    return {k: (v / total).astype(np.asarray(states[0][k]).dtype) for k, v in summed.items()}
+    dtypes = {
+        k: v.dtype if hasattr(v, "dtype") else np.asarray(v).dtype for k, v in states[0].items()
+    }
+    return {k: (v / total).astype(dtypes[k]) for k, v in summed.items()}
 
 
 class FedAvg:

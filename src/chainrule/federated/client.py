@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from chainrule import nn
+from chainrule import backend, nn
 from chainrule.autograd.tensor import Tensor
 from chainrule.ops import matmul
 
@@ -75,12 +75,21 @@ def train_sequential(
     """Each client's model after ClientUpdate from ``state``, one client after another."""
     results = []
     model.train()
+    device = next(model.parameters()).device
     for (x, y), generator in zip(clients, generators):
         model.load_state_dict(state)
         params = [p for p in model.parameters() if p.requires_grad]
+        # the client's data and each epoch's sample order go to the model's device once,
+        # and batches are cut there: no copy per batch
+        x, y = backend.asarray(x, device=device), backend.asarray(y, device=device)
         for _ in range(epochs):
-            for batch in batch_plan(len(x), batch_size, generator):
-                loss = loss_fn(model(Tensor(x[batch])), Tensor(y[batch]))
+            plan = batch_plan(len(x), batch_size, generator)
+            order = backend.asarray(np.concatenate(plan), device=device)
+            start = 0
+            for batch in plan:
+                index = order[start : start + len(batch)]
+                start += len(batch)
+                loss = loss_fn(model(Tensor(x[index])), Tensor(y[index]))
                 model.zero_grad()
                 loss.backward()
                 for p in params:

@@ -20,6 +20,7 @@ from chainrule.nn.activation import (
 )
 from chainrule.nn.container import ModuleList, Sequential
 from chainrule.nn.conv import Conv2d
+from chainrule.nn.describe import register_module
 from chainrule.nn.dropout import Dropout
 from chainrule.nn.flatten import Flatten
 from chainrule.nn.linear import Identity, Linear
@@ -84,5 +85,6 @@ __all__ = [
     "l1_penalty",
     "l2_penalty",
     "max_norm_",
+    "register_module",
     "utils",
 ]

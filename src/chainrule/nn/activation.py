@@ -159,10 +159,19 @@ class LogSoftmax(Module):
 
 
 class GELU(Module):
-    """y = x Phi(x), in the tanh approximation."""
+    """y = x Phi(x), Phi the normal CDF: exact (erf) by default, as in PyTorch, or the
+    tanh approximation with ``approximate="tanh"``."""
+
+    def __init__(self, approximate: str = "none") -> None:
+        super().__init__()
+        A.gelu(zeros(1), approximate)  # checks the argument now
+        self.approximate = approximate
 
     def forward(self, x: Tensor) -> Tensor:
-        return A.gelu(x)
+        return A.gelu(x, self.approximate)
+
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}"
 
 
 class RBF(Module):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from chainrule import backend
 from chainrule.autograd.tensor import Tensor
-from chainrule.errors import ArgumentTypeError, ShapeError
+from chainrule.errors import ArgumentTypeError, DTypeError, ShapeError
 from chainrule.nn.parameter import Parameter
 
 
@@ -149,20 +150,39 @@ class Module:
                 if b is not None:
                     yield (f"{module_name}.{name}" if module_name else name), b
 
-    def to(self, device: str) -> Module:
-        """Move every parameter and buffer to ``device`` ('cpu' or 'cuda'), in place; returns self.
+    def to(self, target: str | backend.DTypeLike) -> Module:
+        """Move every parameter and buffer to a device ('cpu', 'cuda'), or cast the floating
+        ones to a floating dtype ('float64', ``chainrule.float64``...), in place; returns self.
 
-        The Parameters stay the same objects. Make the optimiser after moving the model:
-        its state (momentum, ...) is created on the device its parameters are on then.
+        The Parameters stay the same objects. Make the optimiser after moving or casting
+        the model: its state (momentum, ...) is created like its parameters are then.
         """
-        backend.array_module(device)  # checks the name, and that CuPy is there for 'cuda'
+        if isinstance(target, str) and not _names_a_dtype(target):
+            backend.array_module(target)  # checks the name, and that CuPy is there for 'cuda'
+            convert = functools.partial(backend.to_device, device=target)
+        else:
+            dtype = backend.as_dtype(target)
+            if dtype.kind != "f":
+                raise DTypeError(
+                    f"{type(self).__name__}.to: expected a device ('cpu', 'cuda') or a "
+                    f"floating dtype ('float32', 'float64'); got {target!r}"
+                )
+            convert = functools.partial(_cast_floating, dtype=dtype)
         for p in self.parameters():
-            p.data = backend.to_device(p.data, device)
+            p.data = convert(p.data)
             if p.grad is not None:
-                p.grad = Tensor._wrap(backend.to_device(p.grad.data, device), False)
+                p.grad = Tensor._wrap(convert(p.grad.data), False)
         for _, b in self.named_buffers():
-            b.data = backend.to_device(b.data, device)
+            b.data = convert(b.data)
         return self
+
+    def double(self) -> Module:
+        """Cast floating parameters and buffers to float64, in place; returns self."""
+        return self.to("float64")
+
+    def float(self) -> Module:
+        """Cast floating parameters and buffers to float32, in place; returns self."""
+        return self.to("float32")
 
     def zero_grad(self) -> None:
         """Forget the gradients of every parameter (set them to None)."""
@@ -256,6 +276,19 @@ class RemovableHandle:
 
 # While summary() runs a forward pass, every module call is recorded here.
 _recording: list[tuple[Module, Any]] | None = None
+
+
+def _names_a_dtype(name: str) -> bool:
+    try:
+        backend.as_dtype(name)
+    except TypeError:  # DTypeError: then it is a device name, checked as one
+        return False
+    return True
+
+
+def _cast_floating(array: Any, dtype: Any) -> Any:
+    """``array`` as ``dtype`` when it is floating (integer buffers keep theirs)."""
+    return array.astype(dtype, copy=False) if array.dtype.kind == "f" else array
 
 
 def _shape_of(value: Any) -> tuple[int, ...]:

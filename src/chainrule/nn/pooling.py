@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chainrule.autograd.tensor import Tensor
-from chainrule.errors import ShapeError
+from chainrule.errors import ArgumentError, ShapeError
 from chainrule.nn.module import Module
 from chainrule.ops.conv import Pair, check_window_fits, format_pair
 from chainrule.ops.pool import AvgPool2d as AvgPool2dOp
@@ -67,17 +67,36 @@ class AvgPool2d(_Pool2d):
 class LPPool2d(_Pool2d):
     """L^p pooling, ((1/k) sum_window x^p)^(1/p) with k = kh*kw: (N, C, H, W) -> (N, C, H', W').
 
-    The root of the mean, not of the sum as in PyTorch's LPPool2d; p=2 is L2 pooling.
+    NOTE: by default the root of the *mean*, as the lecture defines L2 pooling (the
+    output stays on the scale of its inputs whatever the window size); PyTorch's
+    LPPool2d takes the root of the *sum*, k^(1/p) times as large. ``root_of="sum"`` gives
+    PyTorch's behaviour, for weights trained there.
     """
 
-    def __init__(self, p: float, kernel_size: int | Pair, stride: int | Pair | None = None) -> None:
+    def __init__(
+        self,
+        p: float,
+        kernel_size: int | Pair,
+        stride: int | Pair | None = None,
+        root_of: str = "mean",
+    ) -> None:
         super().__init__(kernel_size, stride, 0)
         self.p = check_lp_norm(p, "LPPool2d")
+        if root_of not in ("mean", "sum"):
+            raise ArgumentError(
+                f"LPPool2d: root_of must be 'mean' (the lecture's) or 'sum' (PyTorch's); "
+                f"got root_of={root_of!r}"
+            )
+        self.root_of = root_of
 
     def forward(self, x: Tensor) -> Tensor:
-        return LPPool2dOp.apply(
+        y = LPPool2dOp.apply(
             self._check(x), p=self.p, kernel_size=self.kernel_size, stride=self.stride
         )
+        if self.root_of == "sum":  # (sum x^p)^(1/p) = k^(1/p) (mean x^p)^(1/p)
+            y = y * float(self.kernel_size[0] * self.kernel_size[1]) ** (1.0 / self.p)
+        return y
 
     def extra_repr(self) -> str:
-        return f"p={self.p:g}, kernel_size={self.kernel_size}, stride={self.stride}"
+        root = ", root_of='sum'" if self.root_of == "sum" else ""
+        return f"p={self.p:g}, kernel_size={self.kernel_size}, stride={self.stride}{root}"

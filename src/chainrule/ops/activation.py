@@ -16,6 +16,7 @@ from chainrule.backend import get_array_module
 from chainrule.errors import ArgumentError, ShapeError
 from chainrule.ops._operands import as_tensor, check_number, normalize_single_axis
 from chainrule.ops.elementwise import abs, clip
+from chainrule.ops.special import erfc
 
 # ---------------------------------------------------------------- rectifiers
 
@@ -180,6 +181,27 @@ class LogSoftmax(Function):
 
 _GELU_C = math.sqrt(2.0 / math.pi)
 _GELU_K = 0.044715
+_SQRT_HALF = math.sqrt(0.5)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+GELU_APPROXIMATIONS = ("none", "tanh")
+
+
+class GELUExact(Function):
+    """y = x Phi(x) with Phi(x) = erfc(-x / sqrt 2) / 2, the normal CDF; saves x and Phi,
+    since dy/dx = Phi(x) + x phi(x), phi the normal density."""
+
+    @staticmethod
+    def forward(ctx, x):
+        cdf = 0.5 * erfc(x * -_SQRT_HALF)
+        ctx.save_for_backward(x, cdf)
+        return x * cdf
+
+    @staticmethod
+    def backward(ctx, grad_y):
+        x, cdf = ctx.saved
+        xp = get_array_module(x)
+        density = _INV_SQRT_2PI * xp.exp(-0.5 * xp.minimum(x * x, 1e4))
+        return (grad_y * (cdf + x * density),)
 
 
 class GELU(Function):
@@ -342,12 +364,15 @@ def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
     return LogSoftmax.apply(x, axis=_single_axis(axis, x, "log_softmax"))
 
 
-def gelu(x: Tensor) -> Tensor:
-    """Gaussian error linear unit x Phi(x), tanh approximation (torch's approximate='tanh').
-
-    Within 5e-4 of the exact erf form everywhere.
-    """
-    return GELU.apply(as_tensor(x))
+def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+    """Gaussian error linear unit x Phi(x), Phi the normal CDF; as in PyTorch,
+    ``approximate="none"`` is the exact erf form and ``"tanh"`` the tanh approximation
+    (within 5e-4 of it everywhere, and cheaper)."""
+    if approximate not in GELU_APPROXIMATIONS:
+        raise ArgumentError(
+            f"gelu: approximate must be 'none' or 'tanh'; got approximate={approximate!r}"
+        )
+    return (GELU if approximate == "tanh" else GELUExact).apply(as_tensor(x))
 
 
 def rbf(x: Tensor, w: Tensor, sigma: float | Tensor = 1.0) -> Tensor:

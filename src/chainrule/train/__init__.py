@@ -21,6 +21,8 @@ from chainrule.train.loop import Trainer, evaluate, fit, predict, predict_proba
 from chainrule.train.metrics import accuracy, confusion_matrix, precision_recall, top_k_accuracy
 from chainrule.train.serialization import load, save
 from chainrule.train.strategy import Strategy
+from chainrule.train.tensorboard import TensorBoard
+from chainrule.train.torch_weights import load_torch_weights, save_torch_weights
 from chainrule.train.weights import effective_sample_size, importance_weights
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "NeuralNetRegressor",
     "ReduceLROnPlateau",
     "Strategy",
+    "TensorBoard",
     "TerminateOnNaN",
     "Trainer",
     "accuracy",
@@ -44,10 +47,12 @@ __all__ = [
     "fit",
     "importance_weights",
     "load",
+    "load_torch_weights",
     "precision_recall",
     "predict",
     "predict_proba",
     "save",
+    "save_torch_weights",
     "top_k_accuracy",
 ]
 

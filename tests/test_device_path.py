@@ -1,0 +1,186 @@
+"""The GPU path without a GPU: under tests/fake_cupy.py, a device whose arrays refuse to
+become NumPy implicitly (as CuPy's do) and count every host-device transfer, training,
+the doctor's monitor and federated averaging make no implicit conversion, and a
+training step makes a bounded, documented number of transfers."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fake_cupy
+from chainrule import backend, nn, optim
+from chainrule.diagnose import Monitor
+from chainrule.errors import ArgumentError, ArgumentTypeError
+from chainrule.federated import FedAvg
+from chainrule.train import Callback, fit
+
+# Transfers of one training step of a CNN with dropout, batch norm, a metric and SGD:
+# host to device: the batch (x, y), dropout's mask (drawn on the host), and a scalar
+# operand; device to host: the loss (for the running log), the outputs and targets (for
+# the running accuracy), and the range check of the class targets.
+TO_DEVICE_PER_STEP = 4
+TO_HOST_PER_STEP = 4
+
+
+@pytest.fixture
+def device(monkeypatch):
+    counter = fake_cupy.install(monkeypatch)
+    monkeypatch.setattr(backend.arrays, "_default_device", "cuda")
+    yield counter
+    assert counter.implicit == 0
+
+
+def test_the_fake_device_refuses_implicit_conversion_and_counts_transfers(monkeypatch):
+    counter = fake_cupy.install(monkeypatch)
+    a = backend.asarray(np.ones(3, np.float32), device="cuda")
+    assert backend.device_of(a) == "cuda" and counter.to_device == 1
+    with pytest.raises(TypeError, match="Implicit conversion to a NumPy array is not allowed"):
+        np.asarray(a)
+    with pytest.raises(TypeError, match="Implicit conversion"):
+        a + np.ones(3)  # host memory in a device computation
+    assert counter.implicit == 2
+    np.testing.assert_array_equal(backend.to_numpy(a * 2), [2, 2, 2])
+    assert counter.to_host == 1
+
+
+def test_device_of_refuses_what_is_not_an_array_and_cuda_n_picks_gpu_n(monkeypatch):
+    fake_cupy.install(monkeypatch)
+    with pytest.raises(
+        ArgumentTypeError, match="device_of: expected a NumPy or CuPy array; got builtins.list"
+    ):
+        backend.device_of([1.0])
+    chosen = []
+    cupy = backend.arrays._cupy
+    original = cupy.cuda.Device
+
+    class Device(original):
+        def __enter__(self):
+            chosen.append(self.id)
+            return self
+
+    monkeypatch.setattr(cupy, "cuda", type(cupy.cuda)(Device=Device))
+    backend.to_device(np.ones(2), "cuda:1")
+    backend.asarray([1.0], device="cuda:2")
+    assert chosen == [1, 2]
+    with pytest.raises(ArgumentError, match="unknown device 'cuda:x'; expected 'cuda' or 'cuda:N'"):
+        backend.to_device(np.ones(2), "cuda:x")
+
+
+class StepTransfers(Callback):
+    """Transfers from each step's start (its batch moving in) to its end."""
+
+    def __init__(self, counter):
+        self.counter, self.steps = counter, []
+
+    def on_batch_end(self, batch, logs=None):
+        self.steps.append((self.counter.to_device, self.counter.to_host))
+        # the next step's batch moves to the device before on_batch_begin: count from here
+        self.counter.to_device = self.counter.to_host = 0
+
+
+def test_training_with_validation_and_monitor_makes_no_implicit_conversion(device):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 1, 8, 8)).astype(np.float32)
+    y = rng.integers(0, 3, 64)
+    model = nn.Sequential(
+        nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Dropout(0.2), nn.Linear(36, 3),
+    )  # fmt: skip
+    assert backend.device_of(model[0].weight.data) == "cuda"
+    steps = StepTransfers(device)
+    history = fit(
+        model,
+        (x, y),
+        loss="cross_entropy",
+        optimizer=optim.SGD(model.parameters(), lr=0.1, momentum=0.9),
+        epochs=2,
+        batch_size=16,
+        validation_data=(x, y),
+        metrics=["accuracy"],
+        callbacks=[steps],
+        verbose=0,
+    )
+    assert np.isfinite(history.history["val_loss"]).all()
+    steady = steps.steps[1:4]  # within the first epoch, after the first step
+    assert steady == [(TO_DEVICE_PER_STEP, TO_HOST_PER_STEP)] * 3
+    # the doctor's monitor adds one read a step: every layer's norms come back in one copy
+    steps = StepTransfers(device)
+    fit(
+        model, (x, y), loss="cross_entropy", optimizer=optim.Adam(model.parameters()),
+        epochs=1, batch_size=16, metrics=["accuracy"], callbacks=[Monitor(every=1), steps],
+        verbose=0,
+    )  # fmt: skip
+    assert [to_host for _, to_host in steps.steps[1:4]] == [TO_HOST_PER_STEP + 1] * 3
+
+
+def test_federated_averaging_makes_no_implicit_conversion(device):
+    rng = np.random.default_rng(0)
+    clients = [
+        (rng.standard_normal((20, 4)).astype(np.float32), rng.integers(0, 2, 20)) for _ in range(4)
+    ]
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    server = FedAvg(model, clients, lr=0.1, fraction=0.5, local_batch_size=5)
+    before = backend.to_numpy(model[0].weight.data)
+    server.run_round()
+    assert backend.device_of(model[0].weight.data) == "cuda"
+    assert not np.array_equal(backend.to_numpy(model[0].weight.data), before)
+
+
+MPI_UNDER_THE_FAKE_DEVICE = """
+import sys
+import numpy as np
+import fake_cupy
+from chainrule import backend, nn, optim
+from chainrule.distributed.mpi import MPIStrategy
+from chainrule.train import fit
+
+class Patch:
+    setitem = staticmethod(lambda d, k, v: d.__setitem__(k, v))
+    setattr = staticmethod(setattr)
+
+counter = fake_cupy.install(Patch())
+backend.set_default_device("cuda")
+rng = np.random.default_rng(0)
+x = rng.standard_normal((64, 4)).astype(np.float32)
+y = rng.integers(0, 3, 64)
+model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3))
+history = fit(
+    model, (x, y), loss="cross_entropy", optimizer=optim.SGD(model.parameters(), lr=0.1),
+    epochs=2, batch_size=16, validation_data=(x, y), verbose=0, strategy=MPIStrategy(),
+)
+print(counter.implicit, history.history["loss"][1] < history.history["loss"][0])
+"""
+
+
+def test_a_federated_client_copies_its_data_to_the_device_once_a_round_not_per_batch(device):
+    rng = np.random.default_rng(0)
+    clients = [
+        (rng.standard_normal((40, 4)).astype(np.float32), rng.integers(0, 2, 40)) for _ in range(4)
+    ]
+    copies = []
+    for batch_size in (5, 20):  # 8 batches a client, then 2
+        model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+        server = FedAvg(model, clients, lr=0.1, fraction=0.5, local_batch_size=batch_size)
+        device.reset()
+        server.run_round()  # batch norm: the one-client-at-a-time path
+        copies.append(device.to_device - device.to_device_scalars)
+    assert copies[0] == copies[1]
+
+
+def test_the_mpi_strategy_makes_no_implicit_conversion():
+    pytest.importorskip("mpi4py", reason="the mpi extra is not installed")
+    # NOTE: in a subprocess: MPI_Init in a test worker would stay for its other tests
+    tests = Path(__file__).resolve().parent
+    done = subprocess.run(
+        [sys.executable, "-c", MPI_UNDER_THE_FAKE_DEVICE],
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tests.parent / "src"), str(tests)])},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["0", "True"]  # no implicit conversion; it learned
