@@ -8,12 +8,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 SEVERITIES = ("critical", "warning", "info")
-KINDS = (  # importance within a severity: causes (gradient flow) before symptoms (curves)
+KINDS = (  # importance within a severity: causes (gradient flow) before symptoms (curves);
+    # dead or saturated units before vanishing gradients, which they cause
     "divergence",
     "exploding_gradients",
-    "vanishing_gradients",
     "dead_relu",
     "saturation",
+    "vanishing_gradients",
     "oscillation",
     "plateau",
     "update_ratio",
@@ -114,4 +115,9 @@ def percent(fraction: float) -> str:
 
 
 def orders_of_magnitude(ratio: float) -> str:
+    """'2.0' for 0.01 or 100; 'inf' for a ratio of 0 or infinity, 'nan' for NaN."""
+    if math.isnan(ratio):
+        return "nan"
+    if ratio <= 0.0 or math.isinf(ratio):
+        return "inf"
     return f"{abs(math.log10(ratio)):.1f}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from chainrule.diagnose.base import REMEDIES, Finding, median, orders_of_magnitude
@@ -29,17 +30,15 @@ def layer_findings(diagnostics: Mapping[str, Any]) -> list[Finding]:
     """Findings from the per-layer series a ``Monitor`` recorded."""
     layers = diagnostics.get("layers", [])
     stats = diagnostics.get("stats", {})
-    findings = [
-        f
-        for f in (
-            gradient_flow(layers, stats),
-            update_ratio(layers, stats),
-            dead_relus(layers, stats),
-            saturation(layers, stats),
+    flow = gradient_flow(layers, stats)
+    units = [f for f in (dead_relus(layers, stats), saturation(layers, stats)) if f is not None]
+    if flow is not None and flow.values.get("ratio") == 0.0 and units:
+        # the zero gradient is what the dead or saturated units do: one finding, not two
+        units[0] = replace(
+            units[0], evidence=f"{units[0].evidence}; {flow.title[0].lower()}{flow.title[1:]}"
         )
-        if f is not None
-    ]
-    return findings
+        flow = None
+    return [f for f in (flow, update_ratio(layers, stats), *units) if f is not None]
 
 
 def _label(layer: Mapping[str, str]) -> str:
@@ -88,6 +87,17 @@ def gradient_flow(
     if not ratios:
         return None
     ratio = median(ratios)
+    if ratio == 0.0:  # a zero gradient is evidence too: nothing reaches the first layer
+        return Finding(
+            "vanishing_gradients",
+            "warning",
+            f"No gradient reaches the first {_label(first)}: its gradient norm is 0",
+            f"gradient norm of the first {_label(first)} 0 vs the last {_label(last)} "
+            f"{median(g_last):.3g} (median over {len(ratios)} epochs): the units between them "
+            "pass nothing back (dead ReLUs or saturated units)" + _activation_spread(layers, stats),
+            REMEDIES["units"],
+            values={"ratio": 0.0, "first": 0.0, "last": median(g_last)},
+        )
     evidence = (
         f"gradient norm of the first {_label(first)} {median(g_first):.3g} vs the last "
         f"{_label(last)} {median(g_last):.3g} (median over {len(ratios)} epochs): "
