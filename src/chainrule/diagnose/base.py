@@ -9,13 +9,14 @@ from dataclasses import dataclass, field
 
 SEVERITIES = ("critical", "warning", "info")
 KINDS = (  # importance within a severity: causes (gradient flow) before symptoms (curves);
-    # dead or saturated units before vanishing gradients, which they cause
+    # a learning rate too high (oscillation) before the units it kills, dead or saturated
+    # units before the vanishing gradients they cause
     "divergence",
     "exploding_gradients",
+    "oscillation",
     "dead_relu",
     "saturation",
     "vanishing_gradients",
-    "oscillation",
     "plateau",
     "update_ratio",
     "overfitting",
@@ -38,6 +39,12 @@ REMEDIES: dict[str, list[str]] = {
         "a lower learning rate (3-10x lower)",
         "gradient clipping (fit(..., clip_grad_norm=1.0))",
         "batch normalisation (nn.BatchNorm1d)",
+    ],
+    "exploding_init": [
+        "a smaller initialisation: He for ReLU, Xavier/Glorot for tanh/sigmoid "
+        "(Linear(..., weight_init='he_normal'))",
+        "batch normalisation after the linear layers (nn.BatchNorm1d)",
+        "gradient clipping (fit(..., clip_grad_norm=1.0))",
     ],
     "units": [
         "a careful initialisation (He for ReLU, Xavier/Glorot for tanh/sigmoid)",

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
+import numpy as np
+
 from chainrule.diagnose.base import REMEDIES, Finding, median
 
 # the training loss ends at twice its minimum: the run went backwards ...
@@ -218,13 +220,15 @@ def oscillation(
 
 
 def _mean_and_error(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and its standard error (sample std / sqrt(n)) of a stretch of step losses."""
+    """Mean and its standard error (sample std / sqrt(n)) of a stretch of step losses;
+    huge or non-finite losses give inf or NaN, never an exception."""
     n = len(values)
-    mean = sum(values) / n
-    if n < 2:
-        return mean, math.inf
-    var = sum((v - mean) ** 2 for v in values) / (n - 1)
-    return mean, math.sqrt(var / n)
+    with np.errstate(all="ignore"):
+        array = np.asarray(values, dtype=np.float64)
+        mean = float(array.mean())
+        if n < 2:
+            return mean, math.inf
+        return mean, float(array.std(ddof=1) / math.sqrt(n))
 
 
 def _epoch_rises(

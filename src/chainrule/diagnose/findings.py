@@ -84,7 +84,7 @@ def bias_variance(
     evidence = (
         f"human-level error {percent(human_error)}, training error {percent(train_error)}"
         f"{f' ({train_source})' if train_source else ''}, dev error {percent(dev_error)} "
-        "(the final model on the validation data): avoidable bias {percent(bias)} (train - human), "
+        f"(the final model on the validation data): avoidable bias {percent(bias)} (train - human), "
         f"variance {percent(variance)} (dev - train)"
     )
     if max(bias, variance) < NEAR_HUMAN_TOLERANCE:
