@@ -43,7 +43,7 @@ from chainrule.backend import manual_seed
 from chainrule.data.preprocessing import one_hot
 from chainrule.diagnose.monitor import Monitor
 from chainrule.ensemble import combine
-from chainrule.errors import ChainruleError
+from chainrule.errors import ChainruleError, CheckpointError, ShapeError
 from chainrule.experiments.config import ExperimentConfig, ScheduleConfig, to_toml
 from chainrule.experiments.datasets import PreparedData, prepare_data
 from chainrule.experiments.layers import build_model
@@ -217,10 +217,36 @@ def evaluate_run(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     for directory in directories:
         manual_seed(config.seed)
         model = build_model(config)
-        model.load_state_dict(load(directory / "checkpoints" / "best.npz"))
+        weights = directory / "checkpoints" / "best.npz"
+        try:
+            model.load_state_dict(load(weights))
+        except ShapeError as error:
+            raise CheckpointError(f"{weights}: does not fit the run's model: {error}") from None
         models.append(model)
+    warnings = [w for m, d in zip(models, directories) if (w := _non_finite_weights(m, d))]
     report, _ = _test(config, models, prepare_data(config))
+    if warnings:
+        report["warnings"] = warnings
     return report
+
+
+def _non_finite_weights(model: Any, directory: Path) -> str | None:
+    """A warning naming the layers of ``model`` (loaded from ``directory``) whose weights
+    hold NaN or infinity, or None when every weight is finite."""
+    bad = {
+        name: int((~np.isfinite(p.numpy())).sum())
+        for name, p in model.named_parameters()
+        if not np.isfinite(p.numpy()).all()
+    }
+    if not bad:
+        return None
+    total = sum(p.size for p in model.parameters())
+    listing = ", ".join(f"{name} ({count})" for name, count in list(bad.items())[:5])
+    return (
+        f"{directory / 'checkpoints' / 'best.npz'} holds {sum(bad.values())} non-finite weights "
+        f"(NaN or inf) of {total}, in {listing}: the run diverged, and the figures below "
+        "measure a broken model"
+    )
 
 
 # ------------------------------------------------------------------ pieces
