@@ -256,7 +256,7 @@ class Monitor(Callback):
         """What the doctor's advice is fitted to: optimiser, learning rate, batch size, shuffling."""
         trainer = self.trainer
         group = trainer.optimizer.param_groups[0]
-        loader = getattr(trainer, "_loader", None)
+        loader = _host_loader(trainer)
         settings: dict[str, Any] = {
             "optimizer": type(trainer.optimizer).__name__,
             "lr": float(group["lr"]),
@@ -273,7 +273,7 @@ class Monitor(Callback):
         """The final model's error in eval mode on up to FINAL_ERROR_SIZE training samples
         (evenly spread, untransformed): the lectures' training error. None unless the run
         logs accuracy and its training set holds labels."""
-        loader = getattr(self.trainer, "_loader", None)
+        loader = _host_loader(self.trainer)
         metrics = [name for name, _ in getattr(self.trainer, "metrics", [])]
         labels = loader.labels() if loader is not None and hasattr(loader, "labels") else None
         if "accuracy" not in metrics or labels is None:
@@ -340,6 +340,12 @@ class Monitor(Callback):
             for handle in handles:
                 handle.remove()
         return results
+
+
+def _host_loader(trainer: Any) -> Any:
+    """The trainer's training DataLoader (under MPI, the one its DistributedLoader splits)."""
+    loader = getattr(trainer, "_loader", None)
+    return getattr(loader, "loader", loader)
 
 
 def _sq_norm(array: Any) -> float:

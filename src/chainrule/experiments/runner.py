@@ -108,6 +108,7 @@ def run_experiment(
     resume: bool = False,
     verbose: int = 1,
     member: int | None = None,
+    strategy: Strategy | None = None,
 ) -> RunResult:
     """Train ``config`` (``epochs`` overrides its [training] epochs), test it, write ``run_dir``.
 
@@ -118,8 +119,37 @@ def run_experiment(
     ``member`` (an ensemble only): train and test that member alone, into
     ``run_dir/members/<member>``; the run directory may already hold the same run, whose
     other members are left as they are. The result's metrics are the member's.
+
+    Under mpiexec (``strategy``, default ``get_strategy("mpi")``) MPI starts before
+    anything else; rank 0 alone reads and checks the run directory and tells the others,
+    and an error in any process aborts the whole job.
     """
-    run_dir = Path(run_dir)
+    strategy = strategy if strategy is not None else get_strategy("mpi")
+    with strategy.abort_on_error():
+        return _run_experiment(config, Path(run_dir), epochs, resume, verbose, member, strategy)
+
+
+def _inspect_run_dir(
+    run_dir: Path, config: ExperimentConfig, resume: bool, member: int | None
+) -> tuple[bool, int | None]:
+    """(resume, the stored run's epochs): read by rank 0 alone, which may be the only
+    process that sees the run directory."""
+    if member is not None:
+        resume = (run_dir / "config.toml").is_file()
+    if not resume:
+        return False, None
+    return True, _check_resumable(run_dir, config).training.epochs
+
+
+def _run_experiment(
+    config: ExperimentConfig,
+    run_dir: Path,
+    epochs: int | None,
+    resume: bool,
+    verbose: int,
+    member: int | None,
+    strategy: Strategy,
+) -> RunResult:
     if member is not None:
         count = config.ensemble.members if config.ensemble else 0
         if not 0 <= member < count:
@@ -131,17 +161,17 @@ def run_experiment(
                     else f"{config.name!r} is not an ensemble (it has no [ensemble] table)"
                 )
             )
-        resume = (run_dir / "config.toml").is_file()
-    if resume:
-        stored = _check_resumable(run_dir, config)
-        epochs = stored.training.epochs if epochs is None else epochs
+    resume, stored_epochs = strategy.on_writer(
+        lambda: _inspect_run_dir(run_dir, config, resume, member)
+    )
+    if resume and epochs is None:
+        epochs = stored_epochs
     if epochs is not None:
         config = replace(config, training=replace(config.training, epochs=epochs))
     start = time.perf_counter()
     manual_seed(config.seed)
     build_model(config)  # a model that cannot be built fails before any data loads,
     data = prepare_data(config)  # and data that cannot be loaded before anything is written
-    strategy = get_strategy("mpi")  # under mpiexec: data-parallel; else one process
     writer = strategy.is_writer
     verbose = verbose if writer else 0
     if writer:  # members trained side by side may each be the first to open it
@@ -381,7 +411,8 @@ def _train(
         strategy=strategy,
     )
     run_state = checkpoints / "run"
-    resume = resume and any(run_state.glob("step-*.npz"))  # else this one starts afresh
+    # else this one starts afresh; rank 0 looks, as the others may not see the directory
+    resume = resume and strategy.on_writer(lambda: any(run_state.glob("step-*.npz")))
     started = time.perf_counter()
     history = trainer.fit(
         data.train,
