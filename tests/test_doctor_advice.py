@@ -153,3 +153,16 @@ def test_bias_variance_uses_the_final_models_eval_mode_training_error(blobs):
     ]
     assert verdict.values["train_error"] == measured["train_error"]
     assert "eval mode on 400 training samples" in verdict.evidence
+
+
+def test_a_run_that_stalls_then_learns_is_a_plateau_not_an_oscillation():
+    rng = np.random.default_rng(0)
+    steps = 100
+    flat = 2.3 + 0.15 * rng.standard_normal(3 * steps)  # small-batch noise on a plateau
+    falling = np.linspace(2.3, 0.3, 3 * steps) + 0.15 * rng.standard_normal(3 * steps)
+    batch_loss = [float(v) for v in np.concatenate([flat, falling])]
+    epochs = [float(np.mean(batch_loss[e * steps : (e + 1) * steps])) for e in range(6)]
+    diagnostics = {"batch_loss": batch_loss, "epoch_steps": [steps * (e + 1) for e in range(6)]}
+    findings = diagnose({"loss": epochs}, diagnostics)
+    assert [f.kind for f in findings] == ["plateau"]
+    assert findings[0].values["ended"] == 1.0
