@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from chainrule.diagnose.base import REMEDIES, Finding, median
+from chainrule.diagnose.base import REMEDIES, Finding
 
 # the training loss ends at twice its minimum: the run went backwards ...
 DIVERGE_FACTOR = 2.0
@@ -45,14 +45,10 @@ WINDOW_Z = 3.0
 WINDOW_MATERIAL = 0.02
 # ... twice in a run
 WINDOW_RISES = 2
-# single steps: a loss above the median of the SPIKE_WINDOW steps before by 8 times their
-# spread (1.4826 x median absolute deviation: the batch noise at this batch size) and by
-# 10% of the starting loss; healthy runs at batch size 10 measured such steps on 0.4% ...
-SPIKE_WINDOW = 20
-SPIKE_Z = 8.0
-SPIKE_EXCESS = 0.1
-# ... so spikes on more than 1% of steps are the learning rate's doing, not the batch's
-SPIKE_RATE = 0.01
+# NOTE: single steps are not judged: one batch's loss jumping far above its neighbours
+# is what small batches do (nielsen-fc at batch size 10, which reaches 97.8%, has such
+# steps on 1.3% of its steps even against their robust spread); only the smoothed loss
+# and the epoch means, whose noise shrinks as they average, are evidence of oscillation.
 # steps the plateau test averages (at most) to see through batch noise
 PLATEAU_WINDOW = 20
 # the loss has "started to fall" once 10% below its start: clear of batch noise
@@ -196,16 +192,6 @@ def oscillation(
             f"starting loss (worst: +{worst[1]:.3g} at step {worst[0]})"
         )
         values["window_rises"] = float(len(jumps))
-    spikes = _spikes(batch_loss, start, after_epoch * (epoch_steps[0] if epoch_steps else 0))
-    if batch_loss and len(spikes) > SPIKE_RATE * len(batch_loss):
-        worst = max(spikes, key=lambda s: s[1])
-        evidence.append(
-            f"{len(spikes)} of {len(batch_loss)} steps ({len(spikes) / len(batch_loss):.1%}) had a "
-            f"loss {SPIKE_Z:g} times the batch noise and {SPIKE_EXCESS:.0%} of the starting loss "
-            f"above the median of the {SPIKE_WINDOW} steps before (worst: +{worst[1]:.3g} at "
-            f"step {worst[0]})"
-        )
-        values["spikes"] = float(len(spikes))
     if not evidence:
         return None
     return Finding(
@@ -285,22 +271,6 @@ def _window_rises(
         ):
             jumps.append((k * window, rise))
     return window, jumps
-
-
-def _spikes(
-    batch_loss: Sequence[float], start: float, after_step: float
-) -> list[tuple[int, float]]:
-    """(step, excess) of every step (past ``after_step``) whose loss exceeds the median of
-    the SPIKE_WINDOW steps before by SPIKE_Z robust spreads and SPIKE_EXCESS of the start."""
-    spikes = []
-    for t in range(max(SPIKE_WINDOW, math.ceil(after_step)), len(batch_loss)):
-        recent = batch_loss[t - SPIKE_WINDOW : t]
-        centre = median(recent)
-        spread = 1.4826 * median([abs(v - centre) for v in recent])
-        excess = batch_loss[t] - centre
-        if excess > SPIKE_EXCESS * start and excess > SPIKE_Z * spread:
-            spikes.append((t, excess))
-    return spikes
 
 
 def _swings(values: Sequence[float], material: float) -> list[int]:
