@@ -167,7 +167,11 @@ class Monitor(Callback):
     def on_train_end(self, logs: Logs | None = None) -> None:
         if self._samples:  # an epoch abandoned part way (a NaN loss): keep what it showed
             self._close_epoch(self.trainer.epoch)
-        self.final_errors = self._final_training_error()
+        try:  # optional evidence: a run that ended in an error must end with its own
+            self.final_errors = self._final_training_error()
+        except Exception as error:
+            self.final_errors = None
+            self.trainer.log(f"Monitor: no eval-mode training error ({type(error).__name__})")
         if self.run_dir is None:
             return
         try:
