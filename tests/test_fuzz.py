@@ -105,7 +105,7 @@ def refuses(fn, *args, names, **kwargs):
     raise AssertionError(f"accepted {args} {kwargs}, giving {result!r}")
 
 
-INPUT_WORDS = ("input", "shape", "dtype", "Tensor", "tensor", "axis", "empty")
+INPUT_WORDS = ("input", "other", "target", "data", "x", "shape", "dtype", "axis")
 
 FLOAT_DTYPES = [np.float32, np.float64]
 ALL_DTYPES = [np.float32, np.float64, np.float16, np.int64, np.int32, np.uint8, np.bool_]
