@@ -166,7 +166,10 @@ def bayesian_search(
     """``n_trials`` points chosen by Optuna's TPE sampler from the trials so far.
 
     ``n_jobs`` runs trials in threads of this process; for processes (or machines) share
-    a ``storage`` between workers, each with its own seed (``run_workers``).
+    a ``storage`` between workers. With a storage each worker's sampler also draws on a
+    token of its own, so workers started with one seed do not propose the same points
+    (and a shared search is not reproducible from the seed); a point an earlier trial
+    holds is skipped, recorded as pruned.
     """
     objective = _check_objective(objective)
     direction = check_direction(direction)
