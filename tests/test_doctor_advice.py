@@ -4,6 +4,7 @@ of bias/variance on the final model in eval mode."""
 
 import itertools
 import math
+import re
 
 import numpy as np
 import pytest
@@ -97,6 +98,8 @@ def test_a_learning_rate_far_too_high_kills_the_units_without_killing_fit(blobs)
     assert not kinds & {"update_ratio", "plateau", "overfitting", "underfitting", "oscillation"}
     advice = findings[0].remedies[0]
     assert "now 50" in advice and "3-10x" not in advice  # scaled with the evidence
+    low, high = (float(v) for v in re.search(r"try (\S+) to (\S+)", advice).groups())
+    assert low <= 0.1 <= high  # a rate that trains this net lies in the range suggested
 
 
 def test_the_advice_names_the_runs_own_settings(blobs):
