@@ -43,7 +43,7 @@ def reference_col2im(cols, shape, kernel, stride):
 @pytest.mark.parametrize("kernel,stride", GEOMETRIES)
 def test_im2col_and_col2im_match_reference_loops(kernel, stride):
     rng = np.random.default_rng(hash((kernel, stride)) % 2**32)
-    for h, w in ((kernel[0], kernel[1]), (7, 6), (8, 5)):
+    for h, w in ((kernel[0], kernel[1]), (8, 5)):
         x = rng.normal(size=(2, h, w, 3))
         cols = im2col(x, kernel, stride)
         np.testing.assert_array_equal(cols, reference_im2col(x, kernel, stride))
@@ -67,8 +67,10 @@ def reference_conv2d(x, weight, stride, padding):
     return out
 
 
-@pytest.mark.parametrize("kernel,stride", GEOMETRIES)
-@pytest.mark.parametrize("padding", [(0, 0), (1, 2)])
+@pytest.mark.parametrize(
+    "kernel,stride,padding",
+    [(k, s, [(0, 0), (1, 2), (2, 0), (0, 1)][i % 4]) for i, (k, s) in enumerate(GEOMETRIES)],
+)
 def test_conv2d_forward_and_backward_match_a_reference_loop(kernel, stride, padding):
     rng = np.random.default_rng(7)
     x = cr.tensor(rng.normal(size=(2, 2, 7, 6)), dtype="float64", requires_grad=True)
@@ -115,10 +117,10 @@ def reference_max_pool(x, kernel, stride, padding):
     return out, argmax
 
 
-POOL_GEOMETRIES = [  # padding up to half the kernel, as pooling allows
+POOL_GEOMETRIES = [  # every kernel and stride; paddings up to half the kernel, in turn
     (kernel, stride, padding)
-    for kernel, stride in GEOMETRIES
-    for padding in itertools.product(range(kernel[0] // 2 + 1), range(kernel[1] // 2 + 1))
+    for i, (kernel, stride) in enumerate(GEOMETRIES)
+    for padding in [((i // 2) % 2 * (kernel[0] // 2), i % 2 * (kernel[1] // 2))]
 ]
 
 
