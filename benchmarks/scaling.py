@@ -18,6 +18,18 @@ For each model, with the global batch B = 128 as in the Keras examples:
 
 The measured N = 2 figures are printed next to what the model predicts for them with
 this machine's own alpha and beta, measured with an 8-byte and a 4 MB allreduce.
+
+The ring model alone leaves out what ``MPIStrategy.sync`` does around the allreduce:
+packing the gradients into one buffer, unpacking and scaling them, and the element-wise
+sums of the reduction itself. That per-step cost is measured at N = 2 (the fused
+allreduce minus the ring model's prediction for it) and added to every prediction as a
+constant: it is memory traffic over the whole gradient buffer in every process, which
+does not shrink with N. Its limits: it is measured on one machine with two processes
+sharing memory bandwidth, and a faster or slower host changes it.
+
+Results go to benchmarks/results/scaling.json; ``python benchmarks/scaling.py --readme``
+writes the README's scaling section from that file (between the ``scaling:begin`` /
+``scaling:end`` markers).
 """
 
 import os
@@ -25,9 +37,11 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # one core per process
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+import json
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -35,6 +49,10 @@ import chainrule as cr
 from chainrule import nn, optim
 from chainrule.distributed import MPIStrategy
 
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "scaling.json"
+README = ROOT / "README.md"
+BEGIN, END = "<!-- scaling:begin -->", "<!-- scaling:end -->"
 GLOBAL_BATCH = 128
 WORLD_SIZES = [1, 2, 4, 8, 16, 32, 64]
 NETWORKS = {"10 Gb/s": (25e-6, 10e9 / 8), "100 Gb/s": (2e-6, 100e9 / 8)}  # alpha s, beta B/s
@@ -149,76 +167,164 @@ def raw_allreduce_seconds(strategy: MPIStrategy, buffer: np.ndarray, repeats: in
     )
 
 
-def report(name: str, m: dict, world: int) -> None:
+def model_of(m: dict, world: int) -> dict:
+    """This machine's alpha and beta, and the per-step constant the ring model leaves out
+    (pack, unpack, the reduction's sums): the measured fused allreduce minus the ring
+    model's prediction for it, at N = ``world``."""
+    alpha = m["latency"] / (2 * (world - 1))  # from an 8-byte allreduce
+    sent = 2 * (world - 1) / world * PROBE_BYTES  # and beta from a 4 MB one
+    beta = sent / max(m["probe"] - 2 * (world - 1) * alpha, 1e-9)
+    ring = ring_allreduce_seconds(world, m["bytes"], alpha, beta)
+    return {"alpha": alpha, "beta": beta, "ring": ring, "overhead": max(m["allreduce"] - ring, 0.0)}
+
+
+def comm_seconds(n: int, nbytes: int, alpha: float, beta: float, overhead: float) -> float:
+    """The modelled allreduce of a step: the ring plus the measured per-step constant."""
+    return 0.0 if n == 1 else ring_allreduce_seconds(n, nbytes, alpha, beta) + overhead
+
+
+def predictions(m: dict, overhead: float) -> dict:
+    """Per network: speed-up T(1) / T(N) and communication fraction for every N, and the
+    N from which the allreduce takes longer than the compute."""
+    compute, out = m["compute"], {}
+    for net, (a, b) in NETWORKS.items():
+        rows = []
+        for n in WORLD_SIZES:
+            comm = comm_seconds(n, m["bytes"], a, b, overhead)
+            t = compute[n] + comm
+            rows.append({"n": n, "speedup": compute[1] / t, "comm_fraction": comm / t})
+        crossover = next((r["n"] for r in rows if r["comm_fraction"] > 0.5), None)  # comm > compute
+        out[net] = {"rows": rows, "crossover": crossover}
+    return out
+
+
+def report(name: str, m: dict, world: int) -> dict:
+    """Print the measured N = ``world`` figures and the model's predictions; return both."""
     compute, nbytes = m["compute"], m["bytes"]
+    fit = model_of(m, world)
+    predicted_comm = fit["ring"] + fit["overhead"]
+    predicted_step = compute[world] + predicted_comm
     print(f"\n{name}: {nbytes / 1e6:.2f} MB of gradients (float32), global batch {GLOBAL_BATCH}")
     print(
         "  compute per step, one process: "
         + ", ".join(f"B={GLOBAL_BATCH // n}: {compute[n] * 1e3:.1f} ms" for n in WORLD_SIZES)
     )
-    # this machine's alpha from an 8-byte allreduce, beta from a 4 MB one; the model then
-    # predicts the allreduce of this model's gradients, which was measured separately
-    alpha = m["latency"] / (2 * (world - 1))
-    sent = 2 * (world - 1) / world * PROBE_BYTES
-    beta = sent / max(m["probe"] - 2 * (world - 1) * alpha, 1e-9)
-    predicted_comm = ring_allreduce_seconds(world, nbytes, alpha, beta)
-    predicted_step = compute[world] + predicted_comm
     print(
-        f"  measured at N = {world} on this machine (shared memory, alpha {alpha * 1e6:.0f} us, "
-        f"beta {beta / 1e9:.2f} GB/s):"
-    )
-    print(f"    compute at B/{world}      {compute[world] * 1e3:8.1f} ms   (alone)")
-    print(
-        f"    fused allreduce          {m['allreduce'] * 1e3:8.1f} ms   "
-        f"(model: {predicted_comm * 1e3:.1f} ms)"
+        f"  measured at N = {world} (shared memory, alpha {fit['alpha'] * 1e6:.0f} us, "
+        f"beta {fit['beta'] / 1e9:.2f} GB/s): fused allreduce {m['allreduce'] * 1e3:.1f} ms, "
+        f"ring model {fit['ring'] * 1e3:.1f} ms, so the per-step constant (pack, unpack, "
+        f"sums) is {fit['overhead'] * 1e3:.1f} ms"
     )
     print(
-        f"    data-parallel step       {m['step'] * 1e3:8.1f} ms   "
-        f"(model: {predicted_step * 1e3:.1f} ms = compute + allreduce)"
+        f"    data-parallel step {m['step'] * 1e3:.1f} ms (model: {predicted_step * 1e3:.1f} ms); "
+        f"speed-up {compute[1] / m['step']:.2f}x (model: {compute[1] / predicted_step:.2f}x)"
     )
-    print(
-        f"    communication fraction   {m['allreduce'] / m['step']:8.1%}    "
-        f"(model: {predicted_comm / predicted_step:.1%})"
-    )
-    print(
-        f"    speed-up over one process {compute[1] / m['step']:7.2f}x   "
-        f"(model: {compute[1] / predicted_step:.2f}x)"
-    )
-    print("  predicted speed-up T(1) / T(N), T(N) = compute(B/N) + ring allreduce:")
+    predicted = predictions(m, fit["overhead"])
+    print("  predicted speed-up T(1) / T(N), T(N) = compute(B/N) + ring allreduce + constant:")
     print(f"    {'N':>4s}" + "".join(f"{net:>22s}" for net in NETWORKS))
-    crossover = {}
-    for n in WORLD_SIZES:
-        cells = []
-        for net, (a, b) in NETWORKS.items():
-            comm = ring_allreduce_seconds(n, nbytes, a, b)
-            t = compute[n] + comm
-            cells.append(f"{compute[1] / t:8.2f}x (comm {comm / t:4.0%})")
-            if comm > compute[n] and net not in crossover:
-                crossover[net] = n
+    for i, n in enumerate(WORLD_SIZES):
+        cells = [
+            f"{p['rows'][i]['speedup']:8.2f}x (comm {p['rows'][i]['comm_fraction']:4.0%})"
+            for p in predicted.values()
+        ]
         print(f"    {n:4d}" + "".join(f"{c:>22s}" for c in cells))
-    for net in NETWORKS:
-        where = (
-            f"from N = {crossover[net]} on"
-            if net in crossover
-            else f"at no N up to {WORLD_SIZES[-1]}"
+    return {
+        "model": name,
+        "bytes": nbytes,
+        "world": world,
+        "compute_s": {str(n): compute[n] for n in WORLD_SIZES},
+        "allreduce_s": m["allreduce"],
+        "step_s": m["step"],
+        "alpha_s": fit["alpha"],
+        "beta_bytes_per_s": fit["beta"],
+        "ring_model_s": fit["ring"],
+        "overhead_s": fit["overhead"],
+        "predicted_step_s": predicted_step,
+        "predictions": predicted,
+    }
+
+
+def readme_section(results: dict) -> str:
+    """The README's scaling section, from benchmarks/results/scaling.json."""
+    rows = [
+        "| model | gradients | compute at B/2 | fused allreduce | ring model + constant | "
+        "data-parallel step (model) | speed-up over 1 process (model) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in results["models"]:
+        compute = r["compute_s"]
+        rows.append(
+            f"| {r['model']} | {r['bytes'] / 1e6:.2f} MB | {compute['2'] * 1e3:.1f} ms | "
+            f"{r['allreduce_s'] * 1e3:.1f} ms | {r['ring_model_s'] * 1e3:.1f} + "
+            f"{r['overhead_s'] * 1e3:.1f} ms | {r['step_s'] * 1e3:.1f} ms "
+            f"({r['predicted_step_s'] * 1e3:.1f} ms) | {compute['1'] / r['step_s']:.2f}x "
+            f"({compute['1'] / r['predicted_step_s']:.2f}x) |"
         )
-        top = ring_allreduce_seconds(WORLD_SIZES[-1], nbytes, *NETWORKS[net])
-        print(
-            f"  {net}: the allreduce takes longer than the compute {where}; at N = "
-            f"{WORLD_SIZES[-1]} it takes {top * 1e3:.2f} ms, so it dominates on any device "
-            f"(a GPU) whose step on B/{WORLD_SIZES[-1]} is faster than that"
-        )
+    lines = [
+        "**Data-parallel scaling** (`mpiexec -n 2 python benchmarks/scaling.py`, one BLAS "
+        "thread per process, global batch 128), measured at N = 2 on this machine. The model "
+        "is the ring allreduce (latency + 2(N-1)/N x bytes / bandwidth, with the machine's own "
+        "measured latency and bandwidth) plus a per-step constant measured here: packing and "
+        "unpacking the gradient buffer and the reduction's sums, which the ring leaves out and "
+        "which do not shrink with N.",
+        "",
+        *rows,
+        "",
+        "Predicted speed-up T(1) / T(N) at 10 and 100 Gb/s (the constant included; "
+        "communication's share of the step in brackets):",
+        "",
+        "| model | network | " + " | ".join(f"N = {n}" for n in WORLD_SIZES) + " |",
+        "|---|---|" + "---|" * len(WORLD_SIZES),
+    ]
+    for r in results["models"]:
+        for net, p in r["predictions"].items():
+            cells = [f"{x['speedup']:.2f}x ({x['comm_fraction']:.0%})" for x in p["rows"]]
+            lines.append(f"| {r['model']} | {net} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Limits: the constant was measured with two processes sharing one machine's memory "
+        "bandwidth; on other hosts it differs, and beyond it the model ignores contention in "
+        "the network and stragglers. " + results["note"],
+    ]
+    return "\n".join(lines)
+
+
+def write_readme(results: dict) -> None:
+    text = README.read_text()
+    if BEGIN not in text or END not in text:
+        raise SystemExit(f"README.md has no {BEGIN} ... {END} markers")
+    head, rest = text.split(BEGIN, 1)
+    tail = rest.split(END, 1)[1]
+    from chainrule.train.serialization import atomic_write_text
+
+    atomic_write_text(README, f"{head}{BEGIN}\n{readme_section(results)}\n{END}{tail}")
 
 
 def main() -> None:
+    if "--readme" in sys.argv[1:]:  # only rewrite the README from the stored results
+        write_readme(json.loads(RESULTS.read_text()))
+        return
     strategy = MPIStrategy()
     if strategy.world_size < 2:
         sys.exit("run under MPI with two processes: mpiexec -n 2 python benchmarks/scaling.py")
+    models = []
     for name in MODELS:
         result = measure(name, strategy)
         if result is not None:
-            report(name, result, strategy.world_size)
+            models.append(report(name, result, strategy.world_size))
             sys.stdout.flush()
+    if strategy.is_writer:
+        from chainrule.experiments.report import machine
+        from chainrule.train.serialization import atomic_write_text
+
+        results = {
+            "models": models,
+            "machine": machine(),
+            "note": "Measured on a 2-core machine shared with other work, so the N = 2 "
+            "figures are noisy and fall short of an idle machine's.",
+        }
+        atomic_write_text(RESULTS, json.dumps(results, indent=1) + "\n")
+        write_readme(results)
 
 
 if __name__ == "__main__":

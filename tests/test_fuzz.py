@@ -21,6 +21,7 @@ import functools
 import inspect
 import math
 import os
+import re
 
 import hypothesis
 import numpy as np
@@ -72,6 +73,14 @@ def given(*strategies, **named):
     return decorate
 
 
+def names_one_of(message, names):
+    """Whether ``message`` names one of ``names`` as a word of its own, or its plural
+    ("param" is not named by "parameters", nor "input" by "input_x")."""
+    return any(
+        re.search(rf"(?<![\w.]){re.escape(name)}s?(?!\w)", message) for name in names if name
+    )
+
+
 def attempt(fn, *args, names, **kwargs):
     """``fn(*args, **kwargs)``; None if it raised chainrule's own ValueError/TypeError
     naming one of ``names``. Any other exception fails the test."""
@@ -80,11 +89,23 @@ def attempt(fn, *args, names, **kwargs):
     except ChainruleError as error:
         assert isinstance(error, ValueError | TypeError), f"{type(error).__name__}: {error}"
         message = str(error)
-        assert any(name in message for name in names), f"names none of {names}: {message}"
+        assert names_one_of(message, names), f"names none of {names}: {message}"
         return None
 
 
-INPUT_WORDS = ("input", "shape", "dtype", "Tensor", "tensor", "axis", "empty")
+def refuses(fn, *args, names, **kwargs):
+    """``fn(*args, **kwargs)`` must raise chainrule's own ValueError/TypeError, and its
+    message must name one of ``names``: a call that goes through fails the test."""
+    try:
+        result = fn(*args, **kwargs)
+    except ChainruleError as error:
+        assert isinstance(error, ValueError | TypeError), f"{type(error).__name__}: {error}"
+        assert names_one_of(str(error), names), f"names none of {names}: {error}"
+        return
+    raise AssertionError(f"accepted {args} {kwargs}, giving {result!r}")
+
+
+INPUT_WORDS = ("input", "other", "target", "data", "x", "shape", "dtype", "axis")
 
 FLOAT_DTYPES = [np.float32, np.float64]
 ALL_DTYPES = [np.float32, np.float64, np.float16, np.int64, np.int32, np.uint8, np.bool_]
@@ -805,15 +826,41 @@ def set_gradients(params, grads):
 @given(data_=st.data())
 def test_optimisers_refuse_bad_hyperparameters_naming_them(name, data_):
     cls = getattr(optim, name)
-    arguments = [p for p in inspect.signature(cls).parameters if p != "params"]
+    signature = inspect.signature(cls).parameters
+    arguments = [p for p in signature if p != "params"]
     argument = data_.draw(st.sampled_from(arguments))
-    value = data_.draw(st.one_of(ODD_VALUES, st.floats(0, 1)))
+    default = signature[argument].default
+    if argument == "betas":
+        bad = [None, "0.9", (0.9,), (1.5, 0.9), (0.9, -0.1), (math.nan, 0.9), 0.9]
+    elif isinstance(default, bool):
+        bad = [None, "yes", 2, 0.5]
+    else:  # every numeric hyperparameter is a finite number >= 0
+        bad = [None, "0.1", [0.1], math.nan, math.inf, -math.inf, -1.0, -1e-3]
+    value = data_.draw(st.sampled_from(bad))
+    refuses(cls, fresh_parameters(), **{argument: value}, names=(argument,))
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+@given(data_=st.data())
+def test_optimisers_take_good_hyperparameters_and_step(name, data_):
+    cls = getattr(optim, name)
+    signature = inspect.signature(cls).parameters
+    argument = data_.draw(st.sampled_from([p for p in signature if p != "params"]))
+    default = signature[argument].default
+    if argument == "betas":
+        value = data_.draw(st.tuples(st.floats(0, 0.99), st.floats(0, 0.999)))
+    elif isinstance(default, bool):
+        value = data_.draw(st.booleans())
+    else:
+        value = data_.draw(st.floats(1e-6, 0.9))
+    kwargs = {argument: value}
+    if argument == "nesterov" and value:
+        kwargs["momentum"] = 0.9  # Nesterov momentum needs momentum
     params = fresh_parameters()
-    opt = attempt(cls, params, **{argument: value}, names=(argument,))
-    if opt is None:
-        return
+    opt = cls(params, **kwargs)
     set_gradients(params, [np.ones((3, 2)), np.ones(2)])
     opt.step()
+    assert all(np.isfinite(p.numpy()).all() for p in params)
     repr(opt)
 
 
@@ -855,7 +902,7 @@ def test_optimiser_steps_stay_finite_and_round_trip_their_state(name, data_, ste
     st.sampled_from(OPTIMIZERS),
 )
 def test_optimisers_refuse_what_is_not_a_parameter_list(params, name):
-    attempt(getattr(optim, name), params, names=("params", "parameter", "Parameters", "param"))
+    refuses(getattr(optim, name), params, names=("params", "parameter list"))
 
 
 SCHEDULERS = {
@@ -947,7 +994,7 @@ def test_datasets_and_loaders_batch_every_sample_once_or_refuse(fields, data_):
     st.one_of(st.integers(1, 3), ODD_VALUES),
 )
 def test_a_loader_over_something_that_is_not_a_dataset_refuses(dataset, batch_size):
-    attempt(data.DataLoader, dataset, batch_size, names=("dataset", "batch_size", "empty"))
+    refuses(data.DataLoader, dataset, batch_size, names=("dataset", "batch_size"))
 
 
 TRANSFORMS = {
@@ -1055,7 +1102,9 @@ def test_splits_partition_the_samples_or_refuse(x, data_):
             continue
         labels = stratify if cls is model_selection.StratifiedKFold else None
         splits = attempt(
-            list, folds.split(x, labels), names=("n_splits", "y", "samples", "class", *INPUT_WORDS)
+            list,
+            folds.split(x, labels),
+            names=("n_splits", "x", "y", "samples", "class", *INPUT_WORDS),
         )
         if splits is not None:
             validation = np.sort(np.concatenate([v for _, v in splits]))

@@ -43,3 +43,7 @@ class DataError(ChainruleError, ValueError):
 
 class AnomalyError(ChainruleError, RuntimeError):
     """Anomaly mode found an op whose forward or backward made a NaN or an infinity."""
+
+
+class SampleIndexError(ChainruleError, IndexError, ValueError):
+    """A dataset was indexed past its end (an IndexError, so ``for s in ds`` ends as usual)."""

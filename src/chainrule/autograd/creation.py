@@ -37,8 +37,9 @@ def tensor(
     """A tensor holding a copy of ``data``."""
     if isinstance(data, Tensor):
         data = data.data
-    xp = backend.array_module(device) if device else backend.get_array_module(data)
-    return Tensor(xp.array(data, copy=True), dtype, requires_grad, device)
+    array = backend.asarray(data, dtype, device, name="data")
+    copy = array.copy() if array is data or getattr(array, "base", None) is not None else array
+    return _make(copy, requires_grad)
 
 
 def from_numpy(array: Any) -> Tensor:

@@ -120,11 +120,15 @@ def is_floating(dtype: DTypeLike) -> bool:
     return as_dtype(dtype).kind == "f"
 
 
-def asarray(data: Any, dtype: DTypeLike = None, device: str | None = None) -> Array:
+def asarray(
+    data: Any, dtype: DTypeLike = None, device: str | None = None, name: str = "data"
+) -> Array:
     """``data`` as an array on ``device`` (default: where it is, host data on the default
     device); floating data without a ``dtype`` gets the default dtype.
 
-    Integer and boolean data keep their dtype (labels, indices, masks).
+    Integer and boolean data keep their dtype (labels, indices, masks). The one checked
+    way into a tensor: anything that is not numbers of one rectangular shape (ragged
+    lists, dicts, strings, complex numbers, objects) is refused naming ``name``.
     """
     if device is not None:
         xp = array_module(device)
@@ -132,23 +136,50 @@ def asarray(data: Any, dtype: DTypeLike = None, device: str | None = None) -> Ar
         xp = get_array_module(data)
         if xp is numpy and _default_device != "cpu":
             xp, device = array_module(_default_device), _default_device
-    if xp is numpy or device is None:
-        array = xp.asarray(data, dtype=None if dtype is None else as_dtype(dtype))
-    else:
-        with xp.cuda.Device(_gpu_index(device)):  # 'cuda:N': GPU N, not the current one
-            array = xp.asarray(data, dtype=None if dtype is None else as_dtype(dtype))
-    if dtype is not None:
-        return array
-    if array.dtype.kind == "f" and array.dtype != _default_float:
-        return array.astype(_default_float)
+    _refuse_non_numbers(data, name)
+    try:
+        # NOTE: not asarray(data, dtype): that parses "1" as 1.0
+        if xp is numpy or device is None:
+            array = xp.asarray(data)
+        else:
+            with xp.cuda.Device(_gpu_index(device)):  # 'cuda:N': GPU N, not the current one
+                array = xp.asarray(data)
+    except (ValueError, TypeError) as error:
+        from chainrule.errors import ArgumentError
+
+        raise ArgumentError(
+            f"{name} must be numbers of one rectangular shape (a tensor, an array, a number "
+            f"or nested lists of equal length); got a {type(data).__name__} NumPy cannot "
+            f"make an array of ({error})"
+        ) from None
     if array.dtype.kind not in "fiub":
         from chainrule.errors import DTypeError
 
         raise DTypeError(
-            f"cannot make a tensor from data of dtype {array.dtype}; "
-            "expected numbers (float, int or bool)"
+            f"{name} must be real numbers (float, int or bool); got data of dtype "
+            f"{array.dtype}{' (complex numbers)' if array.dtype.kind == 'c' else ''}"
         )
+    if dtype is not None:
+        return array.astype(as_dtype(dtype), copy=False)
+    if array.dtype.kind == "f" and array.dtype != _default_float:
+        return array.astype(_default_float)
     return array
+
+
+def _refuse_non_numbers(data: Any, name: str) -> None:
+    """Refuse, before NumPy guesses, the Python values that are never numbers."""
+    if isinstance(data, str | bytes | dict | set | frozenset) or data is None:
+        from chainrule.errors import ArgumentTypeError
+
+        raise ArgumentTypeError(
+            f"{name} must be numbers (a tensor, an array, a number or nested lists of "
+            f"numbers); got {type(data).__name__} {_short(data)}"
+        )
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def to_device(array: Array, device: str) -> Array:

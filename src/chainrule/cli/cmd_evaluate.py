@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from chainrule.experiments import evaluate_run
@@ -25,6 +26,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     report = evaluate_run(args.run_dir)
+    for warning in report.get("warnings", []):
+        print(f"chainrule: warning: {warning}", file=sys.stderr)
     test = report["test"]
     print(
         f"test accuracy {100 * test['accuracy']:.2f}%  loss {test['loss']:.4f}  "

@@ -8,7 +8,8 @@ from dataclasses import replace
 from typing import Any
 
 from chainrule.cli import int_at_least
-from chainrule.experiments import default_run_dir, load_config, run_experiment
+from chainrule.experiments import default_run_dir, loads, read_experiment, run_experiment
+from chainrule.train.strategy import Strategy, get_strategy
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -41,11 +42,39 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "then --resume the run to test the ensemble)",
     )
     parser.add_argument("--quiet", action="store_true", help="print only the result")
+    parser.add_argument(
+        "--mpi-timeout",
+        type=positive_seconds,
+        default=300.0,
+        metavar="SECONDS",
+        help="under mpiexec: how long a process waits for the others before it decides one "
+        "has died or hangs and aborts the job (default: 300)",
+    )
     return parser
 
 
+def positive_seconds(text: str) -> float:
+    """An argparse type: a positive finite number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds; got {text!r}")
+    return value
+
+
 def run(args: argparse.Namespace) -> int:
-    config = load_config(args.experiment)
+    # MPI starts first: a process that failed before MPI_Init would leave the others
+    # waiting there with no deadline; after it, any error aborts the whole job
+    strategy = get_strategy("mpi", timeout=args.mpi_timeout)
+    with strategy.abort_on_error():
+        return _run(args, strategy)
+
+
+def _run(args: argparse.Namespace, strategy: Strategy) -> int:
+    # rank 0 reads the experiment file (the others may not see it) and sends its text
+    config = loads(*strategy.on_writer(lambda: read_experiment(args.experiment)))
     if args.seed is not None:
         config = replace(config, seed=args.seed)
     if args.member is not None and not (args.run_dir or args.resume):
@@ -66,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume is not None,
         verbose=verbose,
         member=args.member,
+        strategy=strategy,
     )
     if not result.is_writer:
         return 0

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.autograd.tensor import Tensor
-from chainrule.errors import ArgumentError, ArgumentTypeError, ShapeError
+from chainrule.errors import ArgumentError, ArgumentTypeError, SampleIndexError, ShapeError
 
 
 class Dataset(abc.ABC):
@@ -67,6 +67,8 @@ class TensorDataset(Dataset):
         return len(self.arrays[0])
 
     def __getitem__(self, index: Any) -> tuple[np.ndarray, ...]:
+        """Sample ``index`` (an int) or the batch at ``index`` (a slice or integer array)."""
+        check_index(index, len(self), "TensorDataset")
         return tuple(array[index] for array in self.arrays)
 
     def get_batch(self, indices: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -75,6 +77,34 @@ class TensorDataset(Dataset):
     def __repr__(self) -> str:
         shapes = ", ".join(str(array.shape) for array in self.arrays)
         return f"TensorDataset({shapes})"
+
+
+def check_index(index: Any, n: int, owner: str) -> None:
+    """Refuse an ``index`` into ``n`` samples that is not an int, a slice or an integer
+    array, or that lies outside [-n, n), naming it and the length."""
+    if isinstance(index, slice):
+        return
+    if isinstance(index, bool | np.bool_) or not isinstance(
+        index, int | np.integer | np.ndarray | list
+    ):
+        raise ArgumentTypeError(
+            f"{owner} index must be an int, a slice or an array of ints; got "
+            f"{type(index).__name__} {index!r}"
+        )
+    if isinstance(index, int | np.integer):
+        if not -n <= index < n:
+            raise SampleIndexError(
+                f"{owner} index {index} is out of range for {n} samples (expected -{n} to {n - 1})"
+            )
+        return
+    array = np.asarray(index)
+    if array.size and array.dtype.kind not in "iu":
+        raise ArgumentTypeError(f"{owner} index array must hold ints; got dtype {array.dtype}")
+    if array.size and (array.min() < -n or array.max() >= n):
+        raise SampleIndexError(
+            f"{owner} index array holds values from {array.min()} to {array.max()}, out of "
+            f"range for {n} samples (expected -{n} to {n - 1})"
+        )
 
 
 class Subset(Dataset):

@@ -34,10 +34,20 @@ class DataLoader:
         transform: Callable[[np.ndarray], np.ndarray] | None = None,
         generator: np.random.Generator | None = None,
     ) -> None:
-        if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
+        if (
+            not hasattr(dataset, "__len__")
+            or not hasattr(dataset, "__getitem__")
+            or isinstance(dataset, str | bytes | dict | list | tuple | np.ndarray)
+        ):
             raise ArgumentTypeError(
-                "DataLoader: dataset must be a Dataset (anything with len() and indexing); "
-                f"got {type(dataset).__name__}"
+                "DataLoader: dataset must be a Dataset (a TensorDataset(x, y), or anything "
+                "with len() and indexing that gives samples); got "
+                f"{type(dataset).__name__} {str(dataset)[:40]}"
+                + (
+                    ": wrap arrays as TensorDataset(x, y)"
+                    if isinstance(dataset, list | tuple | np.ndarray)
+                    else ""
+                )
             )
         check_positive_int(batch_size, "batch_size", "DataLoader")
         if transform is not None and not callable(transform):

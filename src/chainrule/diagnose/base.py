@@ -8,13 +8,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 SEVERITIES = ("critical", "warning", "info")
-KINDS = (  # importance within a severity: causes (gradient flow) before symptoms (curves)
+KINDS = (  # importance within a severity: causes (gradient flow) before symptoms (curves);
+    # a learning rate too high (oscillation) before the units it kills, dead or saturated
+    # units before the vanishing gradients they cause
     "divergence",
     "exploding_gradients",
-    "vanishing_gradients",
+    "oscillation",
     "dead_relu",
     "saturation",
-    "oscillation",
+    "vanishing_gradients",
     "plateau",
     "update_ratio",
     "overfitting",
@@ -37,6 +39,12 @@ REMEDIES: dict[str, list[str]] = {
         "a lower learning rate (3-10x lower)",
         "gradient clipping (fit(..., clip_grad_norm=1.0))",
         "batch normalisation (nn.BatchNorm1d)",
+    ],
+    "exploding_init": [
+        "a smaller initialisation: He for ReLU, Xavier/Glorot for tanh/sigmoid "
+        "(Linear(..., weight_init='he_normal'))",
+        "batch normalisation after the linear layers (nn.BatchNorm1d)",
+        "gradient clipping (fit(..., clip_grad_norm=1.0))",
     ],
     "units": [
         "a careful initialisation (He for ReLU, Xavier/Glorot for tanh/sigmoid)",
@@ -114,4 +122,9 @@ def percent(fraction: float) -> str:
 
 
 def orders_of_magnitude(ratio: float) -> str:
+    """'2.0' for 0.01 or 100; 'inf' for a ratio of 0 or infinity, 'nan' for NaN."""
+    if math.isnan(ratio):
+        return "nan"
+    if ratio <= 0.0 or math.isinf(ratio):
+        return "inf"
     return f"{abs(math.log10(ratio)):.1f}"

@@ -59,10 +59,21 @@ class Doctor(Monitor):
         self._examine(self.trainer.epoch, finished=True)
 
     def _examine(self, epoch: int, finished: bool) -> None:
-        """Warn about each problem (not 'info' findings) the first time its kind appears."""
+        """Warn about each problem (not 'info' findings) the first time its kind appears.
+
+        The doctor never stops the run it watches: should reading the statistics fail,
+        it says so in one line and training goes on."""
         history = self.trainer.history.history
-        human_error = self.human_error if finished and final_errors(history) else None
-        for finding in diagnose(history, self.diagnostics(), human_error, finished=finished):
+        diagnostics = self.diagnostics()
+        try:
+            human_error = (
+                self.human_error if finished and final_errors(history, diagnostics) else None
+            )
+            findings = diagnose(history, diagnostics, human_error, finished=finished)
+        except Exception as error:  # a diagnosis must never end the training
+            self.trainer.log(f"doctor, epoch {epoch}: could not read the statistics ({error!r})")
+            return
+        for finding in findings:
             if finding.severity == "info" or finding.kind in self._warned:
                 continue
             self._warned.add(finding.kind)

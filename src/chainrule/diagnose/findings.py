@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from chainrule.diagnose.advice import fitted_remedies, suppress_after_divergence
 from chainrule.diagnose.base import KINDS, REMEDIES, SEVERITIES, Finding, percent
 from chainrule.diagnose.curves import curve_findings
 from chainrule.diagnose.gradients import layer_findings
@@ -43,21 +44,28 @@ def diagnose(
     if diagnostics is not None:
         findings += layer_findings(diagnostics)
     if human_error is not None:
-        errors = final_errors(history)
+        errors = final_errors(history, diagnostics)
         if errors is None:
             raise ArgumentError(
                 "a human-level error needs the training and validation error: log 'accuracy' "
                 f"with validation data; logged: {sorted(history)}"
             )
-        findings.append(bias_variance(human_error, *errors))
+        train_error, dev_error, train_source = errors
+        findings.append(bias_variance(human_error, train_error, dev_error, train_source))
+    findings = suppress_after_divergence(findings)
+    settings = (diagnostics or {}).get("settings")
+    findings = [fitted_remedies(f, settings, diagnostics) for f in findings]
     return sorted(findings, key=Finding.importance)
 
 
 # ------------------------------------------------------------ bias / variance
-def bias_variance(human_error: float, train_error: float, dev_error: float) -> Finding:
+def bias_variance(
+    human_error: float, train_error: float, dev_error: float, train_source: str = ""
+) -> Finding:
     """The lecture's table: avoidable bias = train - human, variance = dev - train; the
     larger gap names the problem, unless both are within ``NEAR_HUMAN_TOLERANCE``.
-    Errors are fractions in [0, 1] (1% = 0.01)."""
+    Errors are fractions in [0, 1] (1% = 0.01); ``train_source`` says how the training
+    error was measured (shown in the evidence)."""
     for name, value in (
         ("human_error", human_error),
         ("train_error", train_error),
@@ -74,8 +82,9 @@ def bias_variance(human_error: float, train_error: float, dev_error: float) -> F
         "variance": variance,
     }
     evidence = (
-        f"human-level error {percent(human_error)}, training error {percent(train_error)}, "
-        f"dev error {percent(dev_error)}: avoidable bias {percent(bias)} (train - human), "
+        f"human-level error {percent(human_error)}, training error {percent(train_error)}"
+        f"{f' ({train_source})' if train_source else ''}, dev error {percent(dev_error)} "
+        f"(the final model on the validation data): avoidable bias {percent(bias)} (train - human), "
         f"variance {percent(variance)} (dev - train)"
     )
     if max(bias, variance) < NEAR_HUMAN_TOLERANCE:
@@ -107,8 +116,25 @@ def bias_variance(human_error: float, train_error: float, dev_error: float) -> F
     )
 
 
-def final_errors(history: Mapping[str, Sequence[float]]) -> tuple[float, float] | None:
-    """(training error, validation error) of the last epoch, from logged accuracies."""
-    if "accuracy" not in history or "val_accuracy" not in history or not history["accuracy"]:
+def final_errors(
+    history: Mapping[str, Sequence[float]], diagnostics: Mapping[str, Any] | None = None
+) -> tuple[float, float, str] | None:
+    """(training error, validation error, how the training error was measured).
+
+    The training error is the final model's, in eval mode, on training samples when a
+    ``Monitor`` measured it (``diagnostics["final_errors"]``); otherwise the running
+    accuracy of the last epoch, measured while the weights moved and dropout was on.
+    """
+    if "val_accuracy" not in history or not history["val_accuracy"]:
         return None
-    return 1.0 - float(history["accuracy"][-1]), 1.0 - float(history["val_accuracy"][-1])
+    dev_error = 1.0 - float(history["val_accuracy"][-1])
+    measured = (diagnostics or {}).get("final_errors")
+    if measured and measured.get("train_error") is not None:
+        source = (
+            f"the final model in eval mode on {int(measured['train_samples'])} training samples"
+        )
+        return float(measured["train_error"]), dev_error, source
+    if "accuracy" not in history or not history["accuracy"]:
+        return None
+    source = "running accuracy over the last epoch, in training mode (dropout on)"
+    return 1.0 - float(history["accuracy"][-1]), dev_error, source

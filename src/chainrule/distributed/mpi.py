@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import numpy as np
@@ -188,6 +189,23 @@ class MPIStrategy(Strategy):
                         "died or hangs. Aborting the job; restart it with resume=True to "
                         "continue from the last checkpoint."
                     )
+
+    @contextmanager
+    def abort_on_error(self) -> Iterator[None]:
+        """Any error in this process ends every process of the job now, with one line
+        naming the rank and the error, rather than leaving the others to wait."""
+        try:
+            yield
+        except Exception as error:
+            if getattr(error, "_chainrule_aborting", False):  # an inner guard said it already
+                raise
+            error._chainrule_aborting = True  # type: ignore[attr-defined]
+            self.abort(
+                f"chainrule: error on rank {self.rank} of {self.world_size}: {error}; "
+                "aborting the whole job",
+                code=2,
+            )
+            raise
 
     def fail(self, error: BaseException) -> None:
         """This process failed: say why, and end the job rather than leave the others waiting."""

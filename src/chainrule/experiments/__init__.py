@@ -8,7 +8,13 @@ writes the config, history, checkpoints, metrics and plots. The schema is descri
 
 from chainrule.experiments.config import ExperimentConfig, to_toml
 from chainrule.experiments.layers import LAYERS, build_model
-from chainrule.experiments.parse import find_experiment, load_config, loads, named_experiments
+from chainrule.experiments.parse import (
+    find_experiment,
+    load_config,
+    loads,
+    named_experiments,
+    read_experiment,
+)
 from chainrule.experiments.runner import (
     RunDirectoryError,
     RunResult,
@@ -31,6 +37,7 @@ __all__ = [
     "load_config",
     "loads",
     "named_experiments",
+    "read_experiment",
     "run_experiment",
     "to_toml",
 ]

@@ -87,13 +87,19 @@ def find_experiment(source: str | os.PathLike[str]) -> Path:
 
 def load_config(source: str | os.PathLike[str]) -> ExperimentConfig:
     """A named experiment or a TOML file, parsed and checked; errors start with the file name."""
+    return loads(*read_experiment(source))
+
+
+def read_experiment(source: str | os.PathLike[str]) -> tuple[str, str, str]:
+    """(TOML text, default name, origin) of a named experiment or a TOML file: what
+    ``loads`` parses, as plain strings one process can send the others."""
     path = find_experiment(source)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path}: cannot read the experiment file: {error}") from None
     default_name = re.sub(r"[^A-Za-z0-9._-]+", "-", path.stem).strip("-._") or "experiment"
-    return loads(text, default_name, origin=str(path))
+    return text, default_name, str(path)
 
 
 def loads(

@@ -45,7 +45,7 @@ from chainrule.backend import manual_seed
 from chainrule.data.preprocessing import one_hot
 from chainrule.diagnose.monitor import Monitor
 from chainrule.ensemble import combine
-from chainrule.errors import ChainruleError
+from chainrule.errors import ChainruleError, CheckpointError, ShapeError
 from chainrule.experiments.config import ExperimentConfig, ScheduleConfig, to_toml
 from chainrule.experiments.datasets import NormalizedSamples, PreparedData, prepare_data
 from chainrule.experiments.layers import build_model
@@ -112,6 +112,7 @@ def run_experiment(
     resume: bool = False,
     verbose: int = 1,
     member: int | None = None,
+    strategy: Strategy | None = None,
 ) -> RunResult:
     """Train ``config`` (``epochs`` overrides its [training] epochs), test it, write ``run_dir``.
 
@@ -122,8 +123,37 @@ def run_experiment(
     ``member`` (an ensemble only): train and test that member alone, into
     ``run_dir/members/<member>``; the run directory may already hold the same run, whose
     other members are left as they are. The result's metrics are the member's.
+
+    Under mpiexec (``strategy``, default ``get_strategy("mpi")``) MPI starts before
+    anything else; rank 0 alone reads and checks the run directory and tells the others,
+    and an error in any process aborts the whole job.
     """
-    run_dir = Path(run_dir)
+    strategy = strategy if strategy is not None else get_strategy("mpi")
+    with strategy.abort_on_error():
+        return _run_experiment(config, Path(run_dir), epochs, resume, verbose, member, strategy)
+
+
+def _inspect_run_dir(
+    run_dir: Path, config: ExperimentConfig, resume: bool, member: int | None
+) -> tuple[bool, int | None]:
+    """(resume, the stored run's epochs): read by rank 0 alone, which may be the only
+    process that sees the run directory."""
+    if member is not None:
+        resume = (run_dir / "config.toml").is_file()
+    if not resume:
+        return False, None
+    return True, _check_resumable(run_dir, config).training.epochs
+
+
+def _run_experiment(
+    config: ExperimentConfig,
+    run_dir: Path,
+    epochs: int | None,
+    resume: bool,
+    verbose: int,
+    member: int | None,
+    strategy: Strategy,
+) -> RunResult:
     if member is not None:
         count = config.ensemble.members if config.ensemble else 0
         if not 0 <= member < count:
@@ -135,17 +165,17 @@ def run_experiment(
                     else f"{config.name!r} is not an ensemble (it has no [ensemble] table)"
                 )
             )
-        resume = (run_dir / "config.toml").is_file()
-    if resume:
-        stored = _check_resumable(run_dir, config)
-        epochs = stored.training.epochs if epochs is None else epochs
+    resume, stored_epochs = strategy.on_writer(
+        lambda: _inspect_run_dir(run_dir, config, resume, member)
+    )
+    if resume and epochs is None:
+        epochs = stored_epochs
     if epochs is not None:
         config = replace(config, training=replace(config.training, epochs=epochs))
     start = time.perf_counter()
     manual_seed(config.seed)
     build_model(config)  # a model that cannot be built fails before any data loads,
     data = prepare_data(config)  # and data that cannot be loaded before anything is written
-    strategy = get_strategy("mpi")  # under mpiexec: data-parallel; else one process
     writer = strategy.is_writer
     verbose = verbose if writer else 0
     if writer:  # members trained side by side may each be the first to open it
@@ -221,10 +251,36 @@ def evaluate_run(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     for directory in directories:
         manual_seed(config.seed)
         model = build_model(config)
-        model.load_state_dict(load(directory / "checkpoints" / "best.npz"))
+        weights = directory / "checkpoints" / "best.npz"
+        try:
+            model.load_state_dict(load(weights))
+        except ShapeError as error:
+            raise CheckpointError(f"{weights}: does not fit the run's model: {error}") from None
         models.append(model)
+    warnings = [w for m, d in zip(models, directories) if (w := _non_finite_weights(m, d))]
     report, _ = _test(config, models, prepare_data(config))
+    if warnings:
+        report["warnings"] = warnings
     return report
+
+
+def _non_finite_weights(model: Any, directory: Path) -> str | None:
+    """A warning naming the layers of ``model`` (loaded from ``directory``) whose weights
+    hold NaN or infinity, or None when every weight is finite."""
+    bad = {
+        name: int((~np.isfinite(p.numpy())).sum())
+        for name, p in model.named_parameters()
+        if not np.isfinite(p.numpy()).all()
+    }
+    if not bad:
+        return None
+    total = sum(p.size for p in model.parameters())
+    listing = ", ".join(f"{name} ({count})" for name, count in list(bad.items())[:5])
+    return (
+        f"{directory / 'checkpoints' / 'best.npz'} holds {sum(bad.values())} non-finite weights "
+        f"(NaN or inf) of {total}, in {listing}: the run diverged, and the figures below "
+        "measure a broken model"
+    )
 
 
 # ------------------------------------------------------------------ pieces
@@ -372,7 +428,8 @@ def _train(
         strategy=strategy,
     )
     run_state = checkpoints / "run"
-    resume = resume and any(run_state.glob("step-*.npz"))  # else this one starts afresh
+    # else this one starts afresh; rank 0 looks, as the others may not see the directory
+    resume = resume and strategy.on_writer(lambda: any(run_state.glob("step-*.npz")))
     started = time.perf_counter()
     history = trainer.fit(
         _weighted(data.train, config.training.class_weights),

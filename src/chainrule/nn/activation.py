@@ -16,7 +16,7 @@ from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
 from chainrule.ops import activation as A
 from chainrule.ops import elementwise as E
-from chainrule.ops._operands import check_number
+from chainrule.ops._operands import as_tensor, check_number
 from chainrule.ops.linalg import linear
 
 
@@ -201,7 +201,7 @@ class RBF(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if not isinstance(x, Tensor):
-            x = Tensor(x)
+            x = as_tensor(x)
         if x.ndim != 2 or x.shape[1] != self.in_features:
             raise ShapeError(
                 f"RBF({self.in_features} -> {self.out_features}) got input of shape "
@@ -269,7 +269,7 @@ class MaxoutLinear(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if not isinstance(x, Tensor):
-            x = Tensor(x)
+            x = as_tensor(x)
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ShapeError(
                 f"MaxoutLinear({self.in_features} -> {self.out_features}, "

@@ -10,6 +10,7 @@ from chainrule.nn import init
 from chainrule.nn.linear import check_positive_int
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
+from chainrule.ops._operands import as_tensor
 from chainrule.ops.conv import Conv2d as Conv2dOp
 from chainrule.ops.conv import Pair, as_pair, check_window_fits, format_pair
 
@@ -57,7 +58,7 @@ class Conv2d(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if not isinstance(x, Tensor):
-            x = Tensor(x)
+            x = as_tensor(x)
         name = (
             f"Conv2d({self.in_channels} -> {self.out_channels}, "
             f"kernel {format_pair(self.kernel_size)})"

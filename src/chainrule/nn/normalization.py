@@ -9,7 +9,7 @@ from chainrule.errors import ArgumentError, ShapeError
 from chainrule.nn.linear import check_positive_int
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
-from chainrule.ops._operands import check_number
+from chainrule.ops._operands import as_tensor, check_number
 from chainrule.ops.norm import batch_norm
 
 
@@ -62,7 +62,7 @@ class _BatchNorm(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if not isinstance(x, Tensor):
-            x = Tensor(x)
+            x = as_tensor(x)
         if x.ndim not in self.input_ndims or x.shape[1] != self.num_features:
             raise ShapeError(
                 f"{type(self).__name__}({self.num_features}) got input of shape "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from chainrule.autograd.tensor import Tensor
 from chainrule.errors import ArgumentError, ShapeError
 from chainrule.nn.module import Module
+from chainrule.ops._operands import as_tensor
 from chainrule.ops.conv import Pair, check_window_fits, format_pair
 from chainrule.ops.pool import AvgPool2d as AvgPool2dOp
 from chainrule.ops.pool import LPPool2d as LPPool2dOp
@@ -25,7 +26,7 @@ class _Pool2d(Module):
 
     def _check(self, x: Tensor) -> Tensor:
         if not isinstance(x, Tensor):
-            x = Tensor(x)
+            x = as_tensor(x)
         name = f"{type(self).__name__}(kernel {format_pair(self.kernel_size)})"
         if x.ndim != 4:
             raise ShapeError(f"{name} got input of shape {tuple(x.shape)}; expected (N, C, H, W)")

@@ -11,28 +11,26 @@ from chainrule.autograd.tensor import Tensor
 from chainrule.errors import ArgumentError, ArgumentTypeError
 
 
-def as_tensor(value: Any, like: Tensor | None = None) -> Tensor:
-    """``value`` as a tensor. Next to a floating tensor ``like``, a number or array takes
-    its dtype and device, so ``x * 2`` stays float32 and ``x64 * 2`` float64."""
+def as_tensor(value: Any, like: Tensor | None = None, name: str = "input") -> Tensor:
+    """``value`` as a tensor, through the one checked conversion (errors name ``name``).
+    Next to a floating tensor ``like``, a number or array takes its dtype and device, so
+    ``x * 2`` stays float32 and ``x64 * 2`` float64."""
     if isinstance(value, Tensor):
         return value
-    if isinstance(value, str) or value is None:
-        raise ArgumentTypeError(
-            f"expected a Tensor, an array or a number; got {type(value).__name__}"
-        )
     if like is None:
-        return Tensor(value)
+        return Tensor._wrap(backend.asarray(value, name=name), False)
     dtype = like.data.dtype if like.data.dtype.kind == "f" else None
-    return Tensor(value, dtype=dtype, device=backend.device_of(like.data))
+    device = backend.device_of(like.data)
+    return Tensor._wrap(backend.asarray(value, dtype, device, name=name), False)
 
 
 def binary(a: Any, b: Any) -> tuple[Tensor, Tensor]:
     """Both operands of a binary op as tensors, a non-tensor taking the other's dtype."""
     if isinstance(a, Tensor):
-        return a, (b if isinstance(b, Tensor) else as_tensor(b, a))
+        return a, (b if isinstance(b, Tensor) else as_tensor(b, a, name="other"))
     if isinstance(b, Tensor):
         return as_tensor(a, b), b
-    return Tensor(a), Tensor(b)
+    return as_tensor(a), as_tensor(b, name="other")
 
 
 def normalize_axis(axis: int | Sequence[int] | None, ndim: int, op: str) -> tuple[int, ...] | None:

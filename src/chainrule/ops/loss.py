@@ -177,7 +177,7 @@ def cross_entropy(
     logits = as_tensor(logits)
     if not isinstance(target, Tensor):  # probabilities keep the logits' precision
         floating = getattr(target, "dtype", None) is not None and target.dtype.kind == "f"
-        target = as_tensor(target, logits) if floating else Tensor(target)
+        target = as_tensor(target, logits if floating else None, name="target")
     _check_floating(logits, "logits", "cross_entropy")
     if logits.ndim != 2:
         raise ShapeError(f"cross_entropy: logits must be (N, C); got shape {logits.shape}")
@@ -356,7 +356,7 @@ def nll_loss(
             f"nll_loss: input must be (N, C) log-probabilities; got shape {input.shape}"
         )
     n, c = input.shape
-    target = target if isinstance(target, Tensor) else Tensor(target)
+    target = as_tensor(target, name="target")
     if target.dtype.kind not in "iu":
         raise DTypeError(
             f"nll_loss: target must hold integer class indices; got dtype {target.dtype}"
@@ -387,7 +387,7 @@ def _same_shape_pair(input: Any, target: Any, op: str) -> tuple[Tensor, Tensor]:
     """input and target as floating tensors of one shape (an array target takes input's dtype)."""
     input = as_tensor(input)
     _check_floating(input, "input", op)
-    target = as_tensor(target, input)
+    target = as_tensor(target, input, name="target")
     _check_floating(target, "target", op)
     if target.shape != input.shape:
         raise ShapeError(

@@ -13,10 +13,11 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from chainrule.errors import ArgumentError, CheckpointError
+from chainrule.errors import ArgumentError, ChainruleError, CheckpointError
 from chainrule.train.serialization import load, save
 
 _NAME = re.compile(r"^step-(\d{9})\.npz$")
@@ -57,9 +58,10 @@ class Checkpointer:
             stale.unlink(missing_ok=True)
         return path
 
-    def load_latest(self) -> tuple[dict[str, Any], str]:
-        """The newest checkpoint that loads and verifies; damaged ones are skipped, and named
-        on stderr when an older one is used (or all in the error when none is usable)."""
+    def load_latest(self, check: Callable[[Any], None] | None = None) -> tuple[dict[str, Any], str]:
+        """The newest checkpoint that loads, verifies and (``check``) fits the run; damaged
+        or misfitting ones are skipped, and named on stderr when an older one is used (or
+        all in the error when none is usable)."""
         candidates = self.paths()
         if not candidates:
             raise CheckpointError(f"nothing to resume: no checkpoint in {self.directory}")
@@ -70,6 +72,14 @@ class Checkpointer:
             except CheckpointError as error:
                 problems.append(str(error))
                 continue
+            if check is not None:
+                try:
+                    check(state)
+                except (ChainruleError, KeyError, TypeError, ValueError) as error:
+                    problems.append(
+                        f"{path}: its checksum holds but it does not fit this run: {error}"
+                    )
+                    continue
             for problem in problems:
                 print(
                     f"chainrule: {problem}; falling back to the previous checkpoint",

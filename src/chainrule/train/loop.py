@@ -211,7 +211,9 @@ class Trainer:
         self.stop_reason = None
         self.strategy.setup(self.model)
         if resume:
-            state, path = self.strategy.on_writer(self.checkpointer.load_latest)
+            state, path = self.strategy.on_writer(
+                lambda: self.checkpointer.load_latest(self.check_fits)
+            )
             self.load_state_dict(state)
             self.log(f"resumed from {path} (epoch {self.epoch}, batch {self.batch})")
 
@@ -338,20 +340,43 @@ class Trainer:
             visit(module)
         return found
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def check_fits(self, state: Any) -> None:
+        """Refuse, changing nothing, a ``state`` that is not a checkpoint of this run: keys,
+        the model's parameter names and shapes, the numbers of callbacks and generators."""
+        if not isinstance(state, dict):
+            raise CheckpointError(f"not a run checkpoint: it holds a {type(state).__name__}")
         missing = sorted(set(_RUN_STATE_KEYS) - set(state))
         if missing:
             raise CheckpointError(
                 f"not a run checkpoint (it lacks {', '.join(missing)}): resume needs a file "
                 "that Trainer.state_dict wrote, not a model's weights"
             )
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        if len(state["callbacks"]) != len(self.callbacks):
+        own = self.model.state_dict()
+        model = state["model"]
+        if not isinstance(model, dict):
+            raise CheckpointError(f"its model state is a {type(model).__name__}, not a dict")
+        misfits = sorted(set(own) ^ set(model)) + [
+            f"{k}: {tuple(np.shape(model[k]))} here {tuple(own[k].shape)}"
+            for k in own
+            if k in model and tuple(np.shape(model[k])) != tuple(own[k].shape)
+        ]
+        if misfits:
+            raise CheckpointError(
+                f"its model does not fit this one ({len(misfits)} keys or shapes differ: "
+                f"{'; '.join(misfits[:4])})"
+            )
+        if not isinstance(state["callbacks"], list) or len(state["callbacks"]) != len(
+            self.callbacks
+        ):
             raise CheckpointError(
                 f"the checkpoint has {len(state['callbacks'])} callback states but this trainer "
                 f"has {len(self.callbacks)} callbacks; resume with the same callbacks"
             )
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.check_fits(state)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
         self._pending_callback_state = state["callbacks"]  # loaded after on_train_begin resets them
         self.history.load_state_dict(state["history"])
         progress = state["progress"]

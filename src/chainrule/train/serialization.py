@@ -13,7 +13,9 @@ import hashlib
 import io
 import json
 import os
+import stat
 import tempfile
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -107,13 +109,72 @@ def save_arrays(
     atomic_write_bytes(path, data)
 
 
+# what a member of an .npz may declare: chainrule stores members uncompressed, so a
+# member larger than its compressed bytes by this factor was made to inflate (a zip bomb)
+MAX_EXPANSION = 4
+# ... and no member or archive may declare more than this many bytes (far above any
+# model this library trains on a CPU: 4 GiB of float32 is a billion parameters)
+MAX_DECLARED_BYTES = 4 << 30
+
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def check_regular_file(path: Path) -> int:
+    """The size of ``path`` if it is (or a symlink leads to) a regular file; else an
+    error saying what it is: missing, a broken link, a directory, a pipe, a device."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise CheckpointError(
+                f"{path}: a symbolic link to {os.readlink(path)}, which does not exist"
+            ) from None
+        raise CheckpointError(f"{path}: no such file") from None
+    except OSError as error:
+        raise CheckpointError(f"{path}: cannot be read ({error.strerror})") from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = next((name for test, name in _FILE_KINDS if test(info.st_mode)), "not a file")
+        via = f" (a symbolic link to {os.readlink(path)})" if path.is_symlink() else ""
+        raise CheckpointError(f"{path}{via}: is {kind}, not a chainrule file; refused")
+    return info.st_size
+
+
+def _check_declared_sizes(path: Path, file_size: int) -> None:
+    """Refuse an archive whose members declare more bytes than they could honestly hold,
+    reading only the zip directory (nothing is inflated)."""
+    with zipfile.ZipFile(path) as archive:
+        members = archive.infolist()
+    total = 0
+    for member in members:
+        declared = member.file_size
+        total += declared
+        if declared > MAX_EXPANSION * member.compress_size + 4096 or declared > MAX_DECLARED_BYTES:
+            raise CheckpointError(
+                f"{path}: member {member.filename!r} declares {declared} bytes from "
+                f"{member.compress_size} stored bytes ({declared / max(member.compress_size, 1):.0f}x); "
+                f"a chainrule file stores its arrays uncompressed: refused before inflating "
+                f"(a zip bomb?)"
+            )
+    if total > MAX_DECLARED_BYTES or total > MAX_EXPANSION * file_size + 4096 * len(members):
+        raise CheckpointError(
+            f"{path}: its members declare {total} bytes in a file of {file_size} bytes; "
+            "refused before inflating (a zip bomb?)"
+        )
+
+
 def load_arrays(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """(arrays, metadata) from a file ``save_arrays`` wrote; refuses anything else."""
+    """(arrays, metadata) from a file ``save_arrays`` wrote; refuses anything else.
+
+    Only regular files are opened; an .npz's declared member sizes are checked against
+    its own size before anything is inflated, so memory stays bounded by the file."""
     path = Path(path)
-    if path.is_dir():
-        raise CheckpointError(f"{path}: is a directory, not a chainrule file")
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such file")
+    file_size = check_regular_file(path)
     try:
         if path.suffix == ".safetensors":
             arrays, metadata_json, checksum = _read_safetensors(path)
@@ -125,6 +186,7 @@ def load_arrays(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], di
                 raise CheckpointError(
                     f"{path}: not a chainrule file: not an .npz archive ({found})"
                 )
+            _check_declared_sizes(path, file_size)
             archive = np.load(path, allow_pickle=False)
             if not isinstance(archive, np.lib.npyio.NpzFile):
                 raise CheckpointError(f"{path}: a bare NumPy array, not a chainrule file")

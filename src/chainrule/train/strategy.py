@@ -12,7 +12,8 @@ over MPI is ``chainrule.distributed.MPIStrategy`` (``fit(..., strategy="mpi")``)
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from chainrule.errors import ArgumentError
@@ -55,6 +56,12 @@ class Strategy:
         """``fn()`` run by rank 0 alone, its result (or its error) given to every process."""
         return fn()
 
+    @contextmanager
+    def abort_on_error(self) -> Iterator[None]:
+        """Under a job of several processes, end them all when this one raises (one process:
+        the error simply propagates)."""
+        yield
+
     def fail(self, error: BaseException) -> None:
         """Training failed in this process with ``error``; one process has nothing to tell."""
 
@@ -62,10 +69,11 @@ class Strategy:
         return f"{type(self).__name__}()"
 
 
-def get_strategy(spec: Strategy | str | None) -> Strategy:
+def get_strategy(spec: Strategy | str | None, timeout: float | None = None) -> Strategy:
     """A strategy from None (one process), a Strategy instance, or "mpi": data-parallel
     over the processes of an MPI job, and one process when the script was not started by
-    mpiexec (so the same script runs either way, with or without mpi4py installed)."""
+    mpiexec (so the same script runs either way, with or without mpi4py installed).
+    ``timeout``: seconds an MPI process waits for the others before it aborts the job."""
     if spec is None:
         return Strategy()
     if isinstance(spec, Strategy):
@@ -75,7 +83,8 @@ def get_strategy(spec: Strategy | str | None) -> Strategy:
             return Strategy()
         from chainrule.distributed import MPIStrategy
 
-        strategy = MPIStrategy()  # without mpi4py this raises: N processes must not train alone
+        # without mpi4py this raises: N processes must not train alone
+        strategy = MPIStrategy() if timeout is None else MPIStrategy(timeout=timeout)
         return strategy if strategy.world_size > 1 else Strategy()
     raise ArgumentError(f"strategy must be None, 'mpi' or a chainrule.train.Strategy; got {spec!r}")
 

@@ -20,6 +20,10 @@ class SearchError(ChainruleError, RuntimeError):
     """A search has no completed trial to report (every trial failed, or none ran)."""
 
 
+class StorageError(ChainruleError, RuntimeError):
+    """The storage of a study could not be opened, created or written (one line says why)."""
+
+
 def check_direction(direction: Any) -> str:
     if direction not in DIRECTIONS:
         raise ArgumentError(f"direction must be 'maximize' or 'minimize'; got {direction!r}")

@@ -7,6 +7,8 @@ share (see ``run_workers``). Bayesian search always uses Optuna's TPE sampler.
 
 from __future__ import annotations
 
+import functools
+import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -101,7 +103,8 @@ def grid_search(
     with studies.quiet(optuna):
         sampler = optuna.samplers.GridSampler(encoded, seed=0)
         study = studies.open_study(optuna, storage, study_name, direction, sampler)
-        studies.run_grid(optuna, study, objective, grid_space, verbose)
+        with studies.storage_errors(storage):
+            studies.run_grid(optuna, study, objective, grid_space, verbose)
     return finish(studies.to_result(study, grid_space, "grid"))
 
 
@@ -119,8 +122,9 @@ def random_search(
     """``n_trials`` points drawn independently from the space.
 
     In-process the draws come from ``numpy.random.default_rng(seed)``: the same seed gives
-    the same points. With ``storage`` the study uses Optuna's RandomSampler(seed); give
-    each worker of a shared study its own seed (``run_workers`` does).
+    the same points. With ``storage`` trial k's point is drawn from (seed, k), so workers
+    sharing a study draw different points even from one seed, and a point another
+    trial already holds is skipped (recorded as pruned).
     """
     objective = _check_objective(objective)
     direction = check_direction(direction)
@@ -136,7 +140,7 @@ def random_search(
         optuna,
         objective,
         space,
-        lambda seed: optuna.samplers.RandomSampler(seed=seed),
+        lambda seed: studies.trial_seeded_sampler(optuna, seed),
         seed=seed,
         n_trials=n_trials,
         direction=direction,
@@ -162,7 +166,10 @@ def bayesian_search(
     """``n_trials`` points chosen by Optuna's TPE sampler from the trials so far.
 
     ``n_jobs`` runs trials in threads of this process; for processes (or machines) share
-    a ``storage`` between workers, each with its own seed (``run_workers``).
+    a ``storage`` between workers. With a storage each worker's sampler also draws on a
+    token of its own, so workers started with one seed do not propose the same points
+    (and a shared search is not reproducible from the seed); a point an earlier trial
+    holds is skipped, recorded as pruned.
     """
     objective = _check_objective(objective)
     direction = check_direction(direction)
@@ -207,10 +214,26 @@ def _run_study(
     with studies.quiet(optuna):  # also hides the ExperimentalWarning of Optuna 3 samplers
         study = studies.open_study(optuna, storage, study_name, direction, sampler=None)
         # NOTE: a continued study must not replay the points its first call drew from the
-        # same seed, so the sampler's seed also depends on how many trials it already has.
+        # same seed, so the sampler's seed also depends on how many trials it already has;
+        # and workers started together (same seed, same count) each need their own stream:
+        # the random sampler seeds every trial by its unique number, the others get a
+        # token of this worker's own (a shared search is not reproducible anyway).
         done = len(study.get_trials(deepcopy=False))
-        study.sampler = make_sampler(int(np.random.SeedSequence([seed, done]).generate_state(1)[0]))
+        entropy = [seed] if method == "random" else [seed, done]
+        if storage is not None and method != "random":
+            entropy.append(uuid.uuid4().int >> 64)
+        study.sampler = make_sampler(int(np.random.SeedSequence(entropy).generate_state(1)[0]))
+        # a shared study trains each configuration once, whichever worker drew it first
+        repeated = (
+            functools.partial(studies.skip_repeated_configuration, optuna, study)
+            if storage is not None
+            else None
+        )
         studies.optimize(
-            study, studies.optuna_objective(objective, space, verbose), n_trials, n_jobs
+            study,
+            studies.optuna_objective(objective, space, verbose, before=repeated),
+            n_trials,
+            n_jobs,
+            storage,
         )
     return finish(studies.to_result(study, space, method))

@@ -15,14 +15,19 @@ import itertools
 import json
 import math
 import os
+import random
+import re
 import time
 import types
 import warnings
+import zlib
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from chainrule.errors import ArgumentError, ArgumentTypeError
-from chainrule.tune.result import SearchResult
+import numpy as np
+
+from chainrule.errors import ArgumentError, ArgumentTypeError, ChainruleError
+from chainrule.tune.result import SearchResult, StorageError
 from chainrule.tune.space import (
     Choice,
     Distribution,
@@ -71,21 +76,77 @@ def storage_backend(optuna: types.ModuleType, storage: Any) -> Any:
     )
 
 
+# workers started together on a new storage race to create its tables and the study:
+# the losers retry, after a random pause that doubles each time (0.05 s up to ~6 s)
+CREATE_ATTEMPTS = 8
+CREATE_PAUSE = 0.05
+
+
+def _describe(storage: Any) -> str:
+    """The storage, as a user named it, without a password."""
+    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", str(storage))
+
+
+@contextlib.contextmanager
+def storage_errors(storage: Any) -> Iterator[None]:
+    """Turn a database's or a journal's own exception (80 lines of SQLAlchemy traceback)
+    into one ``StorageError`` line naming the storage."""
+    try:
+        yield
+    except (ChainruleError, KeyboardInterrupt):
+        raise
+    except Exception as error:
+        if not _is_storage_error(error):
+            raise
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise StorageError(
+            f"storage {_describe(storage)}: {type(error).__name__}: {first[:300]}"
+        ) from error
+
+
+_RACE_SIGNS = ("already exists", "unique constraint", "duplicate key", "locked", "integrity")
+
+
+def _lost_a_race(error: StorageError) -> bool:
+    """Whether another worker creating the same tables or study got there first (worth a
+    retry), rather than a storage that cannot be used at all."""
+    cause = error.__cause__
+    text = f"{type(cause).__name__} {cause}".lower()
+    return type(cause).__name__ == "DuplicatedStudyError" or any(s in text for s in _RACE_SIGNS)
+
+
+def _is_storage_error(error: BaseException) -> bool:
+    module = type(error).__module__ or ""
+    return module.startswith(("sqlalchemy", "optuna.storages", "psycopg", "sqlite3")) or (
+        type(error).__name__ in ("StorageInternalError", "DuplicatedStudyError")
+    )
+
+
 def open_study(
     optuna: types.ModuleType, storage: Any, study_name: str | None, direction: str, sampler: Any
 ) -> Any:
-    """Create the study, or load it if the storage already holds one of that name."""
+    """Create the study, or load it if the storage already holds one of that name; safe
+    when several workers do so at once (create-or-load, retried)."""
     if storage is not None and not study_name:
         raise ArgumentError(
             "a search with a storage needs a study_name, so that the study can be found again"
         )
-    study = optuna.create_study(
-        storage=storage_backend(optuna, storage),
-        sampler=sampler,
-        study_name=study_name,
-        direction=direction,
-        load_if_exists=storage is not None,
-    )
+    rng = random.Random()  # pauses differ between workers, so they stop colliding
+    for attempt in range(CREATE_ATTEMPTS):
+        try:
+            with storage_errors(storage):
+                study = optuna.create_study(
+                    storage=storage_backend(optuna, storage),
+                    sampler=sampler,
+                    study_name=study_name,
+                    direction=direction,
+                    load_if_exists=storage is not None,
+                )
+            break
+        except StorageError as error:
+            if storage is None or attempt == CREATE_ATTEMPTS - 1 or not _lost_a_race(error):
+                raise
+            time.sleep(CREATE_PAUSE * 2**attempt * (0.5 + rng.random()))
     stored = study.direction.name.lower()
     if stored != direction:
         raise ArgumentError(
@@ -127,6 +188,39 @@ def _suggest(trial: Any, name: str, distribution: Distribution) -> Any:
         value = trial.suggest_categorical(name, categorical_values(distribution))
         return distribution.options[value] if _indexed(distribution) else value
     raise ArgumentError(f"search space: {name!r} is {distribution!r}, which Optuna cannot sample")
+
+
+def trial_seeded_sampler(optuna: types.ModuleType, seed: int) -> Any:
+    """A random sampler whose draws for trial k depend on (seed, k, parameter) alone: the
+    storage numbers trials uniquely, so workers started with the same seed still draw
+    different configurations, and trial k of a study is the same whoever runs it."""
+
+    class TrialSeededSampler(optuna.samplers.BaseSampler):
+        def infer_relative_search_space(self, study: Any, trial: Any) -> dict[str, Any]:
+            return {}
+
+        def sample_relative(self, study: Any, trial: Any, search_space: Any) -> dict[str, Any]:
+            return {}
+
+        def sample_independent(self, study: Any, trial: Any, name: str, distribution: Any) -> Any:
+            stream = np.random.SeedSequence([seed, trial.number, zlib.crc32(name.encode())])
+            draw = optuna.samplers.RandomSampler(seed=int(stream.generate_state(1)[0]))
+            return draw.sample_independent(study, trial, name, distribution)
+
+    return TrialSeededSampler()
+
+
+def skip_repeated_configuration(optuna: types.ModuleType, study: Any, trial: Any) -> None:
+    """Prune ``trial`` when an earlier-numbered trial (finished, failed or still running,
+    from any worker) holds the same configuration: each configuration is trained once."""
+    state = optuna.trial.TrialState
+    for other in study.get_trials(
+        deepcopy=False, states=(state.COMPLETE, state.FAIL, state.RUNNING)
+    ):
+        if other.number < trial.number and other.params == trial.params and not _stopped(other):
+            message = f"configuration already taken by trial {other.number}"
+            trial.set_user_attr("error", message)
+            raise optuna.TrialPruned(message)
 
 
 class _TrialFailed(Exception):
@@ -171,9 +265,12 @@ def optuna_objective(
     return run
 
 
-def optimize(study: Any, objective: Any, n_trials: int, n_jobs: int = 1) -> None:
+def optimize(
+    study: Any, objective: Any, n_trials: int, n_jobs: int = 1, storage: Any = None
+) -> None:
     """Run ``n_trials`` more trials; a failed trial is recorded and the study goes on."""
-    study.optimize(objective, n_trials=n_trials, n_jobs=n_jobs, catch=(_TrialFailed,))
+    with storage_errors(storage if storage is not None else f"of study {study.study_name!r}"):
+        study.optimize(objective, n_trials=n_trials, n_jobs=n_jobs, catch=(_TrialFailed,))
 
 
 def _stopped(trial: Any) -> bool:
