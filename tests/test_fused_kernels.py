@@ -287,3 +287,12 @@ def test_compiled_cnn_path_passes_gradcheck(monkeypatch):
         return F.conv2d(h, w2, stride=2)
 
     assert cr.gradcheck(f, (x, w1, w2))
+
+
+@needs_numba
+def test_warm_up_compiles_every_kernel():
+    from chainrule.backend import _numba_kernels
+
+    jit.warm_up()
+    for name in ("adam", "adadelta", "relu_backward", "max_pool", "max_pool_backward", "col2im"):
+        assert len(getattr(_numba_kernels, name).signatures) >= 2, name  # float32 and float64

@@ -70,3 +70,26 @@ def njit(parallel: bool = False) -> Any:
     """numba.njit with the project's settings: cached on disk, no fast-math (the compiled
     kernels round exactly as the NumPy ones do, operation by operation)."""
     return numba.njit(cache=True, parallel=parallel, fastmath=False, nogil=True)
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's on-disk cache) every kernel for float32 and float64
+    now, rather than inside the first training step that needs it."""
+    if not _enabled:
+        return
+    from chainrule.backend import _numba_kernels as k
+
+    for dtype in (numpy.float32, numpy.float64):
+        one = dtype(1)
+        v = numpy.ones(4, dtype)
+        k.adam(
+            v.copy(), v, v.copy(), v.copy(), v[:0].copy(), one, one, one, one, one, one, one, one
+        )
+        k.adadelta(v.copy(), v, v.copy(), v.copy(), one, one, one, one, one)
+        k.relu_backward(v, v, v.copy())
+        x = numpy.ones((1, 2, 2, 8), dtype)
+        y = numpy.empty((1, 1, 1, 8), dtype)
+        argmax = numpy.empty(y.shape, numpy.int16)
+        k.max_pool(x, 2, 2, 2, 2, 0, 0, y, argmax)
+        k.max_pool_backward(y, argmax, 2, 2, 2, 2, 0, 0, x.copy())
+        k.col2im(numpy.ones((1, 1, 1, 2, 2, 8), dtype), 1, 1, x.copy())
