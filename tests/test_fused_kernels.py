@@ -296,3 +296,12 @@ def test_warm_up_compiles_every_kernel():
     jit.warm_up()
     for name in ("adam", "adadelta", "relu_backward", "max_pool", "max_pool_backward", "col2im"):
         assert len(getattr(_numba_kernels, name).signatures) >= 2, name  # float32 and float64
+
+
+def test_a_workspace_request_over_the_limit_is_not_kept(monkeypatch):
+    like = np.zeros(1, np.float32)
+    monkeypatch.setattr(kernels, "WORKSPACE_LIMIT", 4000)
+    kept = kernels.workspace((10, 10), np.float32, like)  # 400 bytes: kept
+    big = kernels.workspace((100, 100), np.float32, like)  # 40,000 bytes: a fresh array
+    assert not np.shares_memory(big, kernels.workspace((10, 10), np.float32, like))
+    assert np.shares_memory(kept, kernels.workspace((5, 5), np.float32, like))

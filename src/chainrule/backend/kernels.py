@@ -11,6 +11,7 @@ from chainrule.backend import jit
 from chainrule.backend.arrays import Array, get_array_module
 
 _local = threading.local()
+WORKSPACE_LIMIT = 1 << 28  # bytes (256 MiB) a thread's workspace may keep between calls
 
 
 def index_add(target: Array, index: Any, values: Array) -> None:
@@ -40,7 +41,9 @@ def workspace(shape: tuple[int, ...], dtype: Any, like: Array) -> Array:
     One flat buffer per thread, dtype and device, grown to the largest request and
     shared by every caller: it holds an op's transient columns (im2col, a GEMM's result)
     *within one call*, never across calls. Reusing it spares the page faults of a fresh
-    multi-megabyte array every step (they can cost more than the arithmetic).
+    multi-megabyte array every step (they can cost more than the arithmetic). A request
+    over ``WORKSPACE_LIMIT`` bytes (a huge inference batch) gets a fresh array instead, so
+    one such call does not hold that memory for the rest of the process.
     """
     xp = get_array_module(like)
     buffers = getattr(_local, "workspaces", None)
@@ -50,6 +53,8 @@ def workspace(shape: tuple[int, ...], dtype: Any, like: Array) -> Array:
     size = 1
     for n in shape:
         size *= n
+    if size * numpy.dtype(dtype).itemsize > WORKSPACE_LIMIT:
+        return xp.empty(shape, dtype)
     buf = buffers.get(key)
     if buf is None or buf.size < size:
         buf = buffers[key] = None  # free the old one first
