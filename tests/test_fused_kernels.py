@@ -8,7 +8,9 @@ import pytest
 
 from chainrule.backend import fused, jit
 
-needs_numba = pytest.mark.skipif(jit.numba is None, reason="numba is not installed (extra 'fast')")
+needs_numba = pytest.mark.skipif(
+    not jit.installed(), reason="numba is not installed (extra 'fast')"
+)
 BIG = jit.PARALLEL_MIN + 7  # takes the compiled path when numba is there
 
 
@@ -121,7 +123,7 @@ def test_compiled_adadelta_equals_numpy_bit_for_bit(dtype):
 def test_jit_can_be_switched_off_and_back():
     with jit.jit_disabled():
         assert not jit.available()
-    assert jit.available() == (jit.numba is not None)
+    assert jit.available() == jit.installed()
 
 
 # ------------------------------------------------------------- im2col / col2im kernels
@@ -155,7 +157,7 @@ def _im2col_loops(x, kernel, stride):
 @pytest.fixture(params=["numpy", "compiled"])
 def kernel_path(request, monkeypatch):
     if request.param == "compiled":
-        if jit.numba is None:
+        if not jit.installed():
             pytest.skip("numba is not installed (extra 'fast')")
         monkeypatch.setattr(jit, "PARALLEL_MIN", 0)  # small arrays take the compiled path too
     else:

@@ -9,6 +9,7 @@ reference the compiled ones are tested against. CuPy arrays always take the arra
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,15 +17,18 @@ from typing import Any
 
 import numpy
 
-try:  # NOTE: optional; the NumPy path below is complete without it
-    import numba
-except ImportError:  # pragma: no cover - depends on the environment
-    numba = None
-
-_enabled = numba is not None and os.environ.get("CHAINRULE_JIT", "1") not in ("0", "false")
+# NOTE: numba is imported on the first compiled call, not here: importing it costs
+# about a third of a second and pulls in SciPy, which `import chainrule` must not.
+_installed = importlib.util.find_spec("numba") is not None
+_enabled = _installed and os.environ.get("CHAINRULE_JIT", "1") not in ("0", "false")
 
 # Below this many elements a parallel loop costs more to start than it saves.
 PARALLEL_MIN = 1 << 15
+
+
+def installed() -> bool:
+    """Whether numba (the optional extra ``fast``) is installed."""
+    return _installed
 
 
 def available() -> bool:
@@ -35,7 +39,7 @@ def available() -> bool:
 def set_jit(enabled: bool) -> None:
     """Switch the compiled kernels on or off (off: the plain NumPy path everywhere)."""
     global _enabled
-    if enabled and numba is None:
+    if enabled and not _installed:
         from chainrule.errors import ArgumentError
 
         raise ArgumentError("set_jit(True) needs numba: pip install 'chainrule[fast]'")
@@ -69,6 +73,8 @@ def usable(*arrays: Any, contiguous: bool = True) -> bool:
 def njit(parallel: bool = False) -> Any:
     """numba.njit with the project's settings: cached on disk, no fast-math (the compiled
     kernels round exactly as the NumPy ones do, operation by operation)."""
+    import numba
+
     return numba.njit(cache=True, parallel=parallel, fastmath=False, nogil=True)
 
 
