@@ -1,0 +1,84 @@
+"""Knowledge distillation: the loss against Hinton et al.'s formula, its gradient against
+finite differences in float64, and a Distiller that trains a student through fit."""
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+import chainrule.functional as F
+from chainrule import nn, optim
+from chainrule.autograd.gradcheck import gradcheck
+from chainrule.errors import ArgumentError
+from chainrule.train import Distiller, fit
+
+
+def softmax(z):
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def test_distillation_loss_is_the_published_mix_of_soft_and_hard_cross_entropy():
+    rng = np.random.default_rng(0)
+    z, teacher = rng.normal(size=(5, 4)), rng.normal(size=(5, 4)) * 3
+    y = np.array([0, 1, 2, 3, 1])
+    T, alpha = 3.0, 0.7
+    q = softmax(teacher / T)
+    soft = -(q * np.log(softmax(z / T))).sum(axis=1).mean()
+    hard = -np.log(softmax(z)[np.arange(5), y]).mean()
+    expected = alpha * T**2 * soft + (1 - alpha) * hard
+    z64, teacher64 = cr.tensor(z, dtype="float64"), cr.tensor(teacher, dtype="float64")
+    got = F.distillation_loss(z64, F.soft_targets(teacher64, T), y, T, alpha)
+    np.testing.assert_allclose(got.item(), expected, rtol=1e-10)
+
+
+@pytest.mark.parametrize(("temperature", "alpha"), [(1.0, 0.5), (4.0, 0.9), (2.5, 1.0)])
+def test_distillation_loss_gradient_matches_finite_differences(temperature, alpha):
+    rng = np.random.default_rng(1)
+    z = cr.tensor(rng.normal(size=(6, 5)), dtype="float64", requires_grad=True)
+    q = softmax(rng.normal(size=(6, 5)) * 2 / temperature)
+    y = rng.integers(0, 5, size=6)
+    gradcheck(lambda z: F.distillation_loss(z, q, y, temperature, alpha), [z])
+
+
+def test_ensemble_soft_targets_average_the_members_probabilities():
+    rng = np.random.default_rng(2)
+    members = rng.normal(size=(3, 4, 5))
+    got = F.soft_targets(members, 2.0).numpy()
+    np.testing.assert_allclose(got, softmax(members / 2.0).mean(axis=0), rtol=1e-6)
+
+
+def test_distillation_loss_refuses_a_bad_temperature_and_names_it():
+    with pytest.raises(ArgumentError, match="temperature must be positive; got temperature=0"):
+        F.distillation_loss(np.zeros((2, 3)), np.full((2, 3), 1 / 3), [0, 1], temperature=0)
+
+
+def test_distiller_trains_only_the_student_and_its_state_is_the_students():
+    cr.manual_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+    teacher = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 2))
+    fit(
+        teacher,
+        (x, y),
+        loss="cross_entropy",
+        optimizer=optim.Adam(teacher.parameters(), lr=0.05),
+        epochs=20,
+        verbose=0,
+    )
+    teacher_weights = teacher.state_dict()
+    student = nn.Sequential(nn.Linear(4, 2))
+    distiller = Distiller(student, teacher, temperature=2.0, alpha=0.8)
+    assert list(distiller.state_dict()) == ["student.0.weight", "student.0.bias"]
+    history = fit(
+        distiller,
+        (x, y),
+        loss=distiller.loss,
+        metrics=["accuracy"],
+        optimizer=optim.Adam(distiller.parameters(), lr=0.05),
+        epochs=20,
+        verbose=0,
+    )
+    assert history["accuracy"][-1] > 0.9
+    for key, value in teacher.state_dict().items():
+        np.testing.assert_array_equal(value, teacher_weights[key])
