@@ -20,6 +20,9 @@
                     metrics, early_stopping = {monitor, patience, min_delta,
                     restore_best_weights}, checkpoint_every (steps)
     [ensemble]      members: train seeds seed .. seed + members - 1, average probabilities
+    [transfer]      from (a run directory or a saved state_dict), layers (reuse the first
+                    N), freeze (freeze the first N), batchnorm_eval, fine_tune_epochs,
+                    fine_tune_lr: see ``experiments.transfer``
 
 ``experiments.parse`` reads and checks a file into these dataclasses, filling in every
 default, so a config states every value a run uses; ``to_toml`` writes one back as a
@@ -162,6 +165,19 @@ class EnsembleConfig:
 
 
 @dataclass(frozen=True)
+class TransferConfig:
+    """Reuse ``model.layers[:layers]`` of the run (or state_dict file) ``source``; freeze the
+    first ``freeze``; then optionally fine-tune everything for ``fine_tune_epochs`` more."""
+
+    source: str
+    layers: int
+    freeze: int
+    batchnorm_eval: bool = True
+    fine_tune_epochs: int = 0
+    fine_tune_lr: float | None = None
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     name: str
     data: DataConfig
@@ -176,6 +192,7 @@ class ExperimentConfig:
     regularization: RegularizationConfig = field(default_factory=RegularizationConfig)
     augmentation: AugmentationConfig | None = None
     ensemble: EnsembleConfig | None = None
+    transfer: TransferConfig | None = None
 
 
 def to_toml(config: ExperimentConfig) -> str:
@@ -207,4 +224,7 @@ def to_dict(config: ExperimentConfig) -> dict[str, Any]:
     document["training"] = dataclasses.asdict(config.training)
     if config.ensemble is not None:
         document["ensemble"] = dataclasses.asdict(config.ensemble)
+    if config.transfer is not None:
+        transfer = dataclasses.asdict(config.transfer)
+        document["transfer"] = {"from": transfer.pop("source"), **transfer}
     return document

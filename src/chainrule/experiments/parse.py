@@ -51,6 +51,7 @@ from chainrule.experiments.schema import (
     string,
     suggest,
 )
+from chainrule.experiments.transfer import parse_transfer
 from chainrule.nn.parameter import Parameter
 from chainrule.train import callbacks
 from chainrule.train.loop import OPTIMIZERS
@@ -118,6 +119,7 @@ _SECTIONS = (
     "augmentation",
     "training",
     "ensemble",
+    "transfer",
 )
 _REQUIRED_SECTIONS = ("data", "model", "optimizer", "training")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -142,6 +144,8 @@ def parse_config(document: Mapping[str, Any], default_name: str = "experiment") 
     check_keys(document, [*checks, *_SECTIONS], "")
     values = parse_fields(top, checks, "")
     for section in _REQUIRED_SECTIONS:
+        if section == "model" and "transfer" in document:
+            continue  # the source run's model, with a new head
         if section not in document:
             raise ConfigError(
                 f"[{section}]: missing; an experiment needs the sections "
@@ -150,6 +154,16 @@ def parse_config(document: Mapping[str, Any], default_name: str = "experiment") 
     tables = {s: require_table(document[s], s) for s in _SECTIONS if s in document}
     data = _data(tables["data"])
     training = _training(tables["training"])
+    optimizer = _optimizer(tables["optimizer"])
+    model = _model(tables["model"]) if "model" in tables else None
+    transfer = None
+    if "transfer" in tables:
+        transfer, model = parse_transfer(tables["transfer"], model, data, optimizer.args["lr"])
+        if transfer.fine_tune_epochs and "schedule" in tables:
+            raise ConfigError(
+                "transfer.fine_tune_epochs: cannot be combined with [schedule] (the schedule "
+                "would overrule the fine-tuning learning rate)"
+            )
     return ExperimentConfig(
         name=values.get("name", default_name),
         description=values.get("description", ""),
@@ -157,8 +171,8 @@ def parse_config(document: Mapping[str, Any], default_name: str = "experiment") 
         lecture_accuracy=values.get("lecture_accuracy"),
         reference=values.get("reference"),
         data=data,
-        model=_model(tables["model"]),
-        optimizer=_optimizer(tables["optimizer"]),
+        model=model,
+        optimizer=optimizer,
         training=training,
         schedule=_schedule(tables["schedule"]) if "schedule" in tables else None,
         regularization=RegularizationConfig(
@@ -183,6 +197,7 @@ def parse_config(document: Mapping[str, Any], default_name: str = "experiment") 
         )
         if "ensemble" in tables
         else None,
+        transfer=transfer,
     )
 
 

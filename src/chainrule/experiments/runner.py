@@ -9,6 +9,8 @@ A run directory holds
                            steps), the last three kept: ``resume`` continues from there
     metrics.json           test accuracy and loss, per-class precision / recall, the
                            confusion matrix, epochs run, wall time, machine, version
+    transfer.json          with [transfer]: the source, the layers reused, frozen and new,
+                           the tensors loaded (also under "transfer" in metrics.json)
     *.png                  loss, accuracy, confusion matrix, misclassified test images,
                            first-layer filters of a CNN (with matplotlib)
 An ensemble keeps each member's history.csv, checkpoints/ and member.json (its test
@@ -50,6 +52,7 @@ from chainrule.experiments.layers import build_model
 from chainrule.experiments.parse import SCHEDULES, load_config
 from chainrule.experiments.report import classification_report, cross_entropy_of, machine, to_json
 from chainrule.experiments.schema import ConfigError
+from chainrule.experiments.transfer import apply_transfer, describe
 from chainrule.train import callbacks as cb
 from chainrule.train.history import History
 from chainrule.train.loop import OPTIMIZERS, Trainer, predict
@@ -88,6 +91,7 @@ class _Member:
     training_time: float  # seconds: the leg that finished it (an earlier call's, if one did)
     resumed: bool  # whether that leg started from a run checkpoint (its time is partial)
     test_accuracy: float = math.nan
+    transfer: dict[str, Any] | None = None  # what [transfer] reused and froze
 
 
 def default_run_dir(name: str, root: str | os.PathLike[str] = "runs") -> Path:
@@ -132,6 +136,11 @@ def run_experiment(
                 )
             )
         resume = (run_dir / "config.toml").is_file()
+    if resume and config.transfer is not None and config.transfer.fine_tune_epochs:
+        raise RunDirectoryError(
+            f"{run_dir}: a run with a fine-tuning phase (transfer.fine_tune_epochs) cannot "
+            "be resumed; start it again"
+        )
     if resume:
         stored = _check_resumable(run_dir, config)
         epochs = stored.training.epochs if epochs is None else epochs
@@ -189,6 +198,7 @@ def run_experiment(
             if len(members) > 1
             else {}
         ),
+        **({"transfer": members[0].transfer} if members[0].transfer else {}),
         "wall_time_s": round(time.perf_counter() - start, 3),  # all but the plots
         "machine": machine(),
         "chainrule_version": _version(),
@@ -310,6 +320,12 @@ def _train(
 ) -> _Member:
     manual_seed(seed)
     model = build_model(config)
+    transfer = apply_transfer(model, config) if config.transfer is not None else None
+    if transfer is not None:
+        if verbose:
+            print(describe(transfer))
+        if strategy.is_writer:
+            atomic_write_text(directory / "transfer.json", to_json(transfer) + "\n")
     if verbose:
         model.summary(config.data.input_shape)
     optimizer = getattr(optim, OPTIMIZERS[config.optimizer.name])(
@@ -367,6 +383,21 @@ def _train(
         checkpoint_every=config.training.checkpoint_every,
         resume=resume,
     )
+    if config.transfer is not None and config.transfer.fine_tune_epochs:
+        model.unfreeze()  # the fine-tuning phase: every layer learns, at a lower rate
+        for group in optimizer.param_groups:
+            group["lr"] = config.transfer.fine_tune_lr
+        if verbose:
+            print(describe(transfer).splitlines()[-1].strip())
+        history = trainer.fit(
+            data.train,
+            epochs=config.training.epochs + config.transfer.fine_tune_epochs,
+            batch_size=config.training.batch_size,
+            validation_data=data.validation,
+            transform=data.train_transform,
+            checkpoint_dir=run_state,
+            checkpoint_every=config.training.checkpoint_every,
+        )
     training_time, resumed = time.perf_counter() - started, resume
     record = directory / "member.json"
     if resume and record.is_file():  # finished before: keep the record of the leg that did it
@@ -395,7 +426,17 @@ def _train(
             weights += f" (early stopping restored those of epoch {restored.best_epoch + 1})"
         if not held_out:
             weights += "; the validation data is the test set, so it selected nothing"
-    return _Member(directory, model, history, seed, best_epoch, weights, training_time, resumed)
+    return _Member(
+        directory,
+        model,
+        history,
+        seed,
+        best_epoch,
+        weights,
+        training_time,
+        resumed,
+        transfer=transfer,
+    )
 
 
 def _member_metrics(m: _Member) -> dict[str, Any]:
