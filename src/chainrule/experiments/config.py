@@ -20,6 +20,8 @@
                     metrics, early_stopping = {monitor, patience, min_delta,
                     restore_best_weights}, checkpoint_every (steps)
     [ensemble]      members: train seeds seed .. seed + members - 1, average probabilities
+    [autoencoder]   decoder = [layers], noise, corruption (gaussian | mask): [model] is
+                    the encoder, trained to reconstruct the inputs (no labels)
     [transfer]      from (a run directory or a saved state_dict), layers (reuse the first
                     N), freeze (freeze the first N), batchnorm_eval, fine_tune_epochs,
                     fine_tune_lr: see ``experiments.transfer``
@@ -165,6 +167,16 @@ class EnsembleConfig:
 
 
 @dataclass(frozen=True)
+class AutoencoderConfig:
+    """Train ``[model]`` as the encoder under ``decoder`` to reconstruct the inputs;
+    ``noise`` > 0: a denoising autoencoder (``nn.Autoencoder``'s corruption)."""
+
+    decoder: tuple[LayerConfig, ...]
+    noise: float = 0.0
+    corruption: str = "gaussian"
+
+
+@dataclass(frozen=True)
 class TransferConfig:
     """Reuse ``model.layers[:layers]`` of the run (or state_dict file) ``source``; freeze the
     first ``freeze``; then optionally fine-tune everything for ``fine_tune_epochs`` more."""
@@ -193,6 +205,7 @@ class ExperimentConfig:
     augmentation: AugmentationConfig | None = None
     ensemble: EnsembleConfig | None = None
     transfer: TransferConfig | None = None
+    autoencoder: AutoencoderConfig | None = None
 
 
 def to_toml(config: ExperimentConfig) -> str:
@@ -224,6 +237,13 @@ def to_dict(config: ExperimentConfig) -> dict[str, Any]:
     document["training"] = dataclasses.asdict(config.training)
     if config.ensemble is not None:
         document["ensemble"] = dataclasses.asdict(config.ensemble)
+    if config.autoencoder is not None:
+        autoencoder = config.autoencoder
+        document["autoencoder"] = {
+            "decoder": [{"type": layer.type, **layer.args} for layer in autoencoder.decoder],
+            "noise": autoencoder.noise,
+            "corruption": autoencoder.corruption,
+        }
     if config.transfer is not None:
         transfer = dataclasses.asdict(config.transfer)
         document["transfer"] = {"from": transfer.pop("source"), **transfer}

@@ -22,6 +22,7 @@ from chainrule.experiments import toml
 from chainrule.experiments.config import (
     DATASETS,
     AugmentationConfig,
+    AutoencoderConfig,
     DataConfig,
     EarlyStoppingConfig,
     ElasticConfig,
@@ -52,6 +53,7 @@ from chainrule.experiments.schema import (
     suggest,
 )
 from chainrule.experiments.transfer import parse_transfer
+from chainrule.nn.autoencoder import CORRUPTIONS
 from chainrule.nn.parameter import Parameter
 from chainrule.train import callbacks
 from chainrule.train.loop import OPTIMIZERS
@@ -63,7 +65,7 @@ def named_experiments() -> dict[str, Path]:
     """The experiments shipped with chainrule: name -> TOML file, sorted by name."""
     folder = importlib.resources.files("chainrule.experiments") / "named"
     files = [Path(str(entry)) for entry in folder.iterdir() if entry.name.endswith(".toml")]
-    return {path.stem: path for path in sorted(files)}
+    return {path.stem: path for path in sorted(files, key=lambda path: path.stem)}
 
 
 def find_experiment(source: str | os.PathLike[str]) -> Path:
@@ -120,6 +122,7 @@ _SECTIONS = (
     "training",
     "ensemble",
     "transfer",
+    "autoencoder",
 )
 _REQUIRED_SECTIONS = ("data", "model", "optimizer", "training")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -198,7 +201,42 @@ def parse_config(document: Mapping[str, Any], default_name: str = "experiment") 
         if "ensemble" in tables
         else None,
         transfer=transfer,
+        autoencoder=_autoencoder(tables["autoencoder"], tables, training)
+        if "autoencoder" in tables
+        else None,
     )
+
+
+def _autoencoder(
+    table: Mapping[str, Any], tables: Mapping[str, Any], training: TrainingConfig
+) -> AutoencoderConfig:
+    for other in ("ensemble", "augmentation", "transfer"):
+        if other in tables:
+            raise ConfigError(f"[autoencoder]: cannot be combined with [{other}]")
+    stopping = training.early_stopping
+    if stopping is not None and stopping.monitor not in ("loss", "val_loss"):
+        raise ConfigError(
+            "training.early_stopping.monitor: an autoencoder has no labels to measure "
+            f"{stopping.monitor!r} with; monitor 'loss' or 'val_loss'"
+        )
+    check_keys(table, ["decoder", "noise", "corruption"], "autoencoder")
+    decoder = table.get("decoder")
+    if not isinstance(decoder, list) or not decoder:
+        raise fail(
+            "autoencoder.decoder",
+            'an array of layers, e.g. [{type = "linear", out = 784}]',
+            decoder,
+        )
+    layers = tuple(_layer(layer, f"autoencoder.decoder[{i}]") for i, layer in enumerate(decoder))
+    values = parse_fields(
+        {k: v for k, v in table.items() if k != "decoder"},
+        {"noise": number(0), "corruption": choice(*CORRUPTIONS)},
+        "autoencoder",
+    )
+    config = AutoencoderConfig(layers, **values)
+    if config.corruption == "mask" and config.noise >= 1:
+        raise fail("autoencoder.noise", "a fraction in [0, 1) to mask", config.noise)
+    return config
 
 
 def _data(table: Mapping[str, Any]) -> DataConfig:

@@ -124,6 +124,12 @@ def run_experiment(
     other members are left as they are. The result's metrics are the member's.
     """
     run_dir = Path(run_dir)
+    if config.autoencoder is not None:
+        if resume or member is not None:
+            raise RunDirectoryError(f"{run_dir}: an autoencoder run is not resumed; start it again")
+        from chainrule.experiments.autoencoder import run_autoencoder
+
+        return run_autoencoder(config, run_dir, epochs, verbose)
     if member is not None:
         count = config.ensemble.members if config.ensemble else 0
         if not 0 <= member < count:
@@ -219,6 +225,10 @@ def evaluate_run(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     if not (run_dir / "config.toml").is_file():
         raise RunDirectoryError(f"{run_dir}: not a run directory (it has no config.toml)")
     config = load_config(run_dir / "config.toml")
+    if config.autoencoder is not None:
+        raise RunDirectoryError(
+            f"{run_dir} is an autoencoder run: its metrics.json has the test reconstruction error"
+        )
     count = config.ensemble.members if config.ensemble else 1
     directories = (
         [run_dir / "members" / str(i) for i in range(count)] if config.ensemble else [run_dir]

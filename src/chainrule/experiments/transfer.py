@@ -9,7 +9,8 @@
     fine_tune_lr = 1e-4       # ... at this learning rate (default: optimizer.lr / 10)
 
 Without ``[model]``, the model is the source run's with a new head: its last linear layer
-gets ``out`` = this data's number of classes. The layers that are not reused (the head
+gets ``out`` = this data's number of classes (from an ``[autoencoder]`` run: its encoder
+with a linear head after it). The layers that are not reused (the head
 at least) start from their initialisation. A layer index counts ``[model] layers``, not
 the Flatten that ``data.flatten`` puts in front.
 """
@@ -99,9 +100,15 @@ def parse_transfer(
 
         source = load_config(config_path)
         layers = source.model.layers
-        head = head_index(layers)
-        new_head = replace(layers[head], args={**layers[head].args, "out": data.num_classes})
-        model = ModelConfig((*layers[:head], new_head, *layers[head + 1 :]))
+        if source.autoencoder is not None:  # its encoder, then a head
+            from chainrule.experiments.parse import _layer
+
+            head = _layer({"type": "linear", "out": data.num_classes}, "transfer")
+            model = ModelConfig((*layers, head))
+        else:
+            head = head_index(layers)
+            new_head = replace(layers[head], args={**layers[head].args, "out": data.num_classes})
+            model = ModelConfig((*layers[:head], new_head, *layers[head + 1 :]))
     count = len(model.layers)
     taken = values.get("layers", head_index(model.layers))
     if taken > count:
@@ -143,17 +150,21 @@ def apply_transfer(model: nn.Sequential, config: ExperimentConfig) -> dict[str, 
     shape; the error names the one that is not.
     """
     transfer = config.transfer
-    assert transfer is not None
+    if transfer is None:
+        raise ConfigError(f"{config.name!r} has no [transfer] table")
     config_path, weights_path = source_files(transfer.source)
-    source_offset = 0
+    source_offset, encoder_only = 0, False
     if config_path is not None:
         from chainrule.experiments.parse import load_config
 
-        source_offset = int(load_config(config_path).data.flatten)
+        source = load_config(config_path)
+        source_offset, encoder_only = int(source.data.flatten), source.autoencoder is not None
     offset = int(config.data.flatten)
     state = load(weights_path)
     if not isinstance(state, Mapping):
         raise ConfigError(f"transfer.from: {weights_path} does not hold a state_dict")
+    if encoder_only:  # an autoencoder run: its encoder's weights are encoder.<layer>.<name>
+        state = {k[len("encoder.") :]: v for k, v in state.items() if k.startswith("encoder.")}
     wanted = _layer_keys(model.state_dict(), offset, transfer.layers)
     given = _layer_keys(state, source_offset, transfer.layers)
     missing = [k for k in wanted if k not in given]
