@@ -82,3 +82,33 @@ def test_distiller_trains_only_the_student_and_its_state_is_the_students():
     assert history["accuracy"][-1] > 0.9
     for key, value in teacher.state_dict().items():
         np.testing.assert_array_equal(value, teacher_weights[key])
+
+
+def test_an_ensemble_run_serves_as_the_teacher(tmp_path, monkeypatch):
+    from chainrule.experiments import load_run, loads, run_experiment
+    from chainrule.experiments.datasets import prepare_data
+
+    monkeypatch.setattr("chainrule.experiments.runner._plots", lambda *args: None)
+    config = loads(
+        '[data]\nname = "digits"\nflatten = true\n'
+        '[model]\nlayers = [{type = "linear", out = 32}, {type = "relu"}, {type = "linear", out = 10}]\n'
+        '[optimizer]\nname = "adam"\nlr = 0.01\n[training]\nepochs = 3\n[ensemble]\nmembers = 2\n'
+    )
+    run = run_experiment(config, tmp_path / "teacher", verbose=0)
+    teachers = load_run(tmp_path / "teacher")
+    assert len(teachers) == 2 and not teachers[0].training
+    data = prepare_data(config)
+    x, y = data.train[np.arange(len(data.train))]
+    student = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+    distiller = Distiller(student, teachers, temperature=3.0)
+    fit(
+        distiller,
+        (x, y),
+        loss=distiller.loss,
+        optimizer=optim.Adam(distiller.parameters(), lr=0.01),
+        epochs=5,
+        verbose=0,
+    )
+    x_test, y_test = data.test
+    accuracy = (student(x_test).numpy().argmax(axis=1) == y_test).mean()
+    assert accuracy > 0.8 and run.test_accuracy > 0.8

@@ -14,6 +14,7 @@ from chainrule.experiments.runner import (
     RunResult,
     default_run_dir,
     evaluate_run,
+    load_run,
     run_experiment,
 )
 from chainrule.experiments.schema import ConfigError
@@ -29,6 +30,7 @@ __all__ = [
     "evaluate_run",
     "find_experiment",
     "load_config",
+    "load_run",
     "loads",
     "named_experiments",
     "run_experiment",

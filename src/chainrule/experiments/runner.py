@@ -229,6 +229,21 @@ def evaluate_run(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
         raise RunDirectoryError(
             f"{run_dir} is an autoencoder run: its metrics.json has the test reconstruction error"
         )
+    report, _ = _test(config, load_run(run_dir), prepare_data(config))
+    return report
+
+
+def load_run(run_dir: str | os.PathLike[str]) -> list[nn.Sequential]:
+    """The trained model of a run directory, with its reported weights, in eval mode: a
+    list of one, or of every member of an ensemble (a teacher for ``train.Distiller``)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.toml").is_file():
+        raise RunDirectoryError(f"{run_dir}: not a run directory (it has no config.toml)")
+    config = load_config(run_dir / "config.toml")
+    if config.autoencoder is not None:
+        raise RunDirectoryError(
+            f"{run_dir} is an autoencoder run; reuse its encoder with [transfer] instead"
+        )
     count = config.ensemble.members if config.ensemble else 1
     directories = (
         [run_dir / "members" / str(i) for i in range(count)] if config.ensemble else [run_dir]
@@ -238,9 +253,8 @@ def evaluate_run(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
         manual_seed(config.seed)
         model = build_model(config)
         model.load_state_dict(load(directory / "checkpoints" / "best.npz"))
-        models.append(model)
-    report, _ = _test(config, models, prepare_data(config))
-    return report
+        models.append(model.eval())
+    return models
 
 
 # ------------------------------------------------------------------ pieces
