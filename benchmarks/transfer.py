@@ -73,7 +73,7 @@ SIZES: dict[str, dict[str, Any]] = {
     },
     "tiny": {
         "seeds": 1,
-        "train_images": 3000,
+        "train_images": 2000,
         "test_images": 500,
         "pretrain_epochs": 1,
         "labels_per_class": (5, 20),
