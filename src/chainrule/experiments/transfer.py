@@ -203,6 +203,8 @@ def apply_transfer(model: nn.Sequential, config: ExperimentConfig) -> dict[str, 
 def describe(record: Mapping[str, Any]) -> str:
     """What ``chainrule train`` prints: what was reused, frozen and left new."""
 
+    pinned = record["batchnorm_eval"] and any("batchnorm" in x for x in record["frozen_layers"])
+
     def span(items: list[str]) -> str:
         return ", ".join(items) if items else "none"
 
@@ -210,7 +212,7 @@ def describe(record: Mapping[str, Any]) -> str:
         f"transfer from {record['from']}:",
         f"  reused layers {span(record['reused_layers'])} ({len(record['matched_keys'])} tensors)",
         f"  frozen layers {span(record['frozen_layers'])} ({record['frozen_parameters']:,} "
-        "parameters" + (", batch norm in eval mode)" if record["batchnorm_eval"] else ")"),
+        "parameters" + (", batch norm in eval mode)" if pinned else ")"),
         f"  new layers {span(record['new_layers'])}",
     ]
     if record["fine_tune_epochs"]:
