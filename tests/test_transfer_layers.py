@@ -49,7 +49,9 @@ def test_frozen_batchnorm_stays_in_eval_mode_through_train_unless_asked_otherwis
     model.train()
     assert model[1].training is False and model[0].training is True
     model.unfreeze()
-    assert model[1].training is True and model[1].weight.requires_grad
+    assert model[1].training is False and model[1].weight.requires_grad
+    model.train()
+    assert model[1].training is True
     model[:2].freeze(batchnorm_eval=False)  # PyTorch's requires_grad_(False): statistics move
     model.train()
     assert model[1].training is True

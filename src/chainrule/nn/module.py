@@ -149,12 +149,11 @@ class Module:
         return self
 
     def unfreeze(self) -> Module:
-        """Undo ``freeze``: every parameter below learns again, batch norm follows train()/eval()."""
+        """Undo ``freeze``: every parameter below learns again, and batch norm follows the
+        next ``train()`` / ``eval()`` call again (it stays in eval mode until then)."""
         self.requires_grad_(True)
         for module in self.modules():
-            if module._pinned_eval:
-                object.__setattr__(module, "_pinned_eval", False)
-                object.__setattr__(module, "training", self.training)
+            object.__setattr__(module, "_pinned_eval", False)
         return self
 
     # ----------------------------------------------------------------- walking
