@@ -9,7 +9,7 @@ import chainrule.functional as F
 from chainrule import nn, optim
 from chainrule.autograd.gradcheck import gradcheck
 from chainrule.errors import ArgumentError
-from chainrule.train import Distiller, fit
+from chainrule.train import Distiller, fit, load
 
 
 def softmax(z):
@@ -69,7 +69,7 @@ def test_distiller_trains_only_the_student_and_its_state_is_the_students():
     teacher_weights = teacher.state_dict()
     student = nn.Sequential(nn.Linear(4, 2))
     distiller = Distiller(student, teacher, temperature=2.0, alpha=0.8)
-    assert list(distiller.state_dict()) == ["student.0.weight", "student.0.bias"]
+    assert list(distiller.state_dict()) == ["0.weight", "0.bias"]  # the student's own
     history = fit(
         distiller,
         (x, y),
@@ -84,20 +84,39 @@ def test_distiller_trains_only_the_student_and_its_state_is_the_students():
         np.testing.assert_array_equal(value, teacher_weights[key])
 
 
-def test_an_ensemble_run_serves_as_the_teacher(tmp_path, monkeypatch):
-    from chainrule.experiments import load_run, loads, run_experiment
+TEACHER = """
+[data]
+name = "digits"
+flatten = true
+[model]
+layers = [{type = "linear", out = 32}, {type = "relu"}, {type = "linear", out = 10}]
+[optimizer]
+name = "adam"
+lr = 0.01
+[training]
+epochs = 3
+"""
+
+
+@pytest.fixture(scope="module")
+def teacher_run(tmp_path_factory):
+    from chainrule.experiments import loads, run_experiment
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("chainrule.experiments.runner._plots", lambda *args: None)
+        run_dir = tmp_path_factory.mktemp("runs") / "teacher"
+        result = run_experiment(loads(TEACHER + "[ensemble]\nmembers = 2\n"), run_dir, verbose=0)
+    return run_dir, result
+
+
+def test_an_ensemble_run_serves_as_the_teacher(teacher_run):
+    from chainrule.experiments import load_run
     from chainrule.experiments.datasets import prepare_data
 
-    monkeypatch.setattr("chainrule.experiments.runner._plots", lambda *args: None)
-    config = loads(
-        '[data]\nname = "digits"\nflatten = true\n'
-        '[model]\nlayers = [{type = "linear", out = 32}, {type = "relu"}, {type = "linear", out = 10}]\n'
-        '[optimizer]\nname = "adam"\nlr = 0.01\n[training]\nepochs = 3\n[ensemble]\nmembers = 2\n'
-    )
-    run = run_experiment(config, tmp_path / "teacher", verbose=0)
-    teachers = load_run(tmp_path / "teacher")
+    run_dir, run = teacher_run
+    teachers = load_run(run_dir)
     assert len(teachers) == 2 and not teachers[0].training
-    data = prepare_data(config)
+    data = prepare_data(run.config)
     x, y = data.train[np.arange(len(data.train))]
     student = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
     distiller = Distiller(student, teachers, temperature=3.0)
@@ -112,3 +131,32 @@ def test_an_ensemble_run_serves_as_the_teacher(tmp_path, monkeypatch):
     x_test, y_test = data.test
     accuracy = (student(x_test).numpy().argmax(axis=1) == y_test).mean()
     assert accuracy > 0.8 and run.test_accuracy > 0.8
+
+
+def test_a_distillation_experiment_trains_the_student_on_a_teacher_run(teacher_run, tmp_path):
+    from chainrule.experiments import evaluate_run, loads, run_experiment, to_toml
+
+    run_dir, _ = teacher_run
+    text = TEACHER.replace("out = 32", "out = 8")
+    text += f'[distillation]\nteacher = "{run_dir}"\ntemperature = 3\nalpha = 0.7\n'
+    config = loads(text)
+    assert loads(to_toml(config)) == config
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("chainrule.experiments.runner._plots", lambda *args: None)
+        result = run_experiment(config, tmp_path / "student", verbose=0)
+    assert list(load(tmp_path / "student" / "checkpoints" / "best.npz")) == [
+        "1.weight",
+        "1.bias",
+        "3.weight",
+        "3.bias",
+    ]  # the student's own keys
+    assert result.test_accuracy > 0.8
+    assert evaluate_run(tmp_path / "student")["test"]["accuracy"] == result.test_accuracy
+
+
+def test_a_distillation_experiment_refuses_label_smoothing_and_says_why():
+    from chainrule.experiments import ConfigError, loads
+
+    text = TEACHER.replace("epochs = 3", "epochs = 3\nlabel_smoothing = 0.1")
+    with pytest.raises(ConfigError, match="its loss replaces training.loss"):
+        loads(text + '[distillation]\nteacher = "runs/x"\n')

@@ -22,6 +22,7 @@
     [ensemble]      members: train seeds seed .. seed + members - 1, average probabilities
     [autoencoder]   decoder = [layers], noise, corruption (gaussian | mask): [model] is
                     the encoder, trained to reconstruct the inputs (no labels)
+    [distillation]  teacher (a run directory), temperature, alpha: knowledge distillation
     [transfer]      from (a run directory or a saved state_dict), layers (reuse the first
                     N), freeze (freeze the first N), batchnorm_eval, fine_tune_epochs,
                     fine_tune_lr: see ``experiments.transfer``
@@ -177,6 +178,16 @@ class AutoencoderConfig:
 
 
 @dataclass(frozen=True)
+class DistillationConfig:
+    """Train the model on the soft targets of the run ``teacher`` (an ensemble run: its
+    members' mean) at ``temperature``, mixed with the labels: alpha T^2 CE(soft) + (1 - alpha) CE."""
+
+    teacher: str
+    temperature: float = 4.0
+    alpha: float = 0.9
+
+
+@dataclass(frozen=True)
 class TransferConfig:
     """Reuse ``model.layers[:layers]`` of the run (or state_dict file) ``source``; freeze the
     first ``freeze``; then optionally fine-tune everything for ``fine_tune_epochs`` more."""
@@ -206,6 +217,7 @@ class ExperimentConfig:
     ensemble: EnsembleConfig | None = None
     transfer: TransferConfig | None = None
     autoencoder: AutoencoderConfig | None = None
+    distillation: DistillationConfig | None = None
 
 
 def to_toml(config: ExperimentConfig) -> str:
@@ -244,6 +256,8 @@ def to_dict(config: ExperimentConfig) -> dict[str, Any]:
             "noise": autoencoder.noise,
             "corruption": autoencoder.corruption,
         }
+    if config.distillation is not None:
+        document["distillation"] = dataclasses.asdict(config.distillation)
     if config.transfer is not None:
         transfer = dataclasses.asdict(config.transfer)
         document["transfer"] = {"from": transfer.pop("source"), **transfer}

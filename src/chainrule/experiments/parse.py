@@ -24,6 +24,7 @@ from chainrule.experiments.config import (
     AugmentationConfig,
     AutoencoderConfig,
     DataConfig,
+    DistillationConfig,
     EarlyStoppingConfig,
     ElasticConfig,
     EnsembleConfig,
@@ -123,6 +124,7 @@ _SECTIONS = (
     "ensemble",
     "transfer",
     "autoencoder",
+    "distillation",
 )
 _REQUIRED_SECTIONS = ("data", "model", "optimizer", "training")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -204,6 +206,9 @@ def parse_config(document: Mapping[str, Any], default_name: str = "experiment") 
         autoencoder=_autoencoder(tables["autoencoder"], tables, training)
         if "autoencoder" in tables
         else None,
+        distillation=_distillation(tables["distillation"], tables, training)
+        if "distillation" in tables
+        else None,
     )
 
 
@@ -237,6 +242,29 @@ def _autoencoder(
     if config.corruption == "mask" and config.noise >= 1:
         raise fail("autoencoder.noise", "a fraction in [0, 1) to mask", config.noise)
     return config
+
+
+def _distillation(
+    table: Mapping[str, Any], tables: Mapping[str, Any], training: TrainingConfig
+) -> DistillationConfig:
+    if "autoencoder" in tables:
+        raise ConfigError("[distillation]: cannot be combined with [autoencoder]")
+    if training.loss != "cross_entropy" or training.label_smoothing:
+        raise ConfigError(
+            "[distillation]: its loss replaces training.loss; use loss = 'cross_entropy' "
+            "without label_smoothing"
+        )
+    values = parse_fields(
+        table,
+        {
+            "teacher": string,
+            "temperature": number(0, low_open=True),
+            "alpha": number(0, 1),
+        },
+        "distillation",
+        required=("teacher",),
+    )
+    return DistillationConfig(**values)
 
 
 def _data(table: Mapping[str, Any]) -> DataConfig:

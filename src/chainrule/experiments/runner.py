@@ -9,6 +9,8 @@ A run directory holds
                            steps), the last three kept: ``resume`` continues from there
     metrics.json           test accuracy and loss, per-class precision / recall, the
                            confusion matrix, epochs run, wall time, machine, version
+    (with [distillation] the model trains as a ``train.Distiller``'s student; its
+    checkpoints are the student's)
     transfer.json          with [transfer]: the source, the layers reused, frozen and new,
                            the tensors loaded (also under "transfer" in metrics.json)
     *.png                  loss, accuracy, confusion matrix, misclassified test images,
@@ -54,6 +56,7 @@ from chainrule.experiments.report import classification_report, cross_entropy_of
 from chainrule.experiments.schema import ConfigError
 from chainrule.experiments.transfer import apply_transfer, describe
 from chainrule.train import callbacks as cb
+from chainrule.train.distill import Distiller
 from chainrule.train.history import History
 from chainrule.train.loop import OPTIMIZERS, Trainer, predict
 from chainrule.train.metrics import get_metric
@@ -352,8 +355,19 @@ def _train(
             atomic_write_text(directory / "transfer.json", to_json(transfer) + "\n")
     if verbose:
         model.summary(config.data.input_shape)
+    trained, loss = model, _loss(config)
+    if config.distillation is not None:  # the model learns as a Distiller's student
+        distillation = config.distillation
+        teachers = load_run(distillation.teacher)
+        trained = Distiller(model, teachers, distillation.temperature, distillation.alpha)
+        loss = trained.loss
+        if verbose:
+            print(
+                f"distillation from {distillation.teacher} ({len(teachers)} model(s)), "
+                f"T = {distillation.temperature:g}, alpha = {distillation.alpha:g}"
+            )
     optimizer = getattr(optim, OPTIMIZERS[config.optimizer.name])(
-        model.parameters(), **config.optimizer.args
+        trained.parameters(), **config.optimizer.args
     )
     checkpoints = directory / "checkpoints"
     held_out = config.data.validation != "test"
@@ -383,8 +397,8 @@ def _train(
         callbacks.append(_schedule_callback(config.schedule, optimizer))
     reg = config.regularization
     trainer = Trainer(
-        model,
-        loss=_loss(config),
+        trained,
+        loss=loss,
         optimizer=optimizer,
         metrics=config.training.metrics,
         callbacks=callbacks,

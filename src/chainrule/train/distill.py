@@ -4,18 +4,21 @@ large teacher's (or an ensemble's) softened class probabilities as well as the l
     distiller = Distiller(student, teacher, temperature=4, alpha=0.9)
     fit(distiller, (x, y), loss=distiller.loss, epochs=5)   # then use distiller.student
 
-The teacher is held, not registered: it is not optimised and not in the state_dict.
-It sees every training batch as the student does (augmented images included).
+The teacher is held, not registered: it is not optimised, and the Distiller's
+state_dict is the student's own (same keys), so checkpoints load into the bare student.
+The teacher sees every training batch as the student does (augmented images included).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from chainrule.autograd.grad_mode import no_grad
 from chainrule.autograd.tensor import Tensor
 from chainrule.errors import ArgumentError, ArgumentTypeError
-from chainrule.nn.module import Module
+from chainrule.nn.module import LoadResult, Module
 from chainrule.ops.loss import cross_entropy, distillation_loss, soft_targets
 from chainrule.ops.shape import stack
 
@@ -76,6 +79,13 @@ class Distiller(Module):
         if self._soft is None:
             return cross_entropy(outputs, target)
         return distillation_loss(outputs, self._soft, target, self.temperature, self.alpha)
+
+    def state_dict(self) -> OrderedDict[str, Any]:
+        """The student's state_dict (its own keys, no ``student.`` prefix)."""
+        return self.student.state_dict()
+
+    def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> LoadResult:
+        return self.student.load_state_dict(state, strict)
 
     def extra_repr(self) -> str:
         return f"teachers={len(self.teachers)}, temperature={self.temperature}, alpha={self.alpha}"
