@@ -108,3 +108,12 @@ def test_replace_head_refuses_a_model_whose_last_weight_layer_is_not_linear():
     model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten())
     with pytest.raises(ArgumentTypeError, match="must be a Linear; got Conv2d"):
         model.replace_head(3)
+
+
+def test_replacing_a_layer_keeps_its_place_in_the_sequential():
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3), nn.Softmax(axis=1))
+    model[0] = nn.Linear(4, 8)
+    head = model.replace_head(5)
+    assert [type(m).__name__ for m in model] == ["Linear", "ReLU", "Linear", "Softmax"]
+    assert model[2] is head
+    assert model(cr.tensor(np.zeros((2, 4), dtype=np.float32))).shape == (2, 5)

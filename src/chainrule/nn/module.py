@@ -38,12 +38,18 @@ class Module:
             raise AttributeError(
                 f"{type(self).__name__}: call super().__init__() before assigning attributes"
             )
+        target = (
+            self._parameters
+            if isinstance(value, Parameter)
+            else self._modules
+            if isinstance(value, Module)
+            else None
+        )
         for table in (self._parameters, self._buffers, self._modules):
-            table.pop(name, None)
-        if isinstance(value, Parameter):
-            self._parameters[name] = value
-        elif isinstance(value, Module):
-            self._modules[name] = value
+            if table is not target:
+                table.pop(name, None)
+        if target is not None:
+            target[name] = value  # NOTE: a replaced entry keeps its place (Sequential order)
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name: str) -> None:
