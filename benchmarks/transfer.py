@@ -217,6 +217,16 @@ def fewer_data(size: dict[str, Any], mnist: dict[str, Any], seed: int) -> dict[s
         frozen_accuracy = accuracy(reused, second_test)
         reused.unfreeze()
         tune_time = train(reused, subset, epochs, lr=LR / 10)
+        cr.manual_seed(seed + 1)
+        convs = copy_of(pretrained)  # the convolutions frozen, the dense layers new
+        convs[7] = nn.Linear(256, 64)
+        convs.replace_head(5)
+        convs[:7].freeze()
+        convs_time = train(convs, subset, epochs)
+        cr.manual_seed(seed + 1)
+        whole = copy_of(pretrained)  # every layer trained as from scratch, from the reused start
+        whole.replace_head(5)
+        whole_time = train(whole, subset, epochs)
         out["labels"][count] = {
             "images": len(subset[0]),
             "epochs": epochs,
@@ -226,6 +236,8 @@ def fewer_data(size: dict[str, Any], mnist: dict[str, Any], seed: int) -> dict[s
                 "accuracy": accuracy(reused, second_test),
                 "time_s": frozen_time + tune_time,
             },
+            "frozen_convs": {"accuracy": accuracy(convs, second_test), "time_s": convs_time},
+            "reused_all_trained": {"accuracy": accuracy(whole, second_test), "time_s": whole_time},
         }
     # claim 2: epochs (and seconds) to a fixed accuracy, with and without reuse
     subset = per_class(*second, max(size["labels_per_class"]), generator)
@@ -340,30 +352,60 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ the run
-def run(size_name: str, data_path: str | None, log: Callable[[str], None]) -> dict[str, Any]:
+METHODS = ("scratch", "frozen", "fine_tuned", "frozen_convs", "reused_all_trained")
+PARTS = ("fewer_data", "pretraining", "distillation")
+
+
+def run(
+    size_name: str,
+    data_path: str | None,
+    log: Callable[[str], None],
+    parts: tuple[str, ...] = PARTS,
+    previous: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Measure ``parts``; the other sections are kept from ``previous`` (an earlier run's
+    results), and ``section_time_s`` / ``section_machine`` say when each was measured."""
     size = SIZES[size_name]
     mnist = load(size, data_path)
     seeds = list(range(size["seeds"]))
-    started = time.perf_counter()
-    log("1-2. fewer data, faster training")
+    results: dict[str, Any] = dict(previous or {})
+    results.update(
+        {
+            "size": size_name,
+            "settings": {k: v for k, v in size.items() if k != "epochs"}
+            | {"epochs": {str(k): v for k, v in size["epochs"].items()}, "lr": LR, "batch": BATCH},
+            "seeds": seeds,
+            "test_images": len(mnist["test"][0]),
+            "note": "taken on a shared, loaded machine (2 cores, several jobs): times are rough",
+        }
+    )
+    results.setdefault("section_time_s", {})
+    results.setdefault("section_machine", {})
+    for part in parts:
+        log(part.replace("_", " "))
+        started = time.perf_counter()
+        if part == "fewer_data":
+            results.update(_fewer_data_results(size, mnist, seeds))
+        elif part == "pretraining":
+            results["pretraining"] = _pretraining_results(size, mnist, seeds)
+        else:
+            results["distillation"] = _distillation_results(size, mnist, seeds)
+        results["section_time_s"][part] = time.perf_counter() - started
+        results["section_machine"][part] = machine()
+    return results
+
+
+def _fewer_data_results(
+    size: dict[str, Any], mnist: dict[str, Any], seeds: list[int]
+) -> dict[str, Any]:
     reuse = [fewer_data(size, mnist, s) for s in seeds]
-    log("3. pre-training without labels")
-    pre = [pretraining(size, mnist, s) for s in seeds]
-    log("4. distillation")
-    teacher = train_teacher(size, mnist)
-    distilled = [distillation(size, mnist, teacher, s) for s in seeds]
     target = size["target_accuracy"]
 
     def reach(curve: dict[str, list[float]]) -> tuple[int | None, float | None]:
         hit = next((i for i, a in enumerate(curve["accuracy"]) if a >= target), None)
         return (None, None) if hit is None else (hit + 1, curve["time_s"][hit])
 
-    results: dict[str, Any] = {
-        "size": size_name,
-        "settings": {k: v for k, v in size.items() if k != "epochs"}
-        | {"epochs": {str(k): v for k, v in size["epochs"].items()}, "lr": LR, "batch": BATCH},
-        "seeds": seeds,
-        "test_images": len(mnist["test"][0]),
+    return {
         "fewer_data": {
             "pretrain_accuracy_0_4": summary([r["pretrain_accuracy_0_4"] for r in reuse]),
             "pretrain_time_s": summary([r["pretrain_time_s"] for r in reuse]),
@@ -376,7 +418,7 @@ def run(size_name: str, data_path: str | None, log: Callable[[str], None]) -> di
                             key: summary([r["labels"][count][method][key] for r in reuse])
                             for key in ("accuracy", "time_s")
                         }
-                        for method in ("scratch", "frozen", "fine_tuned")
+                        for method in METHODS
                     },
                 }
                 for count in size["labels_per_class"]
@@ -394,39 +436,42 @@ def run(size_name: str, data_path: str | None, log: Callable[[str], None]) -> di
                 for name in ("scratch", "reused")
             },
         },
-        "pretraining": {
-            "labelled_images": pre[0]["labelled_images"],
-            **{
-                name: {
-                    key: summary([r[name][key] for r in pre])
-                    for key in pre[0][name]
-                    if key != "labelled_images"
-                }
-                for name in ("random", "autoencoder", "autoencoder_frozen", "denoising")
-            },
-        },
-        "distillation": {
-            "teacher": {
-                "members": size["teacher_members"],
-                "accuracy": teacher["accuracy"],
-                "member_accuracy": teacher["member_accuracy"],
-                "time_s": teacher["time_s"],
-                "images_per_s": teacher["images_per_s"],
-            },
-            **{
-                name: {
-                    key: summary([r[name][key] for r in distilled]) for key in distilled[0][name]
-                }
-                for name in ("soft_targets", "labels")
-            },
-            "temperature": 4.0,
-            "alpha": 0.9,
-        },
-        "total_time_s": time.perf_counter() - started,
-        "machine": machine(),
-        "note": "taken on a shared, loaded machine (2 cores, several jobs): times are rough",
     }
-    return results
+
+
+def _pretraining_results(
+    size: dict[str, Any], mnist: dict[str, Any], seeds: list[int]
+) -> dict[str, Any]:
+    pre = [pretraining(size, mnist, s) for s in seeds]
+    return {
+        "labelled_images": pre[0]["labelled_images"],
+        **{
+            name: {key: summary([r[name][key] for r in pre]) for key in pre[0][name]}
+            for name in ("random", "autoencoder", "autoencoder_frozen", "denoising")
+        },
+    }
+
+
+def _distillation_results(
+    size: dict[str, Any], mnist: dict[str, Any], seeds: list[int]
+) -> dict[str, Any]:
+    teacher = train_teacher(size, mnist)
+    distilled = [distillation(size, mnist, teacher, s) for s in seeds]
+    return {
+        "teacher": {
+            "members": size["teacher_members"],
+            "accuracy": teacher["accuracy"],
+            "member_accuracy": teacher["member_accuracy"],
+            "time_s": teacher["time_s"],
+            "images_per_s": teacher["images_per_s"],
+        },
+        **{
+            name: {key: summary([r[name][key] for r in distilled]) for key in distilled[0][name]}
+            for name in ("soft_targets", "labels")
+        },
+        "temperature": 4.0,
+        "alpha": 0.9,
+    }
 
 
 # ------------------------------------------------------------------ the README table
@@ -450,16 +495,23 @@ def table(results: dict[str, Any]) -> str:
         f"({_pct(fewer['pretrain_accuracy_0_4'])}% on their test images, "
         f"{_sec(fewer['pretrain_time_s'])} s), then digits 5-9; accuracy on the 5-9 test images:",
         "",
-        "| labels per class | epochs | scratch | frozen + new head | fine-tuned | time: scratch / frozen / fine-tuned |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| labels per class | epochs | scratch | frozen + new head | frozen, then fine-tuned "
+        "(lr / 10) | convolutions frozen, new dense layers | reused, every layer trained |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for count, row in fewer["labels_per_class"].items():
-        lines.append(
-            f"| {count} | {row['epochs']} | {_pct(row['scratch']['accuracy'])} | "
-            f"{_pct(row['frozen']['accuracy'])} | {_pct(row['fine_tuned']['accuracy'])} | "
-            f"{_sec(row['scratch']['time_s'])} / {_sec(row['frozen']['time_s'])} / "
-            f"{_sec(row['fine_tuned']['time_s'])} |"
-        )
+        cells = " | ".join(_pct(row[m]["accuracy"]) for m in METHODS if m in row)
+        lines.append(f"| {count} | {row['epochs']} | {cells} |")
+    lines += [
+        "",
+        "Training time in seconds (same columns; the fine-tuned column includes its frozen phase):",
+        "",
+        "| labels per class | " + " | ".join(METHODS) + " |",
+        "|---:|" + "---:|" * len(METHODS),
+    ]
+    for count, row in fewer["labels_per_class"].items():
+        cells = " | ".join(_sec(row[m]["time_s"]) for m in METHODS if m in row)
+        lines.append(f"| {count} | {cells} |")
     faster = results["faster_training"]
 
     def reached(values: list[Any], fmt: str) -> str:
@@ -525,7 +577,74 @@ def table(results: dict[str, Any]) -> str:
             f"| {label} | {100 * row['accuracy']['mean']:.2f} ± {100 * row['accuracy']['std']:.2f} "
             f"| {row['images_per_s']['mean']:,.0f} |"
         )
-    return "\n".join(lines)
+    return "\n".join([*lines, "", *verdicts(results)])
+
+
+def _points(a: dict[str, float], b: dict[str, float]) -> str:
+    """a - b in percentage points, signed."""
+    return f"{100 * (a['mean'] - b['mean']):+.1f} points"
+
+
+def _verdict(a: dict[str, float], b: dict[str, float]) -> str:
+    """'holds' if a beats b by more than a standard deviation, 'does not hold' if it trails
+    by more, else 'no clear difference'."""
+    gain, spread = a["mean"] - b["mean"], max(a["std"], b["std"])
+    if abs(gain) <= spread:
+        return "within one standard deviation: no clear difference"
+    return "holds" if gain > 0 else "does not hold"
+
+
+def verdicts(results: dict[str, Any]) -> list[str]:
+    """Whether each claim holds on this data, in words computed from the results."""
+    out = ["**Do the claims hold here?**", ""]
+    names = {
+        "frozen": "frozen + new head",
+        "fine_tuned": "frozen, then fine-tuned",
+        "frozen_convs": "frozen convolutions, new dense layers",
+        "reused_all_trained": "reused, every layer trained",
+    }
+    for count, row in results["fewer_data"]["labels_per_class"].items():
+        reused = [m for m in names if m in row]
+        best = max(reused, key=lambda m: row[m]["accuracy"]["mean"])
+        literal = row["frozen"]["accuracy"]
+        out.append(
+            f"- Fewer data, {count} labels per class: the best of the four reuse variants "
+            f"({names[best]}; picked on the test set, so an optimistic figure) is "
+            f"{_points(row[best]['accuracy'], row['scratch']['accuracy'])} against training "
+            f"from scratch ({_verdict(row[best]['accuracy'], row['scratch']['accuracy'])}); "
+            "the lectures' recipe "
+            f"taken literally (every layer but the output frozen) is "
+            f"{_points(literal, row['scratch']['accuracy'])}."
+        )
+    faster = results["faster_training"]
+
+    def mean_epochs(name: str) -> str:
+        hits = [e for e in faster[name]["epochs_to_target"] if e is not None]
+        missed = len(faster[name]["epochs_to_target"]) - len(hits)
+        text = f"{statistics.fmean(hits):.1f}" if hits else "none"
+        return text + (f" ({missed} seed(s) never reached it)" if missed else "")
+
+    out.append(
+        f"- Faster training: epochs to {100 * faster['target_accuracy']:.0f}%, mean over the "
+        f"seeds that reached it: {mean_epochs('reused')} with reuse, "
+        f"{mean_epochs('scratch')} from scratch."
+    )
+    pre = results["pretraining"]
+    best = max(("autoencoder", "denoising"), key=lambda m: pre[m]["accuracy"]["mean"])
+    out.append(
+        f"- Pre-training without labels: the better autoencoder initialisation ({best}) is "
+        f"{_points(pre[best]['accuracy'], pre['random']['accuracy'])} against a random one "
+        f"({_verdict(pre[best]['accuracy'], pre['random']['accuracy'])}, with this shallow "
+        "encoder and these settings)."
+    )
+    distilled = results["distillation"]
+    soft, hard = distilled["soft_targets"]["accuracy"], distilled["labels"]["accuracy"]
+    speed = distilled["soft_targets"]["images_per_s"]["mean"] / distilled["teacher"]["images_per_s"]
+    out.append(
+        f"- Distillation: soft targets give the student {_points(soft, hard)} over labels "
+        f"alone ({_verdict(soft, hard)}); the student classifies {speed:,.0f}x as many images per second as the teacher."
+    )
+    return out
 
 
 def write_readme(results: dict[str, Any]) -> None:
@@ -543,11 +662,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS, help="the results JSON")
     parser.add_argument("--data", help="MNIST's folder (default: CHAINRULE_DATA or the cache)")
     parser.add_argument("--table", action="store_true", help="only rewrite the README table")
+    parser.add_argument(
+        "--parts",
+        nargs="+",
+        choices=PARTS,
+        default=list(PARTS),
+        help="measure only these (the others are kept from --out)",
+    )
     args = parser.parse_args(argv)
     if args.table:
         write_readme(json.loads(args.out.read_text()))
         return 0
-    results = run(args.size, args.data, lambda m: print(m, flush=True))
+    previous = None
+    if set(args.parts) != set(PARTS):
+        if not args.out.is_file():
+            sys.exit(f"--parts needs the other parts' results in {args.out}; run them all first")
+        previous = json.loads(args.out.read_text())
+        if previous.get("size") != args.size:
+            sys.exit(f"{args.out} holds the {previous.get('size')!r} size, not {args.size!r}")
+    log = lambda m: print(m, flush=True)  # noqa: E731
+    results = run(args.size, args.data, log, tuple(args.parts), previous)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out, json.dumps(results, indent=1) + "\n")
     print(table(results))
