@@ -5,9 +5,11 @@
     python benchmarks/transfer.py --table         # only rewrite the README table from the JSON
 
 1. Fewer data: a small CNN pre-trained on digits 0-4 (all their labels), then digits 5-9
-   learned from 10, 100 or 1,000 labelled images per class: (a) from scratch, (b) the
-   reused layers frozen under a new head, (c) those, then fine-tuned (all layers, lr / 10).
-   Accuracy on the 5-9 test images and the training time.
+   learned from 10, 100 or 1,000 labelled images per class: (a) from scratch, (b) every
+   layer but the output reused and frozen under a new head, (c) those, then fine-tuned
+   (all layers, lr / 10), (d) only the convolutions reused and frozen, new dense layers,
+   (e) every layer but the output reused and all trained as (a) is. Accuracy on the 5-9
+   test images and the training time.
 2. Faster training: with 1,000 labels per class, test accuracy after every epoch for a
    fresh network and for the pre-trained one (new head, all layers trained alike), until
    a fixed accuracy: epochs and seconds to reach it.
