@@ -568,7 +568,7 @@ def table(results: dict[str, Any]) -> str:
         "",
         "| model | test accuracy | images/s |",
         "|---|---:|---:|",
-        f"| teacher (one run) | {100 * teacher['accuracy']:.2f} | {teacher['images_per_s']:,.0f} |",
+        f"| teacher ({teacher['members']} CNNs, trained once) | {100 * teacher['accuracy']:.2f} | {teacher['images_per_s']:,.0f} |",
     ]
     for name, label in (
         ("soft_targets", "student, soft targets"),

@@ -36,4 +36,4 @@ def test_tiny_transfer_benchmark_measures_every_claim_and_tabulates_them(tmp_pat
     table = module.table(results)
     scratch = rows["5"]["scratch"]["accuracy"]["mean"]
     assert f"| 5 | 2 | {100 * scratch:.1f} ± 0.0 |" in table
-    assert "| teacher (one run) |" in capsys.readouterr().out
+    assert "| teacher (2 CNNs, trained once) |" in capsys.readouterr().out
