@@ -107,6 +107,12 @@ def _run(args: argparse.Namespace, strategy: Strategy) -> int:
         )
         return 0
     test = result.metrics["test"]
+    if "accuracy" not in test:  # an autoencoder
+        print(
+            f"{config.name}: test reconstruction error (MSE) {test['reconstruction_mse']:.5f}; "
+            f"run directory: {result.run_dir}"
+        )
+        return 0
     line = f"{config.name}: test accuracy {100 * test['accuracy']:.2f}%"
     if config.lecture_accuracy is not None:
         line += f" (lecture: {config.lecture_accuracy:.2f}%)"

@@ -20,6 +20,7 @@ from chainrule.experiments.runner import (
     RunResult,
     default_run_dir,
     evaluate_run,
+    load_run,
     run_experiment,
 )
 from chainrule.experiments.schema import ConfigError
@@ -35,6 +36,7 @@ __all__ = [
     "evaluate_run",
     "find_experiment",
     "load_config",
+    "load_run",
     "loads",
     "named_experiments",
     "read_experiment",

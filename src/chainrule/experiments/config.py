@@ -22,6 +22,12 @@
                     restore_best_weights}, checkpoint_every (steps), class_weight
                     ("balanced" or {0 = 1.0, 7 = 3.0}: weights of class indices)
     [ensemble]      members: train seeds seed .. seed + members - 1, average probabilities
+    [autoencoder]   decoder = [layers], noise, corruption (gaussian | mask): [model] is
+                    the encoder, trained to reconstruct the inputs (no labels)
+    [distillation]  teacher (a run directory), temperature, alpha: knowledge distillation
+    [transfer]      from (a run directory or a saved state_dict), layers (reuse the first
+                    N), freeze (freeze the first N), batchnorm_eval, fine_tune_epochs,
+                    fine_tune_lr: see ``experiments.transfer``
 
 ``experiments.parse`` reads and checks a file into these dataclasses, filling in every
 default, so a config states every value a run uses; ``to_toml`` writes one back as a
@@ -187,6 +193,39 @@ class EnsembleConfig:
 
 
 @dataclass(frozen=True)
+class AutoencoderConfig:
+    """Train ``[model]`` as the encoder under ``decoder`` to reconstruct the inputs;
+    ``noise`` > 0: a denoising autoencoder (``nn.Autoencoder``'s corruption)."""
+
+    decoder: tuple[LayerConfig, ...]
+    noise: float = 0.0
+    corruption: str = "gaussian"
+
+
+@dataclass(frozen=True)
+class DistillationConfig:
+    """Train the model on the soft targets of the run ``teacher`` (an ensemble run: its
+    members' mean) at ``temperature``, mixed with the labels: alpha T^2 CE(soft) + (1 - alpha) CE."""
+
+    teacher: str
+    temperature: float = 4.0
+    alpha: float = 0.9
+
+
+@dataclass(frozen=True)
+class TransferConfig:
+    """Reuse ``model.layers[:layers]`` of the run (or state_dict file) ``source``; freeze the
+    first ``freeze``; then optionally fine-tune everything for ``fine_tune_epochs`` more."""
+
+    source: str
+    layers: int
+    freeze: int
+    batchnorm_eval: bool = True
+    fine_tune_epochs: int = 0
+    fine_tune_lr: float | None = None
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     name: str
     data: DataConfig
@@ -201,6 +240,9 @@ class ExperimentConfig:
     regularization: RegularizationConfig = field(default_factory=RegularizationConfig)
     augmentation: AugmentationConfig | None = None
     ensemble: EnsembleConfig | None = None
+    transfer: TransferConfig | None = None
+    autoencoder: AutoencoderConfig | None = None
+    distillation: DistillationConfig | None = None
 
 
 def to_toml(config: ExperimentConfig) -> str:
@@ -234,4 +276,16 @@ def to_dict(config: ExperimentConfig) -> dict[str, Any]:
         document["training"]["class_weight"] = {str(k): w for k, w in config.training.class_weight}
     if config.ensemble is not None:
         document["ensemble"] = dataclasses.asdict(config.ensemble)
+    if config.autoencoder is not None:
+        autoencoder = config.autoencoder
+        document["autoencoder"] = {
+            "decoder": [{"type": layer.type, **layer.args} for layer in autoencoder.decoder],
+            "noise": autoencoder.noise,
+            "corruption": autoencoder.corruption,
+        }
+    if config.distillation is not None:
+        document["distillation"] = dataclasses.asdict(config.distillation)
+    if config.transfer is not None:
+        transfer = dataclasses.asdict(config.transfer)
+        document["transfer"] = {"from": transfer.pop("source"), **transfer}
     return document

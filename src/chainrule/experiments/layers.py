@@ -31,7 +31,7 @@ from chainrule.experiments.schema import (
 from chainrule.nn.init import INITIALIZERS
 
 if TYPE_CHECKING:
-    from chainrule.experiments.config import ExperimentConfig
+    from chainrule.experiments.config import ExperimentConfig, LayerConfig
 
 Shape = tuple[int, ...]
 
@@ -162,15 +162,35 @@ def build_model(config: ExperimentConfig) -> nn.Sequential:
     Raises ``ConfigError`` naming the layer (``model.layers[3]``) when a layer cannot
     take what the previous one gives, or when the output does not fit the data's classes.
     """
-    x = zeros((2, *config.data.input_shape))
+    model, shape = build_layers(config.model.layers, config.data.input_shape, config.data.flatten)
+    classes = config.data.num_classes
+    if config.autoencoder is None and shape != (classes,):
+        raise ConfigError(
+            f"model.layers: the model gives outputs of shape (N, {_dims(shape)}), but "
+            f"data {config.data.name!r} has {classes} classes; end with "
+            f'{{type = "linear", out = {classes}}}'
+        )
+    return model
+
+
+def build_layers(
+    layers: tuple[LayerConfig, ...],
+    input_shape: Shape,
+    flatten: bool = False,
+    path: str = "model.layers",
+) -> tuple[nn.Sequential, Shape]:
+    """Layers built in order for inputs of ``input_shape`` (batch axis left out), after a
+    Flatten when ``flatten``; returns them as a Sequential (in training mode) and the
+    shape of one output. Errors name the layer by ``path[i]``."""
+    x = zeros((2, *input_shape))
     modules: list[nn.Module] = []
-    if config.data.flatten:
+    if flatten:
         modules.append(nn.Flatten())
         x = modules[0](x)
     shape = tuple(x.shape[1:])
     with no_grad():
-        for i, layer in enumerate(config.model.layers):
-            where = f"model.layers[{i}] ({layer.type})"
+        for i, layer in enumerate(layers):
+            where = f"{path}[{i}] ({layer.type})"
             kind = LAYERS[layer.type]
             _check_takes(kind.takes, shape, where)
             try:
@@ -183,16 +203,9 @@ def build_model(config: ExperimentConfig) -> nn.Sequential:
                 ) from None
             modules.append(module)
             shape = tuple(x.shape[1:])
-    classes = config.data.num_classes
-    if shape != (classes,):
-        raise ConfigError(
-            f"model.layers: the model gives outputs of shape (N, {_dims(shape)}), but "
-            f"data {config.data.name!r} has {classes} classes; end with "
-            f'{{type = "linear", out = {classes}}}'
-        )
     model = nn.Sequential(*modules)
     model.train()
-    return model
+    return model, shape
 
 
 def _dims(shape: Shape) -> str:

@@ -23,7 +23,9 @@ from chainrule.experiments import toml
 from chainrule.experiments.config import (
     DATASETS,
     AugmentationConfig,
+    AutoencoderConfig,
     DataConfig,
+    DistillationConfig,
     EarlyStoppingConfig,
     ElasticConfig,
     EnsembleConfig,
@@ -53,6 +55,8 @@ from chainrule.experiments.schema import (
     string,
     suggest,
 )
+from chainrule.experiments.transfer import parse_transfer
+from chainrule.nn.autoencoder import CORRUPTIONS
 from chainrule.nn.parameter import Parameter
 from chainrule.train import callbacks
 from chainrule.train.loop import OPTIMIZERS
@@ -64,7 +68,7 @@ def named_experiments() -> dict[str, Path]:
     """The experiments shipped with chainrule: name -> TOML file, sorted by name."""
     folder = importlib.resources.files("chainrule.experiments") / "named"
     files = [Path(str(entry)) for entry in folder.iterdir() if entry.name.endswith(".toml")]
-    return {path.stem: path for path in sorted(files)}
+    return {path.stem: path for path in sorted(files, key=lambda path: path.stem)}
 
 
 def find_experiment(source: str | os.PathLike[str]) -> Path:
@@ -126,6 +130,9 @@ _SECTIONS = (
     "augmentation",
     "training",
     "ensemble",
+    "transfer",
+    "autoencoder",
+    "distillation",
 )
 _REQUIRED_SECTIONS = ("data", "model", "optimizer", "training")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -150,6 +157,8 @@ def parse_config(document: Mapping[str, Any], default_name: str = "experiment") 
     check_keys(document, [*checks, *_SECTIONS], "")
     values = parse_fields(top, checks, "")
     for section in _REQUIRED_SECTIONS:
+        if section == "model" and "transfer" in document:
+            continue  # the source run's model, with a new head
         if section not in document:
             raise ConfigError(
                 f"[{section}]: missing; an experiment needs the sections "
@@ -166,6 +175,16 @@ def parse_config(document: Mapping[str, Any], default_name: str = "experiment") 
                     f"training.class_weight.{index}: {data.name!r} has classes 0 to "
                     f"{classes - 1}; got class {index}"
                 )
+    optimizer = _optimizer(tables["optimizer"])
+    model = _model(tables["model"]) if "model" in tables else None
+    transfer = None
+    if "transfer" in tables:
+        transfer, model = parse_transfer(tables["transfer"], model, data, optimizer.args["lr"])
+        if transfer.fine_tune_epochs and "schedule" in tables:
+            raise ConfigError(
+                "transfer.fine_tune_epochs: cannot be combined with [schedule] (the schedule "
+                "would overrule the fine-tuning learning rate)"
+            )
     return ExperimentConfig(
         name=values.get("name", default_name),
         description=values.get("description", ""),
@@ -173,8 +192,8 @@ def parse_config(document: Mapping[str, Any], default_name: str = "experiment") 
         lecture_accuracy=values.get("lecture_accuracy"),
         reference=values.get("reference"),
         data=data,
-        model=_model(tables["model"]),
-        optimizer=_optimizer(tables["optimizer"]),
+        model=model,
+        optimizer=optimizer,
         training=training,
         schedule=_schedule(tables["schedule"]) if "schedule" in tables else None,
         regularization=RegularizationConfig(
@@ -199,7 +218,69 @@ def parse_config(document: Mapping[str, Any], default_name: str = "experiment") 
         )
         if "ensemble" in tables
         else None,
+        transfer=transfer,
+        autoencoder=_autoencoder(tables["autoencoder"], tables, training)
+        if "autoencoder" in tables
+        else None,
+        distillation=_distillation(tables["distillation"], tables, training)
+        if "distillation" in tables
+        else None,
     )
+
+
+def _autoencoder(
+    table: Mapping[str, Any], tables: Mapping[str, Any], training: TrainingConfig
+) -> AutoencoderConfig:
+    for other in ("ensemble", "augmentation", "transfer"):
+        if other in tables:
+            raise ConfigError(f"[autoencoder]: cannot be combined with [{other}]")
+    stopping = training.early_stopping
+    if stopping is not None and stopping.monitor not in ("loss", "val_loss"):
+        raise ConfigError(
+            "training.early_stopping.monitor: an autoencoder has no labels to measure "
+            f"{stopping.monitor!r} with; monitor 'loss' or 'val_loss'"
+        )
+    check_keys(table, ["decoder", "noise", "corruption"], "autoencoder")
+    decoder = table.get("decoder")
+    if not isinstance(decoder, list) or not decoder:
+        raise fail(
+            "autoencoder.decoder",
+            'an array of layers, e.g. [{type = "linear", out = 784}]',
+            decoder,
+        )
+    layers = tuple(_layer(layer, f"autoencoder.decoder[{i}]") for i, layer in enumerate(decoder))
+    values = parse_fields(
+        {k: v for k, v in table.items() if k != "decoder"},
+        {"noise": number(0), "corruption": choice(*CORRUPTIONS)},
+        "autoencoder",
+    )
+    config = AutoencoderConfig(layers, **values)
+    if config.corruption == "mask" and config.noise >= 1:
+        raise fail("autoencoder.noise", "a fraction in [0, 1) to mask", config.noise)
+    return config
+
+
+def _distillation(
+    table: Mapping[str, Any], tables: Mapping[str, Any], training: TrainingConfig
+) -> DistillationConfig:
+    if "autoencoder" in tables:
+        raise ConfigError("[distillation]: cannot be combined with [autoencoder]")
+    if training.loss != "cross_entropy" or training.label_smoothing:
+        raise ConfigError(
+            "[distillation]: its loss replaces training.loss; use loss = 'cross_entropy' "
+            "without label_smoothing"
+        )
+    values = parse_fields(
+        table,
+        {
+            "teacher": string,
+            "temperature": number(0, low_open=True),
+            "alpha": number(0, 1),
+        },
+        "distillation",
+        required=("teacher",),
+    )
+    return DistillationConfig(**values)
 
 
 def _data(table: Mapping[str, Any]) -> DataConfig:

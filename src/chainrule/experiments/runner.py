@@ -11,6 +11,10 @@ A run directory holds
                            steps), the last three kept: ``resume`` continues from there
     metrics.json           test accuracy and loss, per-class precision / recall, the
                            confusion matrix, epochs run, wall time, machine, version
+    (with [distillation] the model trains as a ``train.Distiller``'s student; its
+    checkpoints are the student's)
+    transfer.json          with [transfer]: the source, the layers reused, frozen and new,
+                           the tensors loaded (also under "transfer" in metrics.json)
     *.png                  loss, accuracy, confusion matrix, misclassified test images,
                            first-layer filters of a CNN (with matplotlib)
 An ensemble keeps each member's history.csv, model.npz, checkpoints/ and member.json (its test
@@ -52,7 +56,9 @@ from chainrule.experiments.layers import build_model
 from chainrule.experiments.parse import SCHEDULES, load_config
 from chainrule.experiments.report import classification_report, cross_entropy_of, machine, to_json
 from chainrule.experiments.schema import ConfigError
+from chainrule.experiments.transfer import apply_transfer, describe
 from chainrule.train import callbacks as cb
+from chainrule.train.distill import Distiller
 from chainrule.train.history import History
 from chainrule.train.loop import OPTIMIZERS, Trainer, predict
 from chainrule.train.metrics import get_metric
@@ -92,6 +98,7 @@ class _Member:
     training_time: float  # seconds: the leg that finished it (an earlier call's, if one did)
     resumed: bool  # whether that leg started from a run checkpoint (its time is partial)
     test_accuracy: float = math.nan
+    transfer: dict[str, Any] | None = None  # what [transfer] reused and froze
 
 
 def default_run_dir(name: str, root: str | os.PathLike[str] = "runs") -> Path:
@@ -154,6 +161,12 @@ def _run_experiment(
     member: int | None,
     strategy: Strategy,
 ) -> RunResult:
+    if config.autoencoder is not None:
+        if resume or member is not None:
+            raise RunDirectoryError(f"{run_dir}: an autoencoder run is not resumed; start it again")
+        from chainrule.experiments.autoencoder import run_autoencoder
+
+        return run_autoencoder(config, run_dir, epochs, verbose)
     if member is not None:
         count = config.ensemble.members if config.ensemble else 0
         if not 0 <= member < count:
@@ -168,6 +181,11 @@ def _run_experiment(
     resume, stored_epochs = strategy.on_writer(
         lambda: _inspect_run_dir(run_dir, config, resume, member)
     )
+    if resume and config.transfer is not None and config.transfer.fine_tune_epochs:
+        raise RunDirectoryError(
+            f"{run_dir}: a run with a fine-tuning phase (transfer.fine_tune_epochs) cannot "
+            "be resumed; start it again"
+        )
     if resume and epochs is None:
         epochs = stored_epochs
     if epochs is not None:
@@ -223,6 +241,7 @@ def _run_experiment(
             if len(members) > 1
             else {}
         ),
+        **({"transfer": members[0].transfer} if members[0].transfer else {}),
         "wall_time_s": round(time.perf_counter() - start, 3),  # all but the plots
         "machine": machine(),
         "chainrule_version": _version(),
@@ -243,12 +262,32 @@ def evaluate_run(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     if not (run_dir / "config.toml").is_file():
         raise RunDirectoryError(f"{run_dir}: not a run directory (it has no config.toml)")
     config = load_config(run_dir / "config.toml")
-    count = config.ensemble.members if config.ensemble else 1
-    directories = (
-        [run_dir / "members" / str(i) for i in range(count)] if config.ensemble else [run_dir]
-    )
+    if config.autoencoder is not None:
+        raise RunDirectoryError(
+            f"{run_dir} is an autoencoder run: its metrics.json has the test reconstruction error"
+        )
+    models = load_run(run_dir)
+    directories = _member_directories(run_dir, config)
+    warnings = [w for m, d in zip(models, directories) if (w := _non_finite_weights(m, d))]
+    report, _ = _test(config, models, prepare_data(config))
+    if warnings:
+        report["warnings"] = warnings
+    return report
+
+
+def load_run(run_dir: str | os.PathLike[str]) -> list[nn.Sequential]:
+    """The trained model of a run directory, with its reported weights, in eval mode: a
+    list of one, or of every member of an ensemble (a teacher for ``train.Distiller``)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.toml").is_file():
+        raise RunDirectoryError(f"{run_dir}: not a run directory (it has no config.toml)")
+    config = load_config(run_dir / "config.toml")
+    if config.autoencoder is not None:
+        raise RunDirectoryError(
+            f"{run_dir} is an autoencoder run; reuse its encoder with [transfer] instead"
+        )
     models = []
-    for directory in directories:
+    for directory in _member_directories(run_dir, config):
         manual_seed(config.seed)
         model = build_model(config)
         weights = directory / "checkpoints" / "best.npz"
@@ -256,12 +295,15 @@ def evaluate_run(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
             model.load_state_dict(load(weights))
         except ShapeError as error:
             raise CheckpointError(f"{weights}: does not fit the run's model: {error}") from None
-        models.append(model)
-    warnings = [w for m, d in zip(models, directories) if (w := _non_finite_weights(m, d))]
-    report, _ = _test(config, models, prepare_data(config))
-    if warnings:
-        report["warnings"] = warnings
-    return report
+        models.append(model.eval())
+    return models
+
+
+def _member_directories(run_dir: Path, config: ExperimentConfig) -> list[Path]:
+    """Where a run's trained weights are: the run itself, or each ensemble member's folder."""
+    if not config.ensemble:
+        return [run_dir]
+    return [run_dir / "members" / str(i) for i in range(config.ensemble.members)]
 
 
 def _non_finite_weights(model: Any, directory: Path) -> str | None:
@@ -383,10 +425,27 @@ def _train(
 ) -> _Member:
     manual_seed(seed)
     model = build_model(config)
+    transfer = apply_transfer(model, config) if config.transfer is not None else None
+    if transfer is not None:
+        if verbose:
+            print(describe(transfer))
+        if strategy.is_writer:
+            atomic_write_text(directory / "transfer.json", to_json(transfer) + "\n")
     if verbose:
         model.summary(config.data.input_shape)
+    trained, loss = model, _loss(config)
+    if config.distillation is not None:  # the model learns as a Distiller's student
+        distillation = config.distillation
+        teachers = load_run(distillation.teacher)
+        trained = Distiller(model, teachers, distillation.temperature, distillation.alpha)
+        loss = trained.loss
+        if verbose:
+            print(
+                f"distillation from {distillation.teacher} ({len(teachers)} model(s)), "
+                f"T = {distillation.temperature:g}, alpha = {distillation.alpha:g}"
+            )
     optimizer = getattr(optim, OPTIMIZERS[config.optimizer.name])(
-        model.parameters(), **config.optimizer.args
+        trained.parameters(), **config.optimizer.args
     )
     checkpoints = directory / "checkpoints"
     held_out = config.data.validation != "test"
@@ -416,8 +475,8 @@ def _train(
         callbacks.append(_schedule_callback(config.schedule, optimizer))
     reg = config.regularization
     trainer = Trainer(
-        model,
-        loss=_loss(config),
+        trained,
+        loss=loss,
         optimizer=optimizer,
         metrics=config.training.metrics,
         callbacks=callbacks,
@@ -441,6 +500,21 @@ def _train(
         checkpoint_every=config.training.checkpoint_every,
         resume=resume,
     )
+    if config.transfer is not None and config.transfer.fine_tune_epochs:
+        model.unfreeze()  # the fine-tuning phase: every layer learns, at a lower rate
+        for group in optimizer.param_groups:
+            group["lr"] = config.transfer.fine_tune_lr
+        if verbose:
+            print(describe(transfer).splitlines()[-1].strip())
+        history = trainer.fit(
+            data.train,
+            epochs=config.training.epochs + config.transfer.fine_tune_epochs,
+            batch_size=config.training.batch_size,
+            validation_data=data.validation,
+            transform=data.train_transform,
+            checkpoint_dir=run_state,
+            checkpoint_every=config.training.checkpoint_every,
+        )
     training_time, resumed = time.perf_counter() - started, resume
     record = directory / "member.json"
     if resume and record.is_file():  # finished before: keep the record of the leg that did it
@@ -471,7 +545,17 @@ def _train(
             weights += "; the validation data is the test set, so it selected nothing"
     if strategy.is_writer:
         save_model(model.eval(), directory / "model.npz")
-    return _Member(directory, model, history, seed, best_epoch, weights, training_time, resumed)
+    return _Member(
+        directory,
+        model,
+        history,
+        seed,
+        best_epoch,
+        weights,
+        training_time,
+        resumed,
+        transfer=transfer,
+    )
 
 
 def _member_metrics(m: _Member) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from chainrule.nn.activation import (
     Softplus,
     Tanh,
 )
+from chainrule.nn.autoencoder import Autoencoder, reconstruction_loss
 from chainrule.nn.container import ModuleList, Sequential
 from chainrule.nn.conv import Conv2d
 from chainrule.nn.describe import register_module
@@ -46,6 +47,7 @@ __all__ = [
     "L1L2",
     "RBF",
     "AbsRectify",
+    "Autoencoder",
     "AvgPool2d",
     "BCELoss",
     "BCEWithLogitsLoss",
@@ -85,6 +87,7 @@ __all__ = [
     "l1_penalty",
     "l2_penalty",
     "max_norm_",
+    "reconstruction_loss",
     "register_module",
     "utils",
 ]

@@ -6,7 +6,8 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from typing import Any, overload
 
-from chainrule.errors import ArgumentTypeError
+from chainrule.errors import ArgumentError, ArgumentTypeError
+from chainrule.nn.linear import Linear, check_positive_int
 from chainrule.nn.module import Module
 
 
@@ -43,6 +44,29 @@ class Sequential(Module):
         if isinstance(index, slice):
             return Sequential(OrderedDict(items[index]))
         return items[index][1]
+
+    def replace_head(self, num_classes: int) -> Linear:
+        """Swap the output layer (the last layer with weights, a ``Linear``) for a fresh
+        ``Linear(in_features, num_classes)``, in place; returns the new layer.
+
+        The transfer-learning idiom: ``model.replace_head(5)`` keeps every other layer.
+        """
+        check_positive_int(num_classes, "num_classes", "replace_head")
+        names = [n for n, m in self._modules.items() if any(True for _ in m.parameters())]
+        if not names:
+            raise ArgumentError("replace_head: this Sequential has no layer with weights")
+        old = self._modules[names[-1]]
+        if not isinstance(old, Linear):
+            raise ArgumentTypeError(
+                f"replace_head: the output layer ({names[-1]!r}) must be a Linear; "
+                f"got {type(old).__name__}"
+            )
+        head = Linear(
+            old.in_features, num_classes, bias=old.bias is not None, dtype=old.weight.dtype
+        )
+        head.to(old.weight.device)
+        self.add_module(names[-1], head)
+        return head
 
     def __setitem__(self, index: int, layer: Module) -> None:
         name = list(self._modules)[index]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from chainrule import backend
 from chainrule.autograd.tensor import Tensor
@@ -23,6 +23,9 @@ class Module:
 
     training: bool
     _forward_hooks: dict[int, Any] | None = None  # an instance dict once a hook is registered
+    # Layers with running statistics (batch norm) set this: ``freeze`` may pin them to eval.
+    has_running_stats: bool = False
+    _pinned_eval: bool = False  # set by freeze(): train() leaves this module in eval mode
 
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", OrderedDict())
@@ -36,12 +39,18 @@ class Module:
             raise AttributeError(
                 f"{type(self).__name__}: call super().__init__() before assigning attributes"
             )
+        target = (
+            self._parameters
+            if isinstance(value, Parameter)
+            else self._modules
+            if isinstance(value, Module)
+            else None
+        )
         for table in (self._parameters, self._buffers, self._modules):
-            table.pop(name, None)
-        if isinstance(value, Parameter):
-            self._parameters[name] = value
-        elif isinstance(value, Module):
-            self._modules[name] = value
+            if table is not target:
+                table.pop(name, None)
+        if target is not None:
+            target[name] = value  # NOTE: a replaced entry keeps its place (Sequential order)
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name: str) -> None:
@@ -97,14 +106,62 @@ class Module:
         return handle
 
     def train(self, mode: bool = True) -> Module:
-        """Set training mode (dropout active, batch statistics) on this module and below."""
+        """Set training mode (dropout active, batch statistics) on this module and below.
+
+        Batch-norm layers that ``freeze()`` pinned to eval mode stay in eval mode.
+        """
         for module in self.modules():
-            object.__setattr__(module, "training", mode)
+            object.__setattr__(module, "training", mode and not module._pinned_eval)
         return self
 
     def eval(self) -> Module:
         """Set evaluation mode (dropout off, running statistics) on this module and below."""
         return self.train(False)
+
+    # ------------------------------------------------------------- freezing
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
+        """Set ``requires_grad`` on every parameter below (PyTorch's); returns self.
+
+        A parameter that does not require grad gets no gradient, and optimisers skip it
+        (no update, no state). Batch norm's running statistics still move in training
+        mode: ``freeze()`` is the call that also stops those.
+        """
+        if not isinstance(requires_grad, bool):
+            raise ArgumentTypeError(
+                f"requires_grad_: expected True or False; got {requires_grad!r}"
+            )
+        for p in self.parameters():
+            p.requires_grad = requires_grad
+        return self
+
+    def freeze(self, batchnorm_eval: bool = True) -> Module:
+        """Stop this module (or a ``Sequential`` slice, ``model[:4]``) from learning; returns self.
+
+        Every parameter below stops requiring grad. With ``batchnorm_eval`` (the default,
+        Keras' ``trainable = False``), batch-norm layers below are also pinned to eval
+        mode: they normalise with the running statistics learned before and stop
+        updating them, even inside ``model.train()``. ``batchnorm_eval=False`` is
+        PyTorch's ``requires_grad_(False)``: batch statistics and running updates go on.
+        """
+        if not isinstance(batchnorm_eval, bool):
+            raise ArgumentTypeError(
+                f"freeze: batchnorm_eval must be True or False; got {batchnorm_eval!r}"
+            )
+        self.requires_grad_(False)
+        for module in self.modules():
+            if module.has_running_stats:
+                object.__setattr__(module, "_pinned_eval", batchnorm_eval)
+                if batchnorm_eval:
+                    object.__setattr__(module, "training", False)
+        return self
+
+    def unfreeze(self) -> Module:
+        """Undo ``freeze``: every parameter below learns again, and batch norm follows the
+        next ``train()`` / ``eval()`` call again (it stays in eval mode until then)."""
+        self.requires_grad_(True)
+        for module in self.modules():
+            object.__setattr__(module, "_pinned_eval", False)
+        return self
 
     # ----------------------------------------------------------------- walking
     def named_children(self) -> Iterator[tuple[str, Module]]:
@@ -202,35 +259,40 @@ class Module:
             state[name] = backend.to_numpy(b.data).copy()
         return state
 
-    def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> None:
+    def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> LoadResult:
         """Copy ``state`` into this module's parameters and buffers, in place.
 
-        Every key must be known and every shape must match; with ``strict`` no key may
-        be missing. The error names the keys and shapes that do not fit.
+        ``strict`` (the default): the keys must be exactly this module's. ``strict=False``
+        (to reuse part of another model): keys missing from ``state`` keep their values
+        and unexpected keys are ignored. Either way a shape mismatch is an error naming
+        the key and both shapes, and nothing is copied unless everything fits. Returns
+        ``LoadResult(missing_keys, unexpected_keys, matched_keys)``, as PyTorch does.
         """
         own = dict(self.named_parameters())
         own.update(self.named_buffers())
         missing = [k for k in own if k not in state]
         unexpected = [k for k in state if k not in own]
+        matched = [k for k in own if k in state]
         wrong_shape = [
             f"{k}: expected {tuple(own[k].shape)}, got {tuple(_shape_of(state[k]))}"
-            for k in own
-            if k in state and tuple(_shape_of(state[k])) != tuple(own[k].shape)
+            for k in matched
+            if tuple(_shape_of(state[k])) != tuple(own[k].shape)
         ]
         problems = []
         if missing and strict:
             problems.append(f"missing keys: {', '.join(missing)}")
-        if unexpected:
+        if unexpected and strict:
             problems.append(f"unexpected keys: {', '.join(unexpected)}")
         if wrong_shape:
             problems.append(f"shape mismatch: {'; '.join(wrong_shape)}")
         if problems:
             raise ShapeError(f"load_state_dict into {type(self).__name__}: " + " | ".join(problems))
-        for name, tensor in own.items():
-            if name in state:
-                value = state[name].data if isinstance(state[name], Tensor) else state[name]
-                value = backend.asarray(value, dtype=tensor.dtype)
-                tensor.data[...] = backend.to_device(value, tensor.device)
+        for name in matched:
+            tensor = own[name]
+            value = state[name].data if isinstance(state[name], Tensor) else state[name]
+            value = backend.asarray(value, dtype=tensor.dtype)
+            tensor.data[...] = backend.to_device(value, tensor.device)
+        return LoadResult(missing, unexpected, matched)
 
     # ------------------------------------------------------------------ display
     def extra_repr(self) -> str:
@@ -258,6 +320,14 @@ class Module:
         if print_fn is not None:
             print_fn(text)
         return text
+
+
+class LoadResult(NamedTuple):
+    """What ``load_state_dict`` did: the keys it lacked, ignored, and copied."""
+
+    missing_keys: list[str]
+    unexpected_keys: list[str]
+    matched_keys: list[str]
 
 
 class RemovableHandle:

@@ -22,6 +22,7 @@ class _BatchNorm(Module):
     as running = (1 - momentum) running + momentum batch, the variance unbiased.
     """
 
+    has_running_stats = True  # freeze() pins it to eval mode (Keras' trainable = False)
     input_ndims: tuple[int, ...]
     input_layout: str  # the expected input shape, with {c} for num_features
 

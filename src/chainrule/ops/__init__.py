@@ -41,9 +41,11 @@ from chainrule.ops.loss import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
     cross_entropy,
+    distillation_loss,
     l1_loss,
     mse_loss,
     nll_loss,
+    soft_targets,
 )
 from chainrule.ops.norm import batch_norm
 from chainrule.ops.pool import avg_pool2d, lp_pool2d, max_pool2d
@@ -83,6 +85,7 @@ __all__ = [
     "concatenate",
     "conv2d",
     "cross_entropy",
+    "distillation_loss",
     "div",
     "dropout",
     "elu",
@@ -126,6 +129,7 @@ __all__ = [
     "relu",
     "reshape",
     "sigmoid",
+    "soft_targets",
     "softmax",
     "softplus",
     "sqrt",

@@ -18,7 +18,7 @@ from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_array_module
 from chainrule.errors import ArgumentError, DTypeError, ShapeError
 from chainrule.ops._operands import as_tensor, check_number
-from chainrule.ops.activation import stable_sigmoid
+from chainrule.ops.activation import softmax, stable_sigmoid
 from chainrule.ops.elementwise import abs
 from chainrule.ops.shape import getitem
 
@@ -381,6 +381,61 @@ def nll_loss(
     per_sample = per_sample * Tensor._wrap(picked, False)
     denominator = (picked if sample_weight is None else picked * sample_weight).sum()
     return reduce_loss(per_sample, reduction, sample_weight, denominator)
+
+
+def distillation_loss(
+    logits: Tensor,
+    soft_targets: Any,
+    target: Any,
+    temperature: float = 4.0,
+    alpha: float = 0.9,
+) -> Tensor:
+    """Knowledge distillation (Hinton, Vinyals & Dean 2015), the mean over the batch of
+
+        alpha T^2 CE(soft_targets, softmax(logits / T)) + (1 - alpha) CE(target, softmax(logits))
+
+    logits: the student's (N, C); soft_targets: the teacher's probabilities at the same
+    temperature T, softmax(z_teacher / T) (an ensemble's: their mean), (N, C); target:
+    the true classes (N,). The T^2 keeps the soft term's gradients, which scale as
+    1 / T^2, comparable to the hard term's as T changes.
+    """
+    op = "distillation_loss"
+    temperature = check_number(temperature, "temperature", op)
+    alpha = check_number(alpha, "alpha", op)
+    if not temperature > 0:
+        raise ArgumentError(f"{op}: temperature must be positive; got temperature={temperature}")
+    if not 0.0 <= alpha <= 1.0:
+        raise ArgumentError(f"{op}: alpha must be in [0, 1]; got alpha={alpha}")
+    logits = as_tensor(logits)
+    soft_targets = as_tensor(soft_targets, logits)
+    _check_floating(soft_targets, "soft_targets", op)
+    if soft_targets.shape != logits.shape:
+        raise ShapeError(
+            f"{op}: soft_targets must have the logits' shape {logits.shape}; got "
+            f"{soft_targets.shape}"
+        )
+    soft = cross_entropy(logits / temperature, soft_targets) * (temperature * temperature)
+    if alpha == 1.0:
+        return soft
+    return soft * alpha + cross_entropy(logits, target) * (1.0 - alpha)
+
+
+def soft_targets(teacher_logits: Any, temperature: float = 4.0) -> Tensor:
+    """A teacher's softened class probabilities softmax(z / T): (N, C) or, for an
+    ensemble, (M, N, C) logits whose M members' probabilities are averaged -> (N, C)."""
+    temperature = check_number(temperature, "temperature", "soft_targets")
+    if not temperature > 0:
+        raise ArgumentError(
+            f"soft_targets: temperature must be positive; got temperature={temperature}"
+        )
+    z = as_tensor(teacher_logits)
+    _check_floating(z, "teacher_logits", "soft_targets")
+    if z.ndim not in (2, 3):
+        raise ShapeError(
+            f"soft_targets: teacher_logits must be (N, C) or (M, N, C); got shape {z.shape}"
+        )
+    probabilities = softmax(z / temperature, axis=-1)
+    return probabilities.mean(axis=0) if z.ndim == 3 else probabilities
 
 
 def _same_shape_pair(input: Any, target: Any, op: str) -> tuple[Tensor, Tensor]:

@@ -16,6 +16,7 @@ from chainrule.train.callbacks import (
     ReduceLROnPlateau,
     TerminateOnNaN,
 )
+from chainrule.train.distill import Distiller
 from chainrule.train.history import History
 from chainrule.train.loop import Trainer, evaluate, fit, predict, predict_proba
 from chainrule.train.metrics import accuracy, confusion_matrix, precision_recall, top_k_accuracy
@@ -28,6 +29,7 @@ from chainrule.train.weights import effective_sample_size, importance_weights
 __all__ = [
     "CSVLogger",
     "Callback",
+    "Distiller",
     "EarlyStopping",
     "History",
     "LambdaCallback",

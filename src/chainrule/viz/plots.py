@@ -1,4 +1,5 @@
-"""Plots of a run, written as PNG files: learning curves, confusion matrix, mistakes, filters.
+"""Plots of a run, written as PNG files: learning curves, confusion matrix, mistakes, filters,
+reconstructions.
 
 matplotlib (``pip install "chainrule[plot]"``) is imported when a plot is drawn, and
 only its Agg canvas is used: no window opens and pyplot's global state is untouched.
@@ -143,6 +144,19 @@ def plot_misclassified(
             fontsize=8,
             color="C3",
         )
+    _save(figure, path)
+
+
+def plot_reconstructions(images: Any, reconstructions: Any, path: str | os.PathLike[str]) -> None:
+    """Inputs (K, H, W) in the top row, an autoencoder's reconstructions (K, H, W) below."""
+    images = np.asarray(images, dtype=np.float64)
+    reconstructions = np.asarray(reconstructions, dtype=np.float64)
+    count = len(images)
+    figure = _figure(1 + 0.8 * count, 2.2)
+    axes = figure.add_subplot()
+    axes.axis("off")
+    axes.imshow(_mosaic(np.concatenate([images, reconstructions]), count, gap=2), cmap="gray_r")
+    axes.set_title("test inputs (top) and their reconstructions (bottom)")
     _save(figure, path)
 
 
