@@ -1,6 +1,7 @@
 """``fit``, ``evaluate``, ``predict``: the training loop of the lectures, Keras-style.
 
-One step: forward, loss (+ penalty), backward, clip, optimiser step, constraints. One
+One step: forward, loss (+ penalty), backward, clip, optimiser step, the regularizer's
+proximal step if it has one (``L1L2(proximal=True)``), constraints. One
 epoch: every training sample once, in mini-batches drawn without replacement, then the
 validation set. The ``Trainer`` holds all the state of a run, so it can be checkpointed
 and resumed mid-epoch.
@@ -131,6 +132,7 @@ class Trainer:
         if not any(isinstance(c, TerminateOnNaN) for c in self.callbacks):
             self.callbacks.insert(0, TerminateOnNaN())
         self.regularizer = regularizer
+        self._proximal_step = getattr(regularizer, "proximal_step", None)
         self.clip_grad_norm = clip_grad_norm
         self.constraints = list(constraints)
         self.verbose = verbose
@@ -442,6 +444,8 @@ class Trainer:
 
             clip_grad_norm_(self.model.parameters(), self.clip_grad_norm)
         self.optimizer.step()
+        if self._proximal_step is not None:  # e.g. L1L2(proximal=True): soft-threshold
+            self._proximal_step(self.model, self.optimizer)
         for constraint in self.constraints:
             constraint(self.model)
 
