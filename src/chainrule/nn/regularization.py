@@ -77,9 +77,7 @@ def l1_prox_(module_or_params: Module | Tensor | Iterable[Tensor], threshold: fl
     are chosen as for the penalties.
     """
     if not is_finite_number(threshold) or threshold < 0:
-        raise ArgumentError(
-            f"l1_prox_: threshold must be a non-negative number; got {threshold!r}"
-        )
+        raise ArgumentError(f"l1_prox_: threshold must be a non-negative number; got {threshold!r}")
     if isinstance(module_or_params, Module):
         params = regularized_parameters(module_or_params)
     else:
@@ -151,9 +149,7 @@ class L1L2:
             )
         weights = {id(w) for w in regularized_parameters(module)}
         for group in groups:
-            l1_prox_(
-                [p for p in group["params"] if id(p) in weights], float(group["lr"]) * self.l1
-            )
+            l1_prox_([p for p in group["params"] if id(p) in weights], float(group["lr"]) * self.l1)
 
     def __repr__(self) -> str:
         extra = ", proximal=True" if self.proximal else ""
