@@ -106,12 +106,14 @@ class L1L2:
     learning using forward backward splitting" (JMLR 2009), i.e. proximal (ISTA-style)
     SGD; Langford, Li & Zhang's truncated gradient (JMLR 2009) and Tsuruoka et al.'s
     cumulative L1 penalty (ACL 2009; scikit-learn's SGD with ``penalty="l1"``) are
-    close relatives, and TensorFlow Playground's L1 clips a weight that crosses zero
-    to 0 the same way. ``fit``/``Trainer`` call ``proximal_step`` for you; a hand-written
-    loop calls ``reg.proximal_step(model, optimizer)`` after ``optimizer.step()``. With an
-    adaptive optimiser (Adam, RMSprop) the threshold uses the group's base lr, not the
-    per-weight step size. The value ``__call__`` returns (and ``fit`` logs as
-    ``penalty``) still includes the L1 term, as a constant.
+    close relatives; TensorFlow Playground's L1 also sets a weight that its L1 step
+    pushes across zero to 0 (and then freezes it, which this does not).
+
+    ``fit``/``Trainer`` call ``proximal_step`` for you; a hand-written loop calls
+    ``reg.proximal_step(model, optimizer)`` after ``optimizer.step()``. With an adaptive
+    optimiser (Adam, RMSprop) the threshold uses the group's base lr, not the per-weight
+    step size. The value ``__call__`` returns (and ``fit`` logs as ``penalty``) still
+    includes the L1 term, as a constant.
     """
 
     def __init__(self, l1: float = 0.0, l2: float = 0.0, proximal: bool = False) -> None:
