@@ -132,7 +132,6 @@ class Trainer:
         if not any(isinstance(c, TerminateOnNaN) for c in self.callbacks):
             self.callbacks.insert(0, TerminateOnNaN())
         self.regularizer = regularizer
-        self._proximal_step = getattr(regularizer, "proximal_step", None)
         self.clip_grad_norm = clip_grad_norm
         self.constraints = list(constraints)
         self.verbose = verbose
@@ -404,7 +403,7 @@ class Trainer:
             generator.bit_generator.state = generator_state
 
     def train_step(self, x: Tensor, y: Tensor, sample_weight: Tensor | None = None) -> Logs:
-        """One mini-batch: forward, loss, backward, sync, clip, step, constraints; the batch's logs.
+        """One mini-batch: forward, loss, backward, sync, clip, step, prox, constraints; its logs.
 
         The batch's statistics are sums over its samples, so the strategy can add them up
         over processes in the same message as the gradients. With ``sample_weight`` the
@@ -444,8 +443,9 @@ class Trainer:
 
             clip_grad_norm_(self.model.parameters(), self.clip_grad_norm)
         self.optimizer.step()
-        if self._proximal_step is not None:  # e.g. L1L2(proximal=True): soft-threshold
-            self._proximal_step(self.model, self.optimizer)
+        proximal_step = getattr(self.regularizer, "proximal_step", None)
+        if proximal_step is not None:  # L1L2(proximal=True): soft-threshold after the step
+            proximal_step(self.model, self.optimizer)
         for constraint in self.constraints:
             constraint(self.model)
 
