@@ -10,7 +10,8 @@ Measures, against the real server on 127.0.0.1:
   * page load time in headless Chromium (navigation to the first state drawn), median of 5;
   * a load test: 36 tabs at once (open, step, play, poll, pause, export, a refused
     setting), at most 24 sessions: requests, latencies, refusals, sessions left after expiry;
-  * the lecture's L1-vs-L2 demo: the share of first-layer weights under 0.01 in |w|;
+  * the lecture's L1-vs-L2 demo: how many first-layer weights are under 0.01 in |w|, and
+    how many are exactly 0 (L1 is the proximal step: it sets weights to exactly zero);
 and takes the README's screenshot (docs/playground.png). Writes
 benchmarks/results/playground.json and the README paragraph between the
 ``playground:begin`` / ``playground:end`` markers.
@@ -243,6 +244,8 @@ def l1_vs_l2(base: str, epochs: int = 300, rate: float = 0.01) -> dict[str, obje
             "features_all_weights_below_0.01": [
                 f for f, m in zip(ALL_FEATURES, per_feature) if m < 0.01
             ],
+            "first_layer_weights_exactly_0": f"{int((first == 0).sum())} of {first.size}",
+            "features_all_weights_0": [f for f, m in zip(ALL_FEATURES, per_feature) if m == 0],
         }
         call(f"{session}/close", method="POST")
     return out
@@ -276,24 +279,26 @@ def readme_text(results: dict) -> str:
         f"{load['latency_p95_ms']} ms, {load['unexpected_statuses']} unexpected answers; "
         f"{load['sessions_open_after_expiry']} sessions left once idle ones expired."
     )
-    row = "| {} | {} | {} | {} | {} |"
+    row = "| {} | {} | {} | {} | {} | {} |"
     lines += [
         "",
         f"L1 against L2 at rate {demo['rate']} after {demo['epochs']} epochs ({demo['network']}, "
         "all seven features, Gaussian set, noise 50):",
         "",
-        "| penalty | training loss | test loss | first-layer weights under 0.01 | features cut off |",
-        "|---|---|---|---|---|",
+        "| penalty | training loss | test loss | first-layer weights under 0.01 | exactly 0 "
+        "| features cut off (all their weights 0) |",
+        "|---|---|---|---|---|---|",
     ]
     for penalty in ("none", "l1", "l2"):
         r = demo[penalty]
-        cut = ", ".join(r["features_all_weights_below_0.01"]) or "none"
+        cut = ", ".join(r["features_all_weights_0"]) or "none"
         lines.append(
             row.format(
                 penalty.upper() if penalty != "none" else "none",
                 r["train_loss"],
                 r["test_loss"],
                 r["first_layer_weights_below_0.01"],
+                r["first_layer_weights_exactly_0"],
                 cut,
             )
         )

@@ -124,6 +124,8 @@ def test_exported_toml_and_script_train_to_the_same_weights(client, tmp_path):
     script = client.get(f"/api/sessions/{session_id}/export.py")
     assert toml.status_code == script.status_code == 200
     assert "attachment" in toml.headers["content-disposition"]
+    assert "l1_proximal = true" in toml.text  # L1 as the page trains it: soft-thresholding
+    assert "nn.L1L2(l1=0.003, proximal=True)" in script.text
     (tmp_path / "run.toml").write_text(toml.text)
     (tmp_path / "run.py").write_text(script.text)
 
@@ -155,6 +157,19 @@ def test_exported_toml_and_script_train_to_the_same_weights(client, tmp_path):
         f"test loss {state['last']['test_loss']:.6f}, "
         f"test accuracy {state['last']['test_accuracy']:.4f}"
     )
+
+
+def test_l1_leaves_exact_zeros_in_the_first_layer_and_l2_does_not(client):
+    """L1's feature selection: the proximal step sets weights to exactly 0; L2 only shrinks."""
+    zeros = {}
+    for regularization in ("l1", "l2"):
+        settings = {**LECTURE, "regularization": regularization, "reg_rate": 0.03}
+        state = step(client, new_session(client, settings)["id"], 10)
+        first = np.asarray(state["weights"][0])  # (4 units, 7 features)
+        zeros[regularization] = int(np.count_nonzero(first == 0.0))
+        assert state["last"]["test_loss"] < 0.6  # still learning: ln 2 = 0.69 untrained
+    assert zeros["l1"] >= 4, zeros  # 6 of 28 at the time of writing
+    assert zeros["l2"] == 0, zeros
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,8 @@
     [optimizer]     name (sgd, adam, ...) and the optimiser's keyword arguments
     [schedule]      name (an optim.lr_scheduler class, or ReduceLROnPlateau), interval
                     (epoch | batch) and the schedule's keyword arguments
-    [regularization] l1, l2 (l1 sum|w| + l2/2 sum w^2 added to the mean loss), max_norm,
+    [regularization] l1, l2 (l1 sum|w| + l2/2 sum w^2 added to the mean loss), l1_proximal
+                    (L1 by soft-thresholding after each step: exact zeros), max_norm,
                     clip_grad_norm
     [augmentation]  translate, rotate, scale = [low, high], shear, elastic = {alpha,
                     sigma}, noise
@@ -134,10 +135,15 @@ class ScheduleConfig:
 
 @dataclass(frozen=True)
 class RegularizationConfig:
-    """``l1``, ``l2``: the penalty l1 sum|w| + l2/2 sum w^2 added to the mean loss (nn.L1L2)."""
+    """``l1``, ``l2``: the penalty l1 sum|w| + l2/2 sum w^2 added to the mean loss (nn.L1L2).
+
+    ``l1_proximal``: apply L1 as a soft-threshold after each optimiser step instead of
+    its subgradient (``nn.L1L2(proximal=True)``), so weights reach exactly zero.
+    """
 
     l1: float = 0.0
     l2: float = 0.0
+    l1_proximal: bool = False
     max_norm: float | None = None
     clip_grad_norm: float | None = None
 

@@ -202,6 +202,7 @@ def parse_config(document: Mapping[str, Any], default_name: str = "experiment") 
                 {
                     "l1": number(0),
                     "l2": number(0),
+                    "l1_proximal": boolean,
                     "max_norm": number(0, low_open=True),
                     "clip_grad_norm": number(0, low_open=True),
                 },

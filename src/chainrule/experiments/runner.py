@@ -50,7 +50,12 @@ from chainrule.data.preprocessing import one_hot
 from chainrule.diagnose.monitor import Monitor
 from chainrule.ensemble import combine
 from chainrule.errors import ChainruleError, CheckpointError, ShapeError
-from chainrule.experiments.config import ExperimentConfig, ScheduleConfig, to_toml
+from chainrule.experiments.config import (
+    ExperimentConfig,
+    RegularizationConfig,
+    ScheduleConfig,
+    to_toml,
+)
 from chainrule.experiments.datasets import NormalizedSamples, PreparedData, prepare_data
 from chainrule.experiments.layers import build_model
 from chainrule.experiments.parse import SCHEDULES, load_config
@@ -379,6 +384,13 @@ def _loss(config: ExperimentConfig, smoothing: bool = True) -> Any:
     return functional.cross_entropy
 
 
+def build_regularizer(reg: RegularizationConfig) -> nn.L1L2 | None:
+    """The [regularization] section's penalty, or None when l1 and l2 are both 0."""
+    if not (reg.l1 or reg.l2):
+        return None
+    return nn.L1L2(reg.l1, reg.l2, proximal=reg.l1_proximal)
+
+
 def _weighted(train: NormalizedSamples, class_weight: Any) -> NormalizedSamples:
     """The training samples with a third field, their class's weight (rescaled to mean 1,
     as ``fit`` does), when the experiment sets ``training.class_weight``."""
@@ -480,7 +492,7 @@ def _train(
         optimizer=optimizer,
         metrics=config.training.metrics,
         callbacks=callbacks,
-        regularizer=nn.L1L2(reg.l1, reg.l2) if reg.l1 or reg.l2 else None,
+        regularizer=build_regularizer(reg),
         clip_grad_norm=reg.clip_grad_norm,
         constraints=[nn.MaxNorm(reg.max_norm)] if reg.max_norm is not None else [],
         verbose=verbose,

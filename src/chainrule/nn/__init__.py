@@ -37,7 +37,14 @@ from chainrule.nn.module import Module
 from chainrule.nn.normalization import BatchNorm1d, BatchNorm2d
 from chainrule.nn.parameter import Parameter
 from chainrule.nn.pooling import AvgPool2d, LPPool2d, MaxPool2d
-from chainrule.nn.regularization import L1L2, MaxNorm, l1_penalty, l2_penalty, max_norm_
+from chainrule.nn.regularization import (
+    L1L2,
+    MaxNorm,
+    l1_penalty,
+    l1_prox_,
+    l2_penalty,
+    max_norm_,
+)
 from chainrule.nn.residual import Residual
 from chainrule.nn.utils import clip_grad_norm_, clip_grad_value_
 
@@ -85,6 +92,7 @@ __all__ = [
     "clip_grad_value_",
     "init",
     "l1_penalty",
+    "l1_prox_",
     "l2_penalty",
     "max_norm_",
     "reconstruction_loss",

@@ -34,6 +34,7 @@ from chainrule.diagnose.monitor import Monitor
 from chainrule.errors import ChainruleError
 from chainrule.experiments.datasets import prepare_data
 from chainrule.experiments.layers import build_model
+from chainrule.experiments.runner import build_regularizer
 from chainrule.playground.settings import N_SAMPLES, Settings, experiment
 from chainrule.train.callbacks import Logs
 from chainrule.train.loop import OPTIMIZERS, Trainer
@@ -115,7 +116,6 @@ class Session:
         optimizer = getattr(optim, OPTIMIZERS[config.optimizer.name])(
             model.parameters(), **config.optimizer.args
         )
-        reg = config.regularization
         self.monitor = _KeepingMonitor()
         self.trainer = Trainer(
             model,
@@ -123,7 +123,7 @@ class Session:
             optimizer=optimizer,
             metrics=["accuracy"],
             callbacks=[self.monitor],
-            regularizer=nn.L1L2(reg.l1, reg.l2) if reg.l1 or reg.l2 else None,
+            regularizer=build_regularizer(config.regularization),
             verbose=0,
         )
         self.settings, self.model, self.data = settings, model, data

@@ -5,7 +5,8 @@ returns new ``Settings`` or raises ``ConfigError`` naming the field ("hidden[2]:
 an integer >= 1 and <= 8; got 9"). Nothing from the page is evaluated: names are looked
 up in fixed tables, numbers are range-checked. ``experiment(settings, epochs)`` is the
 same network as an ``ExperimentConfig``: what the session trains, and what
-``export_toml`` and ``export_script`` write.
+``export_toml`` and ``export_script`` write. L1 is the proximal kind
+(``nn.L1L2(proximal=True)``): its weights reach exactly zero, as the page shows.
 """
 
 from __future__ import annotations
@@ -161,6 +162,7 @@ def experiment(settings: Settings, epochs: int = 1) -> ExperimentConfig:
         "regularization": {
             "l1": s.reg_rate if s.regularization == "l1" else 0.0,
             "l2": s.reg_rate if s.regularization == "l2" else 0.0,
+            "l1_proximal": s.regularization == "l1",  # soft-thresholding: exact zeros
         },
         "training": {"epochs": epochs, "batch_size": s.batch_size, "metrics": ["accuracy"]},
     }
@@ -225,7 +227,10 @@ def export_script(settings: Settings, epochs: int) -> str:
                 lines.append(_MODULES[s.activation])
             if s.dropout:
                 lines.append(f"nn.Dropout({s.dropout!r})")
-    penalty = {"l1": f"nn.L1L2(l1={s.reg_rate!r})", "l2": f"nn.L1L2(l2={s.reg_rate!r})"}
+    penalty = {
+        "l1": f"nn.L1L2(l1={s.reg_rate!r}, proximal=True)",
+        "l2": f"nn.L1L2(l2={s.reg_rate!r})",
+    }
     return _SCRIPT.format(
         epochs=epochs,
         features=list(s.features),

@@ -1,6 +1,7 @@
 """``fit``, ``evaluate``, ``predict``: the training loop of the lectures, Keras-style.
 
-One step: forward, loss (+ penalty), backward, clip, optimiser step, constraints. One
+One step: forward, loss (+ penalty), backward, clip, optimiser step, the regularizer's
+proximal step if it has one (``L1L2(proximal=True)``), constraints. One
 epoch: every training sample once, in mini-batches drawn without replacement, then the
 validation set. The ``Trainer`` holds all the state of a run, so it can be checkpointed
 and resumed mid-epoch.
@@ -402,7 +403,7 @@ class Trainer:
             generator.bit_generator.state = generator_state
 
     def train_step(self, x: Tensor, y: Tensor, sample_weight: Tensor | None = None) -> Logs:
-        """One mini-batch: forward, loss, backward, sync, clip, step, constraints; the batch's logs.
+        """One mini-batch: forward, loss, backward, sync, clip, step, prox, constraints; its logs.
 
         The batch's statistics are sums over its samples, so the strategy can add them up
         over processes in the same message as the gradients. With ``sample_weight`` the
@@ -442,6 +443,9 @@ class Trainer:
 
             clip_grad_norm_(self.model.parameters(), self.clip_grad_norm)
         self.optimizer.step()
+        proximal_step = getattr(self.regularizer, "proximal_step", None)
+        if proximal_step is not None:  # L1L2(proximal=True): soft-threshold after the step
+            proximal_step(self.model, self.optimizer)
         for constraint in self.constraints:
             constraint(self.model)
 

@@ -249,7 +249,7 @@ function drawLinks() {
         const d = `M${x1},${y1} C${xm},${y1} ${xm},${y2} ${x2},${y2}`;
         const line = document.createElementNS(ns, "path");
         line.setAttribute("d", d);
-        line.setAttribute("class", "link");
+        line.setAttribute("class", weight === 0 ? "link zero" : "link"); // L1 set it to exactly 0
         line.setAttribute("stroke", css(colour(weight)));
         line.setAttribute("stroke-width", String(0.6 + 1.8 * Math.min(Math.abs(weight), 5)));
         const hit = document.createElementNS(ns, "path");
@@ -275,7 +275,7 @@ function showWeight(event, layer, to, from) {
   const columns = nodeIds();
   const weight = state.weights[layer][to][from];
   const tooltip = $("tooltip");
-  tooltip.textContent = `weight ${nodeName(columns[layer][from])} \u2192 ${nodeName(columns[layer + 1][to])}: ${weight.toPrecision(3)}`;
+  tooltip.textContent = `weight ${nodeName(columns[layer][from])} \u2192 ${nodeName(columns[layer + 1][to])}: ${weight === 0 ? "0 (exactly zero)" : weight.toPrecision(3)}`;
   tooltip.dataset.weight = String(weight);
   tooltip.style.left = `${event.clientX + 12}px`;
   tooltip.style.top = `${event.clientY + 12}px`;
