@@ -212,7 +212,22 @@ class _Namespace(types.ModuleType):
         return attribute
 
 
+# cupyx.scatter_add with an integer-array index: CUDA's atomicAdd dtypes only (CuPy's docs)
+SCATTER_ADD_DTYPES = {np.dtype(t) for t in ("float32", "int32", "uint32", "uint64")}
+
+
 def _scatter_add(target: DeviceArray, index: Any, values: Any) -> None:
+    keys = index if isinstance(index, tuple) else (index,)
+    integer_array = any(
+        (k._a if isinstance(k, DeviceArray) else np.asarray(k)).dtype.kind in "iu"
+        for k in keys
+        if isinstance(k, DeviceArray | np.ndarray | list)
+    )
+    if integer_array and target._a.dtype not in SCATTER_ADD_DTYPES:
+        raise TypeError(
+            "scatter_add only supports int32, float32, uint32, uint64 as data type; "
+            f"got {target._a.dtype}"
+        )
     np.add.at(target._a, _index(index), unwrap(values))
 
 

@@ -70,6 +70,37 @@ def test_device_of_refuses_what_is_not_an_array_and_cuda_n_picks_gpu_n(monkeypat
         backend.to_device(np.ones(2), "cuda:x")
 
 
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_the_gradient_of_an_indexed_read_adds_up_repeats_in_every_float_dtype(device, dtype):
+    import chainrule
+
+    rng = np.random.default_rng(0)
+    data = rng.standard_normal((5, 3)).astype(dtype)
+    rows = np.array([0, 2, 2, 4, 0, 0])
+    upstream = rng.standard_normal((6, 2, 3)).astype(dtype)
+    expected = np.zeros((5, 3), dtype)
+    np.add.at(expected, rows, upstream.sum(axis=1))
+    x = chainrule.tensor(data, dtype=dtype, requires_grad=True)
+    # rows read as a device index array: the integer-array path of cupyx.scatter_add, which
+    # CuPy (and the fake device) refuses for float16 and float64
+    index = backend.asarray(np.stack([rows, rows], axis=1), device="cuda")
+    (x[index] * chainrule.tensor(upstream, dtype=dtype)).sum().backward()
+    assert x.grad.dtype == np.dtype(dtype)
+    tolerance = {"float16": 1e-2, "float32": 1e-6, "float64": 1e-12}[dtype]
+    np.testing.assert_allclose(
+        backend.to_numpy(x.grad.data), expected, rtol=tolerance, atol=tolerance
+    )
+
+
+def test_the_fake_scatter_add_refuses_what_cupy_refuses(device):
+    import cupyx
+
+    target = backend.asarray(np.zeros(3), dtype="float64", device="cuda")
+    index = backend.asarray(np.array([0, 0, 1]), device="cuda")
+    with pytest.raises(TypeError, match="scatter_add only supports"):
+        cupyx.scatter_add(target, index, backend.asarray(np.ones(3), device="cuda"))
+
+
 class StepTransfers(Callback):
     """Transfers from each step's start (its batch moving in) to its end."""
 
