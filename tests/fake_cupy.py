@@ -231,9 +231,20 @@ def _scatter_add(target: DeviceArray, index: Any, values: Any) -> None:
     np.add.at(target._a, _index(index), unwrap(values))
 
 
+class _Generator:
+    """``cupy.random.Generator``: draws made on the device (no transfer), from a NumPy
+    generator seeded the same way (CuPy's numbers differ: they come from cuRAND)."""
+
+    def __init__(self, seed: Any = None) -> None:
+        self._g = np.random.default_rng(seed)
+
+    def random(self, size: Any = None, dtype: Any = np.float64) -> DeviceArray:
+        return DeviceArray(np.asarray(self._g.random(size, dtype=dtype)))
+
+
 def install(monkeypatch: Any) -> Counter:
     """Make chainrule's CuPy this fake; returns the counter, reset."""
-    from chainrule.backend import arrays
+    from chainrule.backend import arrays, random
 
     cupy = _Namespace("cupy", np)
     cupy.asarray = _to_device
@@ -245,6 +256,8 @@ def install(monkeypatch: Any) -> Counter:
     )
     cupy.get_array_module = lambda *a: cupy
     cupy.cuda = types.SimpleNamespace(Device=_Device)
+    cupy.random = _Namespace("cupy.random", np.random)
+    cupy.random.default_rng = _Generator
     cupyx = types.ModuleType("cupyx")
     cupyx.scatter_add = _scatter_add
     stride_tricks = _Namespace("cupy.lib.stride_tricks", np.lib.stride_tricks)
@@ -256,5 +269,6 @@ def install(monkeypatch: Any) -> Counter:
     }.items():
         monkeypatch.setitem(sys.modules, name, module)
     monkeypatch.setattr(arrays, "_cupy", cupy)
+    monkeypatch.setattr(random, "_device_generators", {})  # none made by an earlier fake
     COUNTER.reset()
     return COUNTER

@@ -19,10 +19,10 @@ from chainrule.federated import FedAvg
 from chainrule.train import Callback, fit
 
 # Transfers of one training step of a CNN with dropout, batch norm, a metric and SGD:
-# host to device: the batch (x, y), dropout's mask (drawn on the host), and a scalar
-# operand; device to host: the loss (for the running log), the outputs and targets (for
+# host to device: the batch (x, y) and a scalar operand (dropout draws its mask on the
+# device); device to host: the loss (for the running log), the outputs and targets (for
 # the running accuracy), and the range check of the class targets.
-TO_DEVICE_PER_STEP = 4
+TO_DEVICE_PER_STEP = 3
 TO_HOST_PER_STEP = 4
 
 
@@ -99,6 +99,26 @@ def test_the_fake_scatter_add_refuses_what_cupy_refuses(device):
     index = backend.asarray(np.array([0, 0, 1]), device="cuda")
     with pytest.raises(TypeError, match="scatter_add only supports"):
         cupyx.scatter_add(target, index, backend.asarray(np.ones(3), device="cuda"))
+
+
+def test_dropout_draws_its_mask_on_the_device_reproducibly_from_the_library_seed(device):
+    import chainrule
+    from chainrule import functional as F
+
+    x = chainrule.tensor(np.ones((4, 50), np.float32), device="cuda")
+    device.reset()
+    masks = []
+    for _ in range(2):
+        backend.manual_seed(7)
+        masks.append([backend.to_numpy(F.dropout(x, 0.5).data) for _ in range(2)])
+    assert device.to_device == 0  # no mask crossed
+    assert device.to_host == 4  # the test's own reads
+    np.testing.assert_array_equal(masks[0], masks[1])  # the same seed, the same masks
+    assert not np.array_equal(masks[0][0], masks[0][1])  # one generator, drawn on
+    assert set(np.unique(masks[0][0])) == {0.0, 2.0}
+    generator = np.random.default_rng(1)
+    y = F.dropout(x, 0.5, generator=generator)
+    assert backend.device_of(y.data) == "cuda" and device.to_device == 0
 
 
 class StepTransfers(Callback):
