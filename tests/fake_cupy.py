@@ -117,7 +117,20 @@ class DeviceArray(NDArrayOperatorsMixin):
         return wrap(_as_array(func(*unwrap(args), **unwrap(kwargs))))
 
     def __getitem__(self, key: Any) -> Any:
-        return wrap(_as_array(self._a[_index(key)]))
+        return wrap(_as_array(self._a[self._wrap_around(_index(key))]))
+
+    def _wrap_around(self, key: Any) -> Any:
+        """Integer-array indices out of bounds wrap around, as in CuPy (NumPy raises)."""
+        keys = key if isinstance(key, tuple) else (key,)
+        if any(k is None or k is Ellipsis for k in keys):
+            return key
+        wrapped = tuple(
+            k % self._a.shape[axis]
+            if isinstance(k, np.ndarray) and k.dtype.kind in "iu" and axis < self._a.ndim
+            else k
+            for axis, k in enumerate(keys)
+        )
+        return wrapped if isinstance(key, tuple) else wrapped[0]
 
     def __setitem__(self, key: Any, value: Any) -> None:
         if isinstance(value, np.ndarray) and value.ndim > 0:
@@ -126,7 +139,7 @@ class DeviceArray(NDArrayOperatorsMixin):
             COUNTER.to_device += 1
         else:
             value = unwrap(value)
-        self._a[_index(key)] = value
+        self._a[self._wrap_around(_index(key))] = value
 
     def __len__(self) -> int:
         return len(self._a)
