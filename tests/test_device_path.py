@@ -203,6 +203,35 @@ def test_the_epoch_history_on_the_device_matches_the_cpu_run(device, monkeypatch
     assert run() == on_device  # the fake computes with NumPy: the same numbers, exactly
 
 
+def test_weights_a_penalty_and_a_host_metric_on_the_device_give_the_cpu_history(
+    device, monkeypatch
+):
+    from chainrule.nn.regularization import l2_penalty
+
+    def share_of_class_one(outputs, targets):  # no device version: outputs are copied
+        return float((targets == 1).mean())
+
+    def run():
+        backend.manual_seed(0)
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((60, 4)).astype(np.float32)
+        y = rng.integers(0, 3, 60)
+        model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+        return fit(
+            model, (x, y), loss="cross_entropy", optimizer=optim.SGD(model.parameters(), lr=0.1),
+            epochs=2, batch_size=7, metrics=["accuracy", share_of_class_one],
+            sample_weight=rng.uniform(0.5, 2.0, 60), regularizer=lambda m: l2_penalty(m, 1e-3), verbose=0,
+        ).history  # fmt: skip
+
+    on_device = run()
+    monkeypatch.setattr(backend.arrays, "_default_device", "cpu")
+    on_cpu = run()
+    assert sorted(on_device) == sorted(on_cpu)
+    # not exactly: the CPU sums a batch's weights in float32, the device in float64
+    for key, values in on_cpu.items():
+        np.testing.assert_allclose(on_device[key], values, rtol=1e-7)
+
+
 def test_an_out_of_range_target_on_the_device_is_still_refused(device):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((40, 4)).astype(np.float32)

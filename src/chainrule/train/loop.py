@@ -12,6 +12,7 @@ import inspect
 import math
 import os
 from collections.abc import Callable, Sequence
+from numbers import Real
 from typing import Any
 
 import numpy as np
@@ -524,12 +525,13 @@ class Trainer:
         read back in one copy with the totals and the deferred checks; else ``{}``."""
         if self.batch % self.log_every and self.batch + 1 < self.batches_per_epoch:
             return {}
-        step = {k: v for k, v in stats.items() if not isinstance(v, float)}
+        step = {k: v for k, v in stats.items() if not isinstance(v, Real)}
         values = self._fetch(list(step.values()))
         return self._averages({**stats, **dict(zip(step, values))})
 
     def _device_totals(self) -> dict[str, Any]:
-        return {k: v for k, v in self._totals.items() if not isinstance(v, float)}
+        """The running sums still on a device (the others are host numbers)."""
+        return {k: v for k, v in self._totals.items() if not isinstance(v, Real)}
 
     def _fetch(self, step_values: list[Any]) -> list[float]:
         """``step_values`` (device scalars), the totals still on the device and the flags
