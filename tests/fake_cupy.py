@@ -117,7 +117,20 @@ class DeviceArray(NDArrayOperatorsMixin):
         return wrap(_as_array(func(*unwrap(args), **unwrap(kwargs))))
 
     def __getitem__(self, key: Any) -> Any:
-        return wrap(_as_array(self._a[_index(key)]))
+        return wrap(_as_array(self._a[self._wrap_around(_index(key))]))
+
+    def _wrap_around(self, key: Any) -> Any:
+        """Integer-array indices out of bounds wrap around, as in CuPy (NumPy raises)."""
+        keys = key if isinstance(key, tuple) else (key,)
+        if any(k is None or k is Ellipsis for k in keys):
+            return key
+        wrapped = tuple(
+            k % self._a.shape[axis]
+            if isinstance(k, np.ndarray) and k.dtype.kind in "iu" and axis < self._a.ndim
+            else k
+            for axis, k in enumerate(keys)
+        )
+        return wrapped if isinstance(key, tuple) else wrapped[0]
 
     def __setitem__(self, key: Any, value: Any) -> None:
         if isinstance(value, np.ndarray) and value.ndim > 0:
@@ -126,7 +139,7 @@ class DeviceArray(NDArrayOperatorsMixin):
             COUNTER.to_device += 1
         else:
             value = unwrap(value)
-        self._a[_index(key)] = value
+        self._a[self._wrap_around(_index(key))] = value
 
     def __len__(self) -> int:
         return len(self._a)
@@ -212,13 +225,39 @@ class _Namespace(types.ModuleType):
         return attribute
 
 
+# cupyx.scatter_add with an integer-array index: CUDA's atomicAdd dtypes only (CuPy's docs)
+SCATTER_ADD_DTYPES = {np.dtype(t) for t in ("float32", "int32", "uint32", "uint64")}
+
+
 def _scatter_add(target: DeviceArray, index: Any, values: Any) -> None:
+    keys = index if isinstance(index, tuple) else (index,)
+    integer_array = any(
+        (k._a if isinstance(k, DeviceArray) else np.asarray(k)).dtype.kind in "iu"
+        for k in keys
+        if isinstance(k, DeviceArray | np.ndarray | list)
+    )
+    if integer_array and target._a.dtype not in SCATTER_ADD_DTYPES:
+        raise TypeError(
+            "scatter_add only supports int32, float32, uint32, uint64 as data type; "
+            f"got {target._a.dtype}"
+        )
     np.add.at(target._a, _index(index), unwrap(values))
+
+
+class _Generator:
+    """``cupy.random.Generator``: draws made on the device (no transfer), from a NumPy
+    generator seeded the same way (CuPy's numbers differ: they come from cuRAND)."""
+
+    def __init__(self, seed: Any = None) -> None:
+        self._g = np.random.default_rng(seed)
+
+    def random(self, size: Any = None, dtype: Any = np.float64) -> DeviceArray:
+        return DeviceArray(np.asarray(self._g.random(size, dtype=dtype)))
 
 
 def install(monkeypatch: Any) -> Counter:
     """Make chainrule's CuPy this fake; returns the counter, reset."""
-    from chainrule.backend import arrays
+    from chainrule.backend import arrays, random
 
     cupy = _Namespace("cupy", np)
     cupy.asarray = _to_device
@@ -230,6 +269,8 @@ def install(monkeypatch: Any) -> Counter:
     )
     cupy.get_array_module = lambda *a: cupy
     cupy.cuda = types.SimpleNamespace(Device=_Device)
+    cupy.random = _Namespace("cupy.random", np.random)
+    cupy.random.default_rng = _Generator
     cupyx = types.ModuleType("cupyx")
     cupyx.scatter_add = _scatter_add
     stride_tricks = _Namespace("cupy.lib.stride_tricks", np.lib.stride_tricks)
@@ -241,5 +282,6 @@ def install(monkeypatch: Any) -> Counter:
     }.items():
         monkeypatch.setitem(sys.modules, name, module)
     monkeypatch.setattr(arrays, "_cupy", cupy)
+    monkeypatch.setattr(random, "_device_generators", {})  # none made by an earlier fake
     COUNTER.reset()
     return COUNTER

@@ -16,14 +16,18 @@ from chainrule import backend, nn, optim
 from chainrule.diagnose import Monitor
 from chainrule.errors import ArgumentError, ArgumentTypeError
 from chainrule.federated import FedAvg
-from chainrule.train import Callback, fit
+from chainrule.train import Callback, LambdaCallback, fit
 
 # Transfers of one training step of a CNN with dropout, batch norm, a metric and SGD:
-# host to device: the batch (x, y), dropout's mask (drawn on the host), and a scalar
-# operand; device to host: the loss (for the running log), the outputs and targets (for
-# the running accuracy), and the range check of the class targets.
-TO_DEVICE_PER_STEP = 4
-TO_HOST_PER_STEP = 4
+# host to device: the batch (x, y) and a scalar operand (dropout draws its mask on the
+# device); device to host: none, but for one copy every LOG_EVERY steps and at the
+# epoch's last step, which brings back the step's loss and accuracy, the epoch's running
+# sums and the loss's deferred target check. (Before: 4 to the device, with dropout's
+# mask, and 4 back every step: the loss, the outputs and targets for the accuracy, and
+# the target check.)
+TO_DEVICE_PER_STEP = 3
+TO_HOST_PER_STEP = 0
+TO_HOST_PER_READ_BACK = 1
 
 
 @pytest.fixture
@@ -70,6 +74,57 @@ def test_device_of_refuses_what_is_not_an_array_and_cuda_n_picks_gpu_n(monkeypat
         backend.to_device(np.ones(2), "cuda:x")
 
 
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_the_gradient_of_an_indexed_read_adds_up_repeats_in_every_float_dtype(device, dtype):
+    import chainrule
+
+    rng = np.random.default_rng(0)
+    data = rng.standard_normal((5, 3)).astype(dtype)
+    rows = np.array([0, 2, 2, 4, 0, 0])
+    upstream = rng.standard_normal((6, 2, 3)).astype(dtype)
+    expected = np.zeros((5, 3), dtype)
+    np.add.at(expected, rows, upstream.sum(axis=1))
+    x = chainrule.tensor(data, dtype=dtype, requires_grad=True)
+    # rows read as a device index array: the integer-array path of cupyx.scatter_add, which
+    # CuPy (and the fake device) refuses for float16 and float64
+    index = backend.asarray(np.stack([rows, rows], axis=1), device="cuda")
+    (x[index] * chainrule.tensor(upstream, dtype=dtype)).sum().backward()
+    assert x.grad.dtype == np.dtype(dtype)
+    tolerance = {"float16": 1e-2, "float32": 1e-6, "float64": 1e-12}[dtype]
+    np.testing.assert_allclose(
+        backend.to_numpy(x.grad.data), expected, rtol=tolerance, atol=tolerance
+    )
+
+
+def test_the_fake_scatter_add_refuses_what_cupy_refuses(device):
+    import cupyx
+
+    target = backend.asarray(np.zeros(3), dtype="float64", device="cuda")
+    index = backend.asarray(np.array([0, 0, 1]), device="cuda")
+    with pytest.raises(TypeError, match="scatter_add only supports"):
+        cupyx.scatter_add(target, index, backend.asarray(np.ones(3), device="cuda"))
+
+
+def test_dropout_draws_its_mask_on_the_device_reproducibly_from_the_library_seed(device):
+    import chainrule
+    from chainrule import functional as F
+
+    x = chainrule.tensor(np.ones((4, 50), np.float32), device="cuda")
+    device.reset()
+    masks = []
+    for _ in range(2):
+        backend.manual_seed(7)
+        masks.append([backend.to_numpy(F.dropout(x, 0.5).data) for _ in range(2)])
+    assert device.to_device == 0  # no mask crossed
+    assert device.to_host == 4  # the test's own reads
+    np.testing.assert_array_equal(masks[0], masks[1])  # the same seed, the same masks
+    assert not np.array_equal(masks[0][0], masks[0][1])  # one generator, drawn on
+    assert set(np.unique(masks[0][0])) == {0.0, 2.0}
+    generator = np.random.default_rng(1)
+    y = F.dropout(x, 0.5, generator=generator)
+    assert backend.device_of(y.data) == "cuda" and device.to_device == 0
+
+
 class StepTransfers(Callback):
     """Transfers from each step's start (its batch moving in) to its end."""
 
@@ -84,37 +139,115 @@ class StepTransfers(Callback):
 
 def test_training_with_validation_and_monitor_makes_no_implicit_conversion(device):
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((64, 1, 8, 8)).astype(np.float32)
-    y = rng.integers(0, 3, 64)
+    x = rng.standard_normal((192, 1, 8, 8)).astype(np.float32)
+    y = rng.integers(0, 3, 192)
     model = nn.Sequential(
         nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
         nn.Flatten(), nn.Dropout(0.2), nn.Linear(36, 3),
     )  # fmt: skip
     assert backend.device_of(model[0].weight.data) == "cuda"
     steps = StepTransfers(device)
+    logged = []
     history = fit(
         model,
         (x, y),
         loss="cross_entropy",
         optimizer=optim.SGD(model.parameters(), lr=0.1, momentum=0.9),
         epochs=2,
-        batch_size=16,
+        batch_size=8,  # 24 steps an epoch: read back after steps 0, 10, 20 and 23
         validation_data=(x, y),
         metrics=["accuracy"],
-        callbacks=[steps],
+        callbacks=[steps, LambdaCallback(on_batch_end=lambda b, logs: logged.append(logs))],
         verbose=0,
     )
     assert np.isfinite(history.history["val_loss"]).all()
-    steady = steps.steps[1:4]  # within the first epoch, after the first step
-    assert steady == [(TO_DEVICE_PER_STEP, TO_HOST_PER_STEP)] * 3
-    # the doctor's monitor adds one read a step: every layer's norms come back in one copy
+    read_back = {0, 10, 20, 23}
+    first_epoch = steps.steps[1:24]  # after the first step
+    assert [to_device for to_device, _ in first_epoch] == [TO_DEVICE_PER_STEP] * 23
+    assert [to_host for _, to_host in first_epoch] == [
+        TO_HOST_PER_READ_BACK if b in read_back else TO_HOST_PER_STEP for b in range(1, 24)
+    ]
+    assert [sorted(logs) for logs in logged[:24]] == [
+        ["accuracy", "loss"] if b in read_back else [] for b in range(24)
+    ]
+    # the doctor's monitor adds one read a step: every layer's norms come back in one copy,
+    # with the losses of the steps whose logs were not read
     steps = StepTransfers(device)
+    monitor = Monitor(every=1)
     fit(
         model, (x, y), loss="cross_entropy", optimizer=optim.Adam(model.parameters()),
-        epochs=1, batch_size=16, metrics=["accuracy"], callbacks=[Monitor(every=1), steps],
-        verbose=0,
+        epochs=1, batch_size=8, metrics=["accuracy"], callbacks=[monitor, steps], verbose=0,
     )  # fmt: skip
-    assert [to_host for _, to_host in steps.steps[1:4]] == [TO_HOST_PER_STEP + 1] * 3
+    assert [to_host for _, to_host in steps.steps[1:24]] == [
+        1 + (TO_HOST_PER_READ_BACK if b in read_back else TO_HOST_PER_STEP) for b in range(1, 24)
+    ]
+    assert len(monitor.batch_loss) == 24 and np.isfinite(monitor.batch_loss).all()
+
+
+def test_the_epoch_history_on_the_device_matches_the_cpu_run(device, monkeypatch):
+    """The running sums kept on the device give the history the CPU's float sums give."""
+
+    def run():
+        backend.manual_seed(0)
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((60, 4)).astype(np.float32)
+        y = rng.integers(0, 3, 60)
+        model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+        return fit(
+            model, (x, y), loss="cross_entropy", optimizer=optim.SGD(model.parameters(), lr=0.1),
+            epochs=2, batch_size=7, metrics=["accuracy", "top3"], verbose=0,
+        ).history  # fmt: skip
+
+    on_device = run()
+    monkeypatch.setattr(backend.arrays, "_default_device", "cpu")
+    assert run() == on_device  # the fake computes with NumPy: the same numbers, exactly
+
+
+def test_weights_a_penalty_and_a_host_metric_on_the_device_give_the_cpu_history(
+    device, monkeypatch
+):
+    from chainrule.nn.regularization import l2_penalty
+
+    def share_of_class_one(outputs, targets):  # no device version: outputs are copied
+        return float((targets == 1).mean())
+
+    def run():
+        backend.manual_seed(0)
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((60, 4)).astype(np.float32)
+        y = rng.integers(0, 3, 60)
+        model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+        return fit(
+            model, (x, y), loss="cross_entropy", optimizer=optim.SGD(model.parameters(), lr=0.1),
+            epochs=2, batch_size=7, metrics=["accuracy", share_of_class_one],
+            sample_weight=rng.uniform(0.5, 2.0, 60), regularizer=lambda m: l2_penalty(m, 1e-3), verbose=0,
+        ).history  # fmt: skip
+
+    on_device = run()
+    monkeypatch.setattr(backend.arrays, "_default_device", "cpu")
+    on_cpu = run()
+    assert sorted(on_device) == sorted(on_cpu)
+    # not exactly: the CPU sums a batch's weights in float32, the device in float64
+    for key, values in on_cpu.items():
+        np.testing.assert_allclose(on_device[key], values, rtol=1e-7)
+
+
+def test_an_out_of_range_target_on_the_device_is_still_refused(device):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((40, 4)).astype(np.float32)
+    y = rng.integers(0, 3, 40)
+    model = nn.Sequential(nn.Linear(4, 3))
+
+    class BadLabels(Callback):  # labels the preflight check of the data set cannot see
+        def on_batch_begin(self, batch, logs=None):
+            if batch == 2:
+                y[:] = 7
+
+    with pytest.raises(
+        ArgumentError, match=r"class targets must lie in \[0, 3\); got values from 7"
+    ):
+        fit(model, (x, y), loss="cross_entropy", optimizer="sgd", epochs=1, batch_size=4,
+            callbacks=[BadLabels()], verbose=0)  # fmt: skip
 
 
 def test_federated_averaging_makes_no_implicit_conversion(device):
@@ -144,6 +277,7 @@ class Patch:
 
 counter = fake_cupy.install(Patch())
 backend.set_default_device("cuda")
+backend.manual_seed(0)
 rng = np.random.default_rng(0)
 x = rng.standard_normal((64, 4)).astype(np.float32)
 y = rng.integers(0, 3, 64)

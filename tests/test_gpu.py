@@ -111,14 +111,17 @@ def test_op_on_the_gpu_gives_the_cpu_values_and_gradients(float64, name):
         np.testing.assert_allclose(gpu, cpu, rtol=1e-9, atol=1e-12)
 
 
-def layers():
-    """A model of every kind of layer (convolution and pooling once nn has them)."""
+def layers(dropout=0.3):
+    """A model of every kind of layer (convolution and pooling once nn has them).
+
+    Compared across devices with ``dropout=0``: a GPU draws its masks from its own
+    generator, so they are not the CPU's (``test_dropout_on_the_gpu...`` checks them)."""
     dense = [
         nn.Flatten(),
         nn.Linear(64, 16),
         nn.BatchNorm1d(16),
         nn.ReLU(),
-        nn.Dropout(0.3),
+        nn.Dropout(dropout),
         nn.Linear(16, 16),
         nn.Tanh(),
         nn.Residual(nn.Sequential(nn.Linear(16, 16), nn.ELU())),
@@ -141,8 +144,8 @@ def test_every_layer_runs_on_the_gpu_as_on_the_cpu(float64):
     x = rand(6, 1, 8, 8)
     results = {}
     for device in ("cpu", DEVICE):
-        cr.manual_seed(1)  # same initial weights and the same dropout masks (drawn on the host)
-        model = layers().to(device)
+        cr.manual_seed(1)  # same initial weights
+        model = layers(dropout=0).to(device)
         out = model(cr.tensor(x, device=device))
         F.cross_entropy(out, cr.tensor(np.array([0, 1, 2, 0, 1, 2]), device=device)).backward()
         assert all(p.grad.device == device for p in model.parameters())
@@ -186,7 +189,7 @@ def test_fit_moves_batches_to_the_model_on_the_gpu_and_matches_the_cpu(float64):
     final = {}
     for device in ("cpu", DEVICE):
         cr.manual_seed(4)
-        model = layers().to(device)
+        model = layers(dropout=0).to(device)
         trainer = Trainer(
             model,
             loss="cross_entropy",
@@ -201,6 +204,23 @@ def test_fit_moves_batches_to_the_model_on_the_gpu_and_matches_the_cpu(float64):
         np.testing.assert_allclose(final[DEVICE][0][name], value, rtol=1e-7, atol=1e-9)
     for key, values in final["cpu"][1].items():
         np.testing.assert_allclose(final[DEVICE][1][key], values, rtol=1e-7, atol=1e-9)
+
+
+def test_dropout_on_the_gpu_draws_its_masks_there_reproducibly():
+    x = cr.ones(200, 100, device=DEVICE, requires_grad=True)
+    outputs = []
+    for _ in range(2):
+        cr.manual_seed(6)
+        outputs.append([F.dropout(x, 0.3) for _ in range(2)])
+    first, again = outputs
+    assert first[0].device == DEVICE
+    np.testing.assert_array_equal(first[0].numpy(), again[0].numpy())  # same seed, same mask
+    assert not np.array_equal(first[0].numpy(), first[1].numpy())
+    values = first[0].numpy()
+    assert set(np.unique(values)) == {0.0, np.float32(1 / 0.7)}
+    assert abs((values == 0).mean() - 0.3) < 0.01  # 20,000 draws: 0.3 +- 0.003 (1 sd)
+    first[0].sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), values)  # the gradient masked the same way
 
 
 def test_default_device_cuda_puts_tensors_parameters_and_batches_on_the_gpu():

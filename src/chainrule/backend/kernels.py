@@ -14,15 +14,30 @@ _local = threading.local()
 WORKSPACE_LIMIT = 1 << 28  # bytes (256 MiB) a thread's workspace may keep between calls
 
 
+# What cupyx.scatter_add accepts when the index holds an integer array: the dtypes of
+# CUDA's atomicAdd, per CuPy's documentation (float32, int32, uint32, uint64).
+SCATTER_ADD_DTYPES = frozenset(numpy.dtype(t) for t in ("float32", "int32", "uint32", "uint64"))
+
+
 def index_add(target: Array, index: Any, values: Array) -> None:
-    """target[index] += values, adding repeatedly where an index repeats (in place)."""
+    """target[index] += values, adding repeatedly where an index repeats (in place).
+
+    On CuPy, ``cupyx.scatter_add`` for the dtypes it accepts; any other dtype (float64,
+    float16) adds up in float64 with ``bincount`` over the flat positions ``index``
+    selects, then is cast back: exact for float64, and at least as exact as float16.
+    """
     xp = get_array_module(target)
     if xp is numpy:
         numpy.add.at(target, index, values)
-    else:  # pragma: no cover - needs a GPU
+    elif target.dtype in SCATTER_ADD_DTYPES:
         import cupyx
 
         cupyx.scatter_add(target, index, values)
+    else:
+        positions = xp.arange(target.size).reshape(target.shape)[index]
+        weights = xp.broadcast_to(values, positions.shape).reshape(-1)
+        sums = xp.bincount(positions.reshape(-1), weights=weights, minlength=target.size)
+        target += sums.reshape(target.shape).astype(target.dtype, copy=False)
 
 
 def as_strided(x: Array, shape: tuple[int, ...], strides: tuple[int, ...]) -> Array:

@@ -4,6 +4,14 @@ Initialisers, dropout masks, shuffling and augmentation all draw from
 ``default_generator()`` unless given a generator of their own, so
 ``chainrule.manual_seed(n)`` fixes them all. The state is a plain dict (JSON-safe), so a
 checkpoint can carry it.
+
+On a GPU, dropout draws its masks where the data is, from ``device_generator``: one
+CuPy generator per GPU, created on first use from one seed drawn from the library's
+(host) generator and kept until ``manual_seed`` or ``set_rng_state`` drops it. So a
+seeded GPU run is reproducible on the GPU, but its masks are not the CPU run's (a
+different generator), and a run resumed from a checkpoint draws a fresh device seed
+from the restored host state: it continues reproducibly, not bit for bit as the
+uninterrupted run would.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from typing import Any
 import numpy
 
 _generator = numpy.random.Generator(numpy.random.PCG64())
+_device_generators: dict[int, Any] = {}  # GPU number -> its CuPy generator
 
 
 def manual_seed(seed: int) -> numpy.random.Generator:
@@ -22,6 +31,7 @@ def manual_seed(seed: int) -> numpy.random.Generator:
     if isinstance(seed, bool) or not isinstance(seed, int | numpy.integer) or seed < 0:
         raise ArgumentError(f"seed must be a non-negative integer; got {seed!r}")
     _generator.bit_generator.state = numpy.random.PCG64(int(seed)).state
+    _device_generators.clear()
     return _generator
 
 
@@ -43,3 +53,15 @@ def get_rng_state() -> dict[str, Any]:
 def set_rng_state(state: dict[str, Any]) -> None:
     """Restore a state returned by ``get_rng_state``."""
     _generator.bit_generator.state = state
+    _device_generators.clear()
+
+
+def device_generator(xp: Any, gpu: int = 0) -> Any:
+    """The library's generator on GPU ``gpu`` (``xp`` is CuPy): made on first use, with
+    ``xp.random.default_rng``, from one seed drawn from ``default_generator()``."""
+    generator = _device_generators.get(gpu)
+    if generator is None:
+        seed = int(_generator.integers(2**63))
+        with xp.cuda.Device(gpu):
+            generator = _device_generators[gpu] = xp.random.default_rng(seed)
+    return generator

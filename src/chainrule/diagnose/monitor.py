@@ -105,6 +105,7 @@ class Monitor(Callback):
         self.epochs: list[int] = []
         self.stats: dict[str, dict[str, list[float]]] = {}
         self.batch_loss: list[float] = []
+        self._unread_losses: list[tuple[int, Any]] = []  # (index, device loss) on a device
         self.epoch_steps: list[int] = []
         self.settings: dict[str, Any] = {}
         self.final_errors: dict[str, float] | None = None
@@ -134,6 +135,7 @@ class Monitor(Callback):
             for name in order
         ]
         self.epochs, self.batch_loss, self.epoch_steps = [], [], []
+        self._unread_losses = []
         self.stats = {name: {} for name in order}
         self.settings = self._settings()
         self.final_errors = None
@@ -146,8 +148,12 @@ class Monitor(Callback):
             }
 
     def on_batch_end(self, batch: int, logs: Logs | None = None) -> None:
-        self.batch_loss.append(float((logs or {}).get("loss", math.nan)))
-        if self._before is None:
+        loss = (logs or {}).get("loss")
+        unread = getattr(self.trainer, "step_loss", None)
+        if loss is None and unread is not None:  # on a device, a step whose logs were not read
+            self._unread_losses.append((len(self.batch_loss), unread))
+        self.batch_loss.append(math.nan if loss is None else float(loss))
+        if self._before is None:  # the unread losses wait for the next norms' copy
             return
         squares = self._step_squares()
         for name in self._params:
@@ -183,6 +189,7 @@ class Monitor(Callback):
     def diagnostics(self) -> dict[str, Any]:
         """Everything recorded, JSON-ready: layers in forward order, per-layer series by
         epoch, every step's loss, and the run's history."""
+        self._read_losses()
         history = self.trainer.history.history if hasattr(self, "trainer") else {}
         return {
             "format": FORMAT,
@@ -210,6 +217,7 @@ class Monitor(Callback):
         return path
 
     def state_dict(self) -> dict[str, Any]:
+        self._read_losses()
         return {
             "layers": self.layers,
             "epochs": self.epochs,
@@ -240,6 +248,10 @@ class Monitor(Callback):
         layer per step.
         """
         terms, owners = [], []
+        unread, self._unread_losses = self._unread_losses, []
+        for _, loss in unread:  # the step losses not read yet come back in the same copy
+            terms.append(loss.astype(get_array_module(loss).float64))
+            owners.append(("", "loss"))
         for name, params in self._params.items():
             arrays = {
                 "grad": [p.grad.data for p in params if p.grad is not None],
@@ -254,7 +266,9 @@ class Monitor(Callback):
         squares = {(name, kind): 0.0 for name in self._params for kind in _KINDS}
         if terms:
             values = to_numpy(get_array_module(terms[0]).stack(terms)).tolist()
-            for owner, value in zip(owners, values):
+            for (index, _), value in zip(unread, values):
+                self.batch_loss[index] = value
+            for owner, value in zip(owners[len(unread) :], values[len(unread) :]):
                 squares[owner] += value
         return squares
 
@@ -266,8 +280,19 @@ class Monitor(Callback):
             for name in self._params
         }
 
+    def _read_losses(self) -> None:
+        """The step losses a device left unread, read back in one copy."""
+        if not self._unread_losses:
+            return
+        unread, self._unread_losses = self._unread_losses, []
+        xp = get_array_module(unread[0][1])
+        values = to_numpy(xp.stack([loss.astype(xp.float64) for _, loss in unread])).tolist()
+        for (index, _), value in zip(unread, values):
+            self.batch_loss[index] = value
+
     def _close_epoch(self, epoch: int) -> None:
         """Append the epoch's gradient averages, weight norms and activation statistics."""
+        self._read_losses()
         for name, params in self._params.items():
             series, sums = self.stats[name], self._sums[name]
             count = max(self._samples, 1)

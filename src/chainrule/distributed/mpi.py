@@ -112,7 +112,11 @@ class MPIStrategy(Strategy):
             flat[total + i] = p.grad is not None
         for b, part in zip(buffers, parts[len(params) :]):
             xp.multiply(b.data.reshape(-1), count, out=part)
-        flat[flags:] = xp.asarray([stats[k] for k in names], dtype=dtype)
+        if xp is np:
+            flat[flags:] = xp.asarray([stats[k] for k in names], dtype=dtype)
+        else:  # on a device the stats are device scalars (the loop's) or floats
+            for j, k in enumerate(names):
+                flat[flags + j] = stats[k]
 
         host = backend.to_numpy(
             flat

@@ -8,6 +8,7 @@ from typing import Any
 from chainrule import backend
 from chainrule.autograd.function import Function
 from chainrule.autograd.tensor import Tensor
+from chainrule.backend.random import device_generator
 from chainrule.errors import ArgumentError, ArgumentTypeError, DTypeError
 from chainrule.ops._operands import as_tensor
 
@@ -39,7 +40,10 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, generator: Any = N
     """Inverted dropout: in training, each element is zeroed with probability p and the rest
     scaled by 1 / (1 - p); x itself when not training or p == 0. Any shape -> same shape.
 
-    The mask comes from ``generator`` (the library's seeded one by default).
+    The mask comes from ``generator`` (the library's seeded one by default), drawn where
+    ``x`` is: on the CPU from that NumPy generator itself; on a GPU from a CuPy generator
+    (``backend.random.device_generator`` for the library's; for a given ``generator``,
+    one made per call from one seed drawn from it), so no mask crosses to the device.
     """
     p = check_p(p, "dropout")
     x = as_tensor(x)
@@ -47,8 +51,17 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, generator: Any = N
         return x
     if x.dtype.kind != "f":
         raise DTypeError(f"dropout: input must be floating point; got dtype {x.dtype}")
-    rng = generator if generator is not None else backend.default_generator()
+    if x.device == "cpu":
+        rng = generator if generator is not None else backend.default_generator()
+    else:
+        xp = backend.get_array_module(x.data)
+        gpu = getattr(x.data.device, "id", 0)
+        if generator is None:
+            rng = device_generator(xp, gpu)
+        else:
+            with xp.cuda.Device(gpu):
+                rng = xp.random.default_rng(int(generator.integers(2**63)))
     keep = rng.random(x.shape, dtype=backend.float32) >= p  # Bernoulli(1 - p)
     mask = keep.astype(x.dtype)
     mask *= 1.0 / (1.0 - p)
-    return Dropout.apply(x, mask=backend.to_device(mask, x.device))
+    return Dropout.apply(x, mask=mask)

@@ -16,6 +16,7 @@ from typing import Any
 from chainrule.autograd.function import Function
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_array_module
+from chainrule.backend.checks import flagged
 from chainrule.errors import ArgumentError, DTypeError, ShapeError
 from chainrule.ops._operands import as_tensor, check_number
 from chainrule.ops.activation import softmax, stable_sigmoid
@@ -195,11 +196,8 @@ def cross_entropy(
                 f"cross_entropy: class targets must have shape ({n},) for logits {logits.shape}; "
                 f"got {target.shape}"
             )
-        if n and _outside(target.data, 0, c - 1):
-            raise ArgumentError(
-                f"cross_entropy: class targets must lie in [0, {c}); got values from "
-                f"{int(target.data.min())} to {int(target.data.max())}"
-            )
+        if n:
+            _check_classes(target, c, "cross_entropy")
         smoothing = label_smoothing
         target_data = target.data
     elif target.dtype.kind == "f":
@@ -366,11 +364,8 @@ def nll_loss(
             f"nll_loss: target of shape {target.shape} does not fit input of shape "
             f"{input.shape}; expected ({n},)"
         )
-    if n and _outside(target.data, 0, c - 1):
-        raise ArgumentError(
-            f"nll_loss: class targets must lie in [0, {c}); got values from "
-            f"{int(target.data.min())} to {int(target.data.max())}"
-        )
+    if n:
+        _check_classes(target, c, "nll_loss")
     class_weight = check_class_weight(weight, input, "nll_loss")
     sample_weight = check_sample_weight(sample_weight, input, "nll_loss")
     rows = get_array_module(target.data).arange(n)
@@ -463,6 +458,21 @@ def _check_unit_interval(x: Tensor, name: str, op: str, hint: str = "") -> None:
             f"{op}: {name} must lie in [0, 1]; got values from {float(x.data.min())} to "
             f"{float(x.data.max())}{hint}"
         )
+
+
+def _check_classes(target: Tensor, c: int, op: str) -> None:
+    """Class targets must lie in [0, c): one flag, which the training loop may read later
+    on a device (``backend.checks``) rather than wait for the device every step."""
+
+    def error() -> ArgumentError:
+        return ArgumentError(
+            f"{op}: class targets must lie in [0, {c}); got values from "
+            f"{int(target.data.min())} to {int(target.data.max())}"
+        )
+
+    values = target.data
+    if flagged(((values < 0) | (values > c - 1)).any(), error):
+        raise error()
 
 
 def _outside(values: Any, low: float, high: float) -> bool:

@@ -13,25 +13,31 @@ import inspect
 import math
 import os
 from collections.abc import Callable, Sequence
+from numbers import Real
 from typing import Any
 
 import numpy as np
 
 from chainrule.autograd.grad_mode import no_grad
 from chainrule.autograd.tensor import Tensor
-from chainrule.backend import get_rng_state, set_rng_state
+from chainrule.backend import get_array_module, get_rng_state, set_rng_state, to_numpy
+from chainrule.backend.checks import Pending, defer_checks, raise_flagged
 from chainrule.errors import ArgumentError, CheckpointError, DataError, ShapeError
 from chainrule.nn.module import Module
 from chainrule.train.callbacks import Callback, Logs, TerminateOnNaN
 from chainrule.train.checkpoint import Checkpointer
 from chainrule.train.data_adapter import as_loader, split_validation
 from chainrule.train.history import History
-from chainrule.train.metrics import Metric, get_metric
+from chainrule.train.metrics import DEVICE_HITS, Metric, get_metric
 from chainrule.train.progress import ProgressBar
 from chainrule.train.strategy import Strategy, get_strategy
 from chainrule.train.weights import combine_weights
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
+
+# On a device, the steps whose logs are read back (and the progress bar's refresh): every
+# LOG_EVERY-th step of an epoch from its first, and its last.
+LOG_EVERY = 10
 
 LOSSES = {
     "cross_entropy": "cross_entropy",
@@ -145,7 +151,10 @@ class Trainer:
         self.abandon_epoch = False
         self.stop_reason: str | None = None
         self._order: Any = None
-        self._totals: dict[str, float] = {}
+        self._totals: dict[str, Any] = {}  # floats; on a device, device scalars until read
+        self._deferred_checks: Pending = []
+        self.log_every = LOG_EVERY
+        self.step_loss: Any = None  # on a device: the last step's loss, unread
         self._progress: ProgressBar | None = None
         self._loader: Any = None
         self.checkpointer: Checkpointer | None = None
@@ -316,10 +325,16 @@ class Trainer:
                 "stop_reason": self.stop_reason,
             },
             "order": self._order if self.batch else None,
-            "totals": dict(self._totals),
+            "totals": self._host_totals(),
             "rng": get_rng_state(),
             "generators": [g.bit_generator.state for g in self._own_generators()],
         }
+
+    def _host_totals(self) -> dict[str, float]:
+        """The epoch's running sums as floats (read back from a device if need be)."""
+        if self._device_totals():
+            self._fetch([])
+        return dict(self._totals)
 
     def _own_generators(self) -> list[np.random.Generator]:
         """The generators besides the library's that this run draws from: the loader's,
@@ -408,34 +423,37 @@ class Trainer:
         The batch's statistics are sums over its samples, so the strategy can add them up
         over processes in the same message as the gradients. With ``sample_weight`` the
         loss is the batch mean of weight x per-sample loss.
+
+        On a device (a GPU) the statistics stay there, summed into the epoch's totals, and
+        are read back in one copy every ``log_every`` steps and at the epoch's last step
+        (with the loss's deferred target checks, ``backend.checks``): those steps' logs
+        hold the step's values, the others' are empty. On the CPU every step's logs hold
+        its values.
         """
         if sample_weight is None:
             x, y = self._to_model_device(x, y)
         else:
             x, y, sample_weight = self._to_model_device(x, y, sample_weight)
-        out = self.model(x)
-        if sample_weight is None:
-            loss = self.loss_fn(out, y)
+        if x.device == "cpu":
+            out, loss, penalty = self._forward_backward(x, y, sample_weight)
         else:
-            loss = self.loss_fn(out, y, sample_weight=sample_weight, reduction="none").mean()
-        total = loss
-        if self.regularizer is not None:
-            penalty = self.regularizer(self.model)
-            total = loss + penalty
-        self.model.zero_grad()
-        total.backward()
+            with defer_checks(self._deferred_checks):
+                out, loss, penalty = self._forward_backward(x, y, sample_weight)
 
         n = len(x)
-        stats = {"count": float(n), "loss": float(loss.item()) * n}
-        if self.regularizer is not None:
-            stats["penalty"] = float(penalty.item()) * n
-        if self.metrics:
-            outputs, targets = out.numpy(), y.numpy()
-            weight = None if sample_weight is None else sample_weight.numpy()
-            if weight is not None:
-                stats["weight"] = float(weight.sum())
-            for name, metric in self.metrics:
-                stats[name] = self._metric_sum(name, metric, outputs, targets, weight)
+        if x.device == "cpu":
+            stats = {"count": float(n), "loss": float(loss.item()) * n}
+            if self.regularizer is not None:
+                stats["penalty"] = float(penalty.item()) * n
+            if self.metrics:
+                outputs, targets = out.numpy(), y.numpy()
+                weight = None if sample_weight is None else sample_weight.numpy()
+                if weight is not None:
+                    stats["weight"] = float(weight.sum())
+                for name, metric in self.metrics:
+                    stats[name] = self._metric_sum(name, metric, outputs, targets, weight)
+        else:
+            stats = self._device_stats(n, out, y, loss, penalty, sample_weight)
         stats = self.strategy.sync(self.model, stats)
 
         if self.clip_grad_norm is not None:
@@ -451,10 +469,95 @@ class Trainer:
 
         for name, value in stats.items():
             self._totals[name] = self._totals.get(name, 0.0) + value
-        return self._averages(stats)
+        if x.device == "cpu":
+            return self._averages(stats)
+        self.step_loss = loss.data
+        return self._read_back(stats)
+
+    def _forward_backward(
+        self, x: Tensor, y: Tensor, sample_weight: Tensor | None
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
+        """Forward, loss (+ penalty), backward: (outputs, data loss, penalty or None)."""
+        out = self.model(x)
+        if sample_weight is None:
+            loss = self.loss_fn(out, y)
+        else:
+            loss = self.loss_fn(out, y, sample_weight=sample_weight, reduction="none").mean()
+        total = loss
+        penalty = None
+        if self.regularizer is not None:
+            penalty = self.regularizer(self.model)
+            total = loss + penalty
+        self.model.zero_grad()
+        total.backward()
+        return out, loss, penalty
+
+    def _device_stats(
+        self,
+        n: int,
+        out: Tensor,
+        y: Tensor,
+        loss: Tensor,
+        penalty: Tensor | None,
+        sample_weight: Tensor | None,
+    ) -> dict[str, Any]:
+        """The step's statistics as device scalars (float64), nothing read back; a metric
+        without a device version (``metrics.DEVICE_HITS``) copies outputs and targets."""
+        stats: dict[str, Any] = {"count": float(n), "loss": loss.data.astype("float64") * n}
+        if penalty is not None:
+            stats["penalty"] = penalty.data.astype("float64") * n
+        if not self.metrics:
+            return stats
+        weight = None if sample_weight is None else sample_weight.data.astype("float64")
+        if weight is not None:
+            stats["weight"] = weight.sum()
+        host: Any = None
+        for name, metric in self.metrics:
+            hits = DEVICE_HITS.get(metric)
+            weighs = weight is not None and self._weighs[name]
+            if hits is not None:
+                found = hits(out.data, y.data)
+                stats[name] = (found * weight).sum() if weighs else found.sum(dtype="float64")
+                continue
+            if host is None:
+                host = (out.numpy(), y.numpy(), None if weight is None else to_numpy(weight))
+            stats[name] = self._metric_sum(name, metric, *host)
+        return stats
+
+    def _read_back(self, stats: dict[str, Any]) -> Logs:
+        """On a device, every ``log_every`` steps and at the epoch's last: the step's logs,
+        read back in one copy with the totals and the deferred checks; else ``{}``."""
+        if self.batch % self.log_every and self.batch + 1 < self.batches_per_epoch:
+            return {}
+        step = {k: v for k, v in stats.items() if not isinstance(v, Real)}
+        values = self._fetch(list(step.values()))
+        return self._averages({**stats, **dict(zip(step, values))})
+
+    def _device_totals(self) -> dict[str, Any]:
+        """The running sums still on a device (the others are host numbers)."""
+        return {k: v for k, v in self._totals.items() if not isinstance(v, Real)}
+
+    def _fetch(self, step_values: list[Any]) -> list[float]:
+        """``step_values`` (device scalars), the totals still on the device and the flags
+        of the deferred checks, in one copy: the totals become floats, a set flag raises
+        its error; returns ``step_values`` as floats."""
+        totals = self._device_totals()
+        flags = [flag for flag, _ in self._deferred_checks]
+        everything = [*step_values, *totals.values(), *flags]
+        if not everything:
+            return []
+        xp = get_array_module(everything[0])
+        host = to_numpy(xp.stack([xp.asarray(v, dtype="float64") for v in everything])).tolist()
+        k = len(step_values)
+        self._totals.update(zip(totals, host[k : k + len(totals)]))
+        raise_flagged(self._deferred_checks, host[k + len(totals) :])
+        return host[:k]
 
     def running_logs(self) -> Logs:
-        """The epoch's averages so far: loss and metrics, weighted by batch size."""
+        """The epoch's averages so far: loss and metrics, weighted by batch size (on a
+        device, read back in one copy if they are not yet)."""
+        if self._deferred_checks or self._device_totals():
+            self._fetch([])
         return self._averages(self._totals)
 
     def _metric_sum(

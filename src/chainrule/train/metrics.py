@@ -169,6 +169,45 @@ METRICS: dict[str, Metric] = {
 }
 
 
+def _device_hits(outputs: Any, targets: Any, k: int = 1) -> Any:
+    """(N,) booleans, computed where the arrays are: whether each row's target is among its
+    k highest scores (k = 1: the predicted class, as ``predicted_classes`` finds it)."""
+    from chainrule.backend import get_array_module
+
+    if len(outputs) != len(targets) or (
+        targets.ndim == 2 and targets.shape[1] > 1 and targets.shape != outputs.shape
+    ):
+        raise ShapeError(
+            f"metric: outputs of shape {outputs.shape} do not fit targets of shape {targets.shape}"
+        )
+    xp = get_array_module(outputs)
+    if targets.ndim == 2 and targets.shape[1] > 1:
+        true = targets.argmax(axis=1)
+    else:
+        true = targets.reshape(-1).astype(xp.int64, copy=False)
+    if k == 1:
+        if outputs.ndim == 2 and outputs.shape[1] > 1:
+            return outputs.argmax(axis=1) == true
+        return (outputs.reshape(-1) > 0.5).astype(xp.int64) == true
+    if outputs.ndim != 2 or not 1 <= k <= outputs.shape[1]:
+        raise ArgumentError(
+            f"top_k_accuracy: k must be in [1, C]; got k={k} for outputs {outputs.shape}"
+        )
+    top = xp.argpartition(-outputs, k - 1, axis=1)[:, :k]
+    return (top == true[:, None]).any(axis=1)
+
+
+# The metrics that can count their hits on a device, so training on a GPU need not copy
+# each batch's outputs to the host: metric -> (N,) hits whose (weighted) sum is the
+# metric times its denominator.
+DEVICE_HITS: dict[Metric, Callable[[Any, Any], Any]] = {
+    accuracy: _device_hits,
+    METRICS["top5"]: lambda o, t: _device_hits(o, t, 5),
+    METRICS["top_5_accuracy"]: lambda o, t: _device_hits(o, t, 5),
+    METRICS["top3"]: lambda o, t: _device_hits(o, t, 3),
+}
+
+
 def get_metric(spec: str | Metric) -> tuple[str, Metric]:
     """(name, function) for a metric name in ``METRICS`` or a function ``f(outputs, targets)``."""
     if callable(spec):

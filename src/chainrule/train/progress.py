@@ -49,7 +49,7 @@ class ProgressBar(Callback):
     def on_batch_end(self, batch: int, logs: Logs | None = None) -> None:
         if self.bar is not None:
             self.bar.update(1)
-            if batch % 10 == 0:
+            if batch % getattr(self.trainer, "log_every", 10) == 0:  # a device's read-back steps
                 self.bar.set_postfix_str(format_logs(self.trainer.running_logs()), refresh=False)
 
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
