@@ -31,10 +31,10 @@ from chainrule.train.serialization import load, save
 
 @pytest.fixture(scope="module")
 def digits():
-    """The 8x8 digits scaled to [0, 1]: 1400 for training, the other 397 for validation."""
+    """The 8x8 digits (in [0, 1]): 1400 for training, the other 397 for validation."""
     pytest.importorskip("sklearn")
     x, y = load_digits()
-    x = x.reshape(len(x), -1) / 16.0
+    x = x.reshape(len(x), -1)
     return (x[:1400], y[:1400]), (x[1400:], y[1400:])
 
 
