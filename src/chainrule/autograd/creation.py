@@ -33,12 +33,15 @@ def tensor(
     dtype: backend.DTypeLike = None,
     requires_grad: bool = False,
     device: str | None = None,
+    name: str | None = None,
 ) -> Tensor:
-    """A tensor holding a copy of ``data``."""
+    """A tensor holding a copy of ``data``; ``name`` labels it in drawings of the graph."""
     if isinstance(data, Tensor):
         data = data.data
     xp = backend.array_module(device) if device else backend.get_array_module(data)
-    return Tensor(xp.array(data, copy=True), dtype, requires_grad, device)
+    out = Tensor(xp.array(data, copy=True), dtype, requires_grad, device)
+    out.name = name
+    return out
 
 
 def from_numpy(array: Any) -> Tensor:
