@@ -227,7 +227,7 @@ def test_big_net_on_500_images_overfits_and_names_the_turning_epoch(digits):
     found = {f.kind: f for f in diagnose(history.history, monitor.diagnostics())}
     overfit = found["overfitting"]
     turn = int(np.argmin(history["val_loss"]))
-    assert overfit.epoch == turn and f"epoch {turn}" in overfit.title
+    assert overfit.epoch == turn and f"epoch {turn + 1}" in overfit.title  # printed from 1
     assert history["val_loss"][-1] > history["val_loss"][turn]
 
 
@@ -407,7 +407,7 @@ def test_overfitting_names_the_epoch_where_validation_loss_turned():
     }
     (finding,) = diagnose(history)
     assert finding.kind == "overfitting" and finding.epoch == 3
-    assert "epoch 3" in finding.title and "0.7" in finding.evidence
+    assert "epoch 4" in finding.title and "0.7" in finding.evidence  # index 3, printed from 1
 
 
 def test_a_short_rise_in_validation_loss_is_not_overfitting():

@@ -85,7 +85,7 @@ def divergence(train: Sequence[float], batch_loss: Sequence[float], start: float
     bad = [i for i, v in enumerate(batch_loss) if not math.isfinite(v)]
     bad_epochs = [e for e, v in enumerate(train) if not math.isfinite(v)]
     if bad or bad_epochs:
-        where = f"at step {bad[0]}" if bad else f"in epoch {bad_epochs[0]}"
+        where = f"at step {bad[0]}" if bad else f"in epoch {bad_epochs[0] + 1}"
         return Finding(
             "divergence",
             "critical",
@@ -116,8 +116,8 @@ def divergence(train: Sequence[float], batch_loss: Sequence[float], start: float
                 "divergence",
                 "critical",
                 "Training is diverging: the training loss went back up",
-                f"the training loss fell to {train[low]:.4g} at epoch {low}, then rose to "
-                f"{last:.4g} by epoch {len(train) - 1} ({last / train[low]:.1f}x)",
+                f"the training loss fell to {train[low]:.4g} at epoch {low + 1}, then rose to "
+                f"{last:.4g} by epoch {len(train)} ({last / train[low]:.1f}x)",
                 REMEDIES["exploding"],
                 epoch=low,
                 values={"min": train[low], "last": last},
@@ -135,14 +135,14 @@ def oscillation(
     if len(rises) >= OSC_RISES:
         evidence.append(
             f"the training loss rose by more than {OSC_RISE:.0%} in {len(rises)} epochs "
-            f"({', '.join(f'epoch {e}: {train[e - 1]:.4g} -> {train[e]:.4g}' for e in rises[:3])})"
+            f"({', '.join(f'epoch {e + 1}: {train[e - 1]:.4g} -> {train[e]:.4g}' for e in rises[:3])})"
         )
         values["rises"] = float(len(rises))
     swings = _swings(val)
     if len(swings) >= OSC_SWINGS:
         evidence.append(
             f"the validation loss swung by more than {OSC_SWING:.0%} up and down {len(swings)} "
-            f"times (around epochs {', '.join(str(e) for e in swings[:5])})"
+            f"times (around epochs {', '.join(str(e + 1) for e in swings[:5])})"
         )
         values["swings"] = float(len(swings))
     spikes = _spikes(batch_loss, start)
@@ -262,10 +262,10 @@ def overfitting(train: Sequence[float], val: Sequence[float]) -> Finding | None:
     return Finding(
         "overfitting",
         "warning",
-        f"Overfitting: the validation loss turned at epoch {turn} while the training loss kept falling",
-        f"validation loss lowest at epoch {turn} ({val[turn]:.4g}), {val[last]:.4g} by epoch {last} "
+        f"Overfitting: the validation loss turned at epoch {turn + 1} while the training loss kept falling",
+        f"validation loss lowest at epoch {turn + 1} ({val[turn]:.4g}), {val[last]:.4g} by epoch {last + 1} "
         f"({val[last] / val[turn] - 1:+.0%}); meanwhile the training loss fell from "
-        f"{train[turn]:.4g} to {train[lowest]:.4g} (epoch {lowest}); gap now {val[last] - train[last]:.4g}",
+        f"{train[turn]:.4g} to {train[lowest]:.4g} (epoch {lowest + 1}); gap now {val[last] - train[last]:.4g}",
         REMEDIES["overfitting"],
         epoch=turn,
         values={"turn_epoch": float(turn), "val_min": val[turn], "val_last": val[last]},

@@ -56,7 +56,7 @@ class Doctor(Monitor):
 
     def on_train_end(self, logs: Logs | None = None) -> None:
         super().on_train_end(logs)
-        self._examine(self.trainer.epoch, finished=True)
+        self._examine(max(self.trainer.epoch - 1, 0), finished=True)  # the last epoch run
 
     def _examine(self, epoch: int, finished: bool) -> None:
         """Warn about each problem (not 'info' findings) the first time its kind appears."""
@@ -67,7 +67,9 @@ class Doctor(Monitor):
                 continue
             self._warned.add(finding.kind)
             self.warnings.append((epoch, finding))
-            self.trainer.log(f"doctor, epoch {epoch}: {finding.title} (try: {finding.remedies[0]})")
+            self.trainer.log(
+                f"doctor, epoch {epoch + 1}: {finding.title} (try: {finding.remedies[0]})"
+            )
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "warned": sorted(self._warned)}

@@ -42,7 +42,8 @@ def plot_gradient_norms(diagnostics: Mapping[str, Any], path: str | os.PathLike[
         series = diagnostics["stats"].get(layer["name"], {}).get("grad_norm")
         if series:
             label = f"{layer['name'] or 'model'} ({layer['type']})"
-            axes.plot(epochs[: len(series)], series, marker="o", markersize=3, label=label)
+            x = [e + 1 for e in epochs[: len(series)]]  # epochs are numbered from 1, as printed
+            axes.plot(x, series, marker="o", markersize=3, label=label)
     axes.set_yscale("log")
     axes.set_xlabel("epoch")
     axes.set_ylabel("gradient norm ||dL/dW|| (mean over sampled steps)")
@@ -66,7 +67,11 @@ def plot_learning_curves(
         for key in keys:
             if key in history:
                 axes.plot(
-                    range(len(history[key])), history[key], marker="o", markersize=3, label=key
+                    range(1, len(history[key]) + 1),
+                    history[key],
+                    marker="o",
+                    markersize=3,
+                    label=key,
                 )
         axes.set_xlabel("epoch")
         axes.set_ylabel(keys[0])

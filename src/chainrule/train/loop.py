@@ -199,7 +199,7 @@ class Trainer:
         if resume:
             state, path = self.strategy.on_writer(self.checkpointer.load_latest)
             self.load_state_dict(state)
-            self.log(f"resumed from {path} (epoch {self.epoch}, batch {self.batch})")
+            self.log(f"resumed from {path} (at epoch {self.epoch + 1}, batch {self.batch})")
 
         callbacks = [c for c in self.callbacks if self.strategy.is_writer or not c.writes_files]
         if self.verbose and self.strategy.is_writer:
