@@ -18,7 +18,7 @@ import numpy as np
 from chainrule.autograd.grad_mode import no_grad
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_rng_state, set_rng_state
-from chainrule.errors import ArgumentError, CheckpointError, DataError, ShapeError
+from chainrule.errors import ArgumentError, CheckpointError, DataError, ShapeError, suggest
 from chainrule.nn.module import Module
 from chainrule.train.callbacks import Callback, Logs, TerminateOnNaN
 from chainrule.train.checkpoint import Checkpointer
@@ -75,7 +75,8 @@ def get_loss(spec: str | LossFn) -> LossFn:
         return spec
     if spec not in LOSSES:
         raise ArgumentError(
-            f"unknown loss {spec!r}; expected one of {sorted(LOSSES)} or a function"
+            f"unknown loss {spec!r}{suggest(spec, LOSSES)}; expected one of {sorted(LOSSES)} "
+            "or a function"
         )
     from chainrule import functional
 
@@ -91,7 +92,10 @@ def get_optimizer(spec: Any, model: Module) -> Any:
             )
         return spec
     if spec.lower() not in OPTIMIZERS:
-        raise ArgumentError(f"unknown optimizer {spec!r}; expected one of {sorted(OPTIMIZERS)}")
+        raise ArgumentError(
+            f"unknown optimizer {spec!r}{suggest(spec.lower(), OPTIMIZERS)}; expected one of "
+            f"{sorted(OPTIMIZERS)}"
+        )
     from chainrule import optim
 
     return getattr(optim, OPTIMIZERS[spec.lower()])(model.parameters())

@@ -7,12 +7,13 @@ targets (N,) class indices or (N, C) one-hot/probabilities.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from chainrule.errors import ArgumentError, DTypeError, ShapeError
+from chainrule.errors import ArgumentError, DTypeError, ShapeError, suggest
 
 Metric = Callable[[np.ndarray, np.ndarray], float]
 
@@ -118,21 +119,49 @@ def _check_rows(outputs: Any, targets: Any, name: str) -> tuple[np.ndarray, np.n
     return outputs, targets
 
 
+def f1(outputs: np.ndarray, targets: np.ndarray) -> float:
+    """Macro-averaged F1 over the classes that occur (as targets or predictions).
+
+    As a training metric it is averaged over batches; on validation data, exact.
+    """
+    matrix = confusion_matrix(outputs, targets)
+    hits = np.diag(matrix).astype(float)
+    predicted, actual = matrix.sum(axis=0), matrix.sum(axis=1)
+    occurring = (predicted + actual) > 0
+    return float(np.mean(2 * hits[occurring] / (predicted + actual)[occurring]))
+
+
+def _top_k(k: int) -> Metric:
+    def metric(outputs: np.ndarray, targets: np.ndarray) -> float:
+        return top_k_accuracy(outputs, targets, k)
+
+    metric.__name__ = f"top_{k}_accuracy"
+    return metric
+
+
 METRICS: dict[str, Metric] = {
     "accuracy": accuracy,
     "acc": accuracy,
-    "top5": lambda o, t: top_k_accuracy(o, t, 5),
-    "top_5_accuracy": lambda o, t: top_k_accuracy(o, t, 5),
-    "top3": lambda o, t: top_k_accuracy(o, t, 3),
+    "f1": f1,
+    "top_3_accuracy": _top_k(3),
+    "top_5_accuracy": _top_k(5),
+    "top3": _top_k(3),
+    "top5": _top_k(5),
 }
+TOP_K = re.compile(r"top_?(\d+)(_accuracy)?")  # top_k_accuracy, top_k or topk, any k >= 1
 
 
 def get_metric(spec: str | Metric) -> tuple[str, Metric]:
-    """(name, function) for a metric name in ``METRICS`` or a function ``f(outputs, targets)``."""
+    """(name, function) for a metric name (``METRICS``, or ``top_<k>_accuracy`` for any k)
+    or a function ``f(outputs, targets)``."""
     if callable(spec):
         return getattr(spec, "__name__", "metric"), spec
+    match = TOP_K.fullmatch(spec) if isinstance(spec, str) else None
+    if match and spec not in METRICS and int(match.group(1)) >= 1:
+        return spec, _top_k(int(match.group(1)))
     if spec not in METRICS:
         raise ArgumentError(
-            f"unknown metric {spec!r}; expected one of {sorted(METRICS)} or a function"
+            f"unknown metric {spec!r}{suggest(str(spec), METRICS)}; expected one of "
+            f"{sorted(METRICS)}, top_<k>_accuracy, or a function"
         )
     return ("accuracy" if spec == "acc" else spec), METRICS[spec]
