@@ -111,7 +111,8 @@ def diagnose_run(
 
 def write_plots(run_dir: str | os.PathLike[str]) -> list[Path]:
     """Draw ``gradient_norms.png`` (when there are diagnostics) and ``learning_curves.png``
-    into ``run_dir``; the paths written."""
+    into ``run_dir``; the paths written. A run that already has ``chainrule train``'s
+    ``loss.png`` gets no learning_curves.png: the same curves, drawn once."""
     from chainrule.diagnose.plots import plot_gradient_norms, plot_learning_curves
 
     run_dir = Path(run_dir)
@@ -119,7 +120,7 @@ def write_plots(run_dir: str | os.PathLike[str]) -> list[Path]:
     written = []
     if diagnostics is not None and diagnostics.get("epochs"):
         written.append(plot_gradient_norms(diagnostics, run_dir / GRADIENT_PLOT_FILE))
-    if history.get("loss"):
+    if history.get("loss") and not (run_dir / "loss.png").is_file():
         written.append(plot_learning_curves(history, run_dir / CURVES_PLOT_FILE))
     return written
 
