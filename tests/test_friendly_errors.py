@@ -65,3 +65,29 @@ def test_random_scaling_takes_one_number_as_random_rotation_does():
     assert RandomRotation(15) is not None
     with pytest.raises(ArgumentError, match=r"single scale s means factors in \(1 - s, 1 \+ s\)"):
         RandomScaling(1.5)
+
+
+def test_an_experiment_file_with_several_mistakes_reports_them_all(tmp_path, capsys):
+    from chainrule.cli import main
+
+    (tmp_path / "bad.toml").write_text(
+        """
+name = "bad"
+[data]
+name = "digits"
+[model]
+layers = [{type = "linear", out = 10}]
+[optimizer]
+name = "sgd"
+lrr = 0.1
+[training]
+epochs = 0
+[ensemble]
+members = 1
+"""
+    )
+    assert main(["train", str(tmp_path / "bad.toml")]) == 2
+    err = capsys.readouterr().err
+    assert "3 mistakes" in err
+    assert "optimizer.lrr: unknown key (did you mean 'lr'?)" in err
+    assert "training.epochs" in err and "ensemble.members" in err
