@@ -239,7 +239,12 @@ def _check_resumable(run_dir: Path, config: ExperimentConfig) -> ExperimentConfi
         raise RunDirectoryError(f"{run_dir}: nothing to resume (it has no config.toml)")
     stored = load_config(config_path)
     stored = replace(stored, data=replace(stored.data, path=config.data.path or stored.data.path))
-    if replace(config, training=replace(config.training, epochs=stored.training.epochs)) != stored:
+    same_but_epochs = replace(
+        config,
+        data=replace(config.data, path=stored.data.path),
+        training=replace(config.training, epochs=stored.training.epochs),
+    )
+    if same_but_epochs != stored:
         raise RunDirectoryError(
             f"{run_dir} holds a run of {stored.name!r} with another config; resume it with the "
             "same experiment and seed (only --epochs may change)"
