@@ -4,6 +4,7 @@ so that `chainrule evaluate` works from a new shell (no CHAINRULE_DATA)."""
 import pytest
 
 from chainrule.cli import main
+from chainrule.data.mnist import search_dirs
 from chainrule.experiments import datasets, load_config
 from conftest import MNIST_DIR
 
@@ -23,9 +24,8 @@ epochs = 1
 
 
 @pytest.mark.skipif(not HAVE_MNIST, reason=f"needs MNIST in {MNIST_DIR}")
-@pytest.mark.parametrize("folder", ["parent", "mnist"])  # DIR/mnist or DIR, as CHAINRULE_DATA
 def test_train_data_dir_is_recorded_and_evaluate_needs_no_environment(
-    folder, tmp_path, monkeypatch, capsys
+    tmp_path, monkeypatch, capsys
 ):
     monkeypatch.delenv("CHAINRULE_DATA", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty-cache"))
@@ -37,7 +37,7 @@ def test_train_data_dir_is_recorded_and_evaluate_needs_no_environment(
 
     monkeypatch.setattr(datasets, "load_splits", small_test_set)
     (tmp_path / "tiny.toml").write_text(TINY)
-    data_dir = MNIST_DIR.parent if folder == "parent" else MNIST_DIR
+    data_dir = MNIST_DIR.parent  # DIR holding mnist/, as CHAINRULE_DATA takes it
     run = tmp_path / "run"
     argv = ["train", str(tmp_path / "tiny.toml"), "--data", str(data_dir), "--run-dir", str(run)]
     assert main([*argv, "--quiet"]) == 0, capsys.readouterr().err
@@ -52,3 +52,14 @@ def test_a_missing_data_dir_is_named(tmp_path, capsys):
     code = main(["train", str(tmp_path / "tiny.toml"), "--data", str(tmp_path / "nowhere")])
     assert code == 2
     assert f"data.path: {tmp_path / 'nowhere'} is not a directory" in capsys.readouterr().err
+
+
+def test_data_path_is_searched_as_chainrule_data_is(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHAINRULE_DATA", str(tmp_path / "env"))
+    places = search_dirs(tmp_path / "dir")
+    assert places[:4] == [
+        tmp_path / "dir" / "mnist",
+        tmp_path / "dir",
+        tmp_path / "env" / "mnist",
+        tmp_path / "env",
+    ]
