@@ -19,7 +19,9 @@ def format_logs(logs: Logs) -> str:
 def shows_bars(stream: Any) -> bool:
     """Whether a live bar belongs on ``stream``: a terminal, or a Jupyter kernel's stdout
     (tqdm.auto draws a widget there). A log file or pipe gets plain lines instead."""
-    if "ipykernel" in sys.modules and stream is sys.stdout:
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None  # a running Jupyter kernel?
+    if type(shell).__name__ == "ZMQInteractiveShell" and stream is sys.stdout:
         return True
     isatty = getattr(stream, "isatty", None)
     return bool(isatty and isatty())
