@@ -226,7 +226,8 @@ def test_the_search_example_runs_on_its_experiment(tmp_path, monkeypatch, capsys
     assert len((tmp_path / "search" / "trials.csv").read_text().splitlines()) == 3
 
 
-def test_the_first_block_gives_the_lectures_gradients(capsys):
+def test_the_first_block_gives_the_lectures_gradients(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # it saves graph.svg
     block = readme_blocks("python")[0]
     namespace: dict = {}
     exec(compile(block.text, str(block), "exec"), namespace)
