@@ -229,10 +229,11 @@ def test_blobs_cluster_around_their_centres():
         make_blobs(10, centers, std=[1.0, 2.0, 3.0])
 
 
-def test_load_digits_gives_8x8_float_images():
+def test_load_digits_gives_8x8_float_images_in_unit_range():
     x, y = load_digits()
     assert x.shape == (1797, 8, 8) and x.dtype == np.float32
-    assert x.min() == 0 and x.max() == 16
+    assert x.min() == 0 and x.max() == 1
+    assert set(np.unique(x * 16).tolist()) == set(range(17))  # the 17 grey levels, exactly
     assert y.dtype == np.int64 and set(y.tolist()) == set(range(10))
 
 

@@ -31,10 +31,10 @@ from chainrule.train.serialization import load, save
 
 @pytest.fixture(scope="module")
 def digits():
-    """The 8x8 digits scaled to [0, 1]: 1400 for training, the other 397 for validation."""
+    """The 8x8 digits (in [0, 1]): 1400 for training, the other 397 for validation."""
     pytest.importorskip("sklearn")
     x, y = load_digits()
-    x = x.reshape(len(x), -1) / 16.0
+    x = x.reshape(len(x), -1)
     return (x[:1400], y[:1400]), (x[1400:], y[1400:])
 
 
@@ -228,7 +228,7 @@ def test_big_net_on_500_images_overfits_and_names_the_turning_epoch(digits):
     found = {f.kind: f for f in diagnose(history.history, monitor.diagnostics())}
     overfit = found["overfitting"]
     turn = int(np.argmin(history["val_loss"]))
-    assert overfit.epoch == turn and f"epoch {turn}" in overfit.title
+    assert overfit.epoch == turn and f"epoch {turn + 1}" in overfit.title  # printed from 1
     assert history["val_loss"][-1] > history["val_loss"][turn]
 
 
@@ -413,7 +413,7 @@ def test_overfitting_names_the_epoch_where_validation_loss_turned():
     }
     (finding,) = diagnose(history)
     assert finding.kind == "overfitting" and finding.epoch == 3
-    assert "epoch 3" in finding.title and "0.7" in finding.evidence
+    assert "epoch 4" in finding.title and "0.7" in finding.evidence  # index 3, printed from 1
 
 
 def test_a_short_rise_in_validation_loss_is_not_overfitting():

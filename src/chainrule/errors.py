@@ -4,6 +4,15 @@ Catch ``chainrule.ChainruleError`` for anything the library raised on purpose, o
 builtin (``ValueError``, ``TypeError``, ``RuntimeError``) as with any Python library.
 """
 
+import difflib
+from collections.abc import Iterable
+
+
+def suggest(word: str, options: Iterable[str]) -> str:
+    """' (did you mean 'lr'?)' when ``word`` is close to one of ``options``, else ''."""
+    close = difflib.get_close_matches(str(word), list(options), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
 
 class ChainruleError(Exception):
     """Base of every error chainrule raises on purpose."""

@@ -1,9 +1,11 @@
-"""The graph: ``Tensor``, ``Function`` (one node), ``backward``, ``no_grad``, ``gradcheck``,
-``detect_anomaly``."""
+"""The graph: ``Tensor``, ``Function`` (one node), ``backward``, ``grad``, ``no_grad``,
+``gradcheck``, ``detect_anomaly``."""
 
 from chainrule.autograd.anomaly import detect_anomaly, is_anomaly_enabled, set_detect_anomaly
+from chainrule.autograd.engine import grad
 from chainrule.autograd.function import Function
 from chainrule.autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from chainrule.autograd.hooks import RemovableHandle
 from chainrule.autograd.tensor import Tensor
 
 from chainrule.autograd.creation import (  # isort: skip  (needs Tensor first)
@@ -25,6 +27,7 @@ from chainrule.autograd.gradcheck import GradcheckResult, gradcheck  # isort: sk
 __all__ = [
     "Function",
     "GradcheckResult",
+    "RemovableHandle",
     "Tensor",
     "arange",
     "detect_anomaly",
@@ -32,6 +35,7 @@ __all__ = [
     "eye",
     "from_numpy",
     "full",
+    "grad",
     "gradcheck",
     "is_anomaly_enabled",
     "is_grad_enabled",

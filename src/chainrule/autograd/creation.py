@@ -33,13 +33,16 @@ def tensor(
     dtype: backend.DTypeLike = None,
     requires_grad: bool = False,
     device: str | None = None,
+    name: str | None = None,
 ) -> Tensor:
-    """A tensor holding a copy of ``data``."""
+    """A tensor holding a copy of ``data``; ``name`` labels it in drawings of the graph."""
     if isinstance(data, Tensor):
         data = data.data
     array = backend.asarray(data, dtype, device, name="data")
     copy = array.copy() if array is data or getattr(array, "base", None) is not None else array
-    return _make(copy, requires_grad)
+    out = _make(copy, requires_grad)
+    out.name = name
+    return out
 
 
 def from_numpy(array: Any) -> Tensor:

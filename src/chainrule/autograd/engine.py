@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from chainrule.autograd import anomaly
-from chainrule.errors import GraphError
+from chainrule.autograd import anomaly, hooks
+from chainrule.errors import ArgumentTypeError, GraphError
 
 if TYPE_CHECKING:
     from chainrule.autograd.tensor import Tensor
@@ -50,12 +51,18 @@ def sum_to_shape(grad: Any, shape: tuple[int, ...]) -> Any:
     return grad.reshape(shape)
 
 
-def backward(root: Tensor, grad: Any, retain_graph: bool = False) -> None:
+def backward(
+    root: Tensor,
+    grad: Any,
+    retain_graph: bool = False,
+    inputs: Sequence[Tensor] | None = None,
+) -> list[Any] | None:
     """Accumulate d(root)/d(leaf) into ``leaf.grad`` for every leaf that requires grad.
 
     ``grad`` is d(loss)/d(root), an array of root's shape. Unless ``retain_graph``, each
     node's saved buffers and input links are dropped once used, so memory is returned
-    as soon as backward ends.
+    as soon as backward ends. With ``inputs``, no ``.grad`` is touched: the arrays
+    d(root)/d(input) are returned instead (None where an input is not reached).
     """
     from chainrule.autograd.tensor import Tensor
 
@@ -70,11 +77,20 @@ def backward(root: Tensor, grad: Any, retain_graph: bool = False) -> None:
     grads: dict[int, Any] = {id(root): grad}
     check = anomaly._enabled
     wrap = Tensor._wrap
+    # Hooks, retain_grad() and grad() take a second path, decided once here: a plain
+    # backward pays one test of a local per node for them, nothing more.
+    special = bool(hooks._table) or inputs is not None
+    captured = {id(t): None for t in inputs} if inputs is not None else None
+    leaf_grads: dict[int, tuple[Tensor, Any]] = {}
     for tensor in reversed(topological_order(root)):
         grad_out = grads.pop(id(tensor), None)
         ctx = tensor._ctx
         if grad_out is None or ctx is None:
             continue
+        if special:
+            grad_out = hooks.run(tensor, grad_out, captured is None)
+            if captured is not None and id(tensor) in captured:
+                captured[id(tensor)] = grad_out
         if ctx.saved is _RELEASED:
             raise GraphError(
                 f"backward() reached {ctx.name}, whose buffers were freed by an earlier "
@@ -92,8 +108,15 @@ def backward(root: Tensor, grad: Any, retain_graph: bool = False) -> None:
             if g.dtype != data.dtype:
                 g = g.astype(data.dtype)
             if parent._ctx is None:
-                previous = parent.grad
-                parent.grad = wrap(g if previous is None else previous.data + g, False)
+                if special:  # summed first: a leaf's hooks see its whole gradient once
+                    previous_leaf = leaf_grads.get(id(parent))
+                    leaf_grads[id(parent)] = (
+                        parent,
+                        g if previous_leaf is None else previous_leaf[1] + g,
+                    )
+                else:
+                    previous = parent.grad
+                    parent.grad = wrap(g if previous is None else previous.data + g, False)
             else:
                 key = id(parent)
                 previous = grads.get(key)
@@ -103,6 +126,18 @@ def backward(root: Tensor, grad: Any, retain_graph: bool = False) -> None:
             ctx.saved = _RELEASED
             ctx.inputs = ()
             ctx.needs_input_grad = ()
+    if not special:
+        return None
+    for leaf, g in leaf_grads.values():
+        g = hooks.run(leaf, g, captured is None)
+        if captured is not None:
+            if id(leaf) in captured:
+                captured[id(leaf)] = g
+        elif leaf.grad is None:
+            leaf.grad = Tensor._wrap(g, False)
+        else:
+            leaf.grad = Tensor._wrap(leaf.grad.data + g, False)
+    return None if inputs is None else [captured[id(t)] for t in inputs]
 
 
 class _Released(tuple):
@@ -110,3 +145,91 @@ class _Released(tuple):
 
 
 _RELEASED: Any = _Released()
+
+
+def grad(
+    outputs: Tensor | Sequence[Tensor],
+    inputs: Tensor | Sequence[Tensor],
+    grad_outputs: Any = None,
+    retain_graph: bool | None = None,
+    allow_unused: bool = False,
+) -> tuple[Tensor | None, ...]:
+    """d(sum of outputs)/d(input) for each input, leaves or intermediate values, as PyTorch's
+    ``torch.autograd.grad`` (first order): no ``.grad`` is changed.
+
+    ``grad_outputs``: d(loss)/d(output) per output (required for non-scalar outputs).
+    ``retain_graph`` (default False) keeps the graph for another backward. An input the
+    outputs do not depend on raises unless ``allow_unused``, which gives None for it.
+    """
+    from chainrule.autograd.tensor import Tensor
+
+    outputs = _as_tensors(outputs, "outputs")
+    inputs = _as_tensors(inputs, "inputs")
+    if grad_outputs is None or isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs] * len(outputs) if grad_outputs is None else [grad_outputs]
+    grad_outputs = list(grad_outputs)
+    if len(grad_outputs) != len(outputs):
+        raise GraphError(
+            f"grad(): {len(grad_outputs)} grad_outputs for {len(outputs)} outputs; expected one each"
+        )
+    for i, t in enumerate(inputs):
+        if not t.requires_grad:
+            raise GraphError(
+                f"grad(): inputs[{i}] does not require grad, so no gradient flows to it; "
+                "expected tensors with requires_grad=True or computed from them"
+            )
+    totals: list[Any] = [None] * len(inputs)
+    for k, (output, grad_output) in enumerate(zip(outputs, grad_outputs)):
+        if not output.requires_grad:
+            raise GraphError(
+                f"grad(): outputs[{k}] does not require grad: it does not depend on a tensor "
+                "with requires_grad=True (or it was computed under no_grad())"
+            )
+        seed = _seed(output, grad_output, k)
+        if output._ctx is None:  # an output that is itself a leaf
+            found = [seed if t is output else None for t in inputs]
+        else:
+            keep = bool(retain_graph) or k < len(outputs) - 1
+            found = backward(output, seed, keep, inputs)
+        totals = [f if t is None else t if f is None else t + f for t, f in zip(totals, found)]
+    for i, total in enumerate(totals):
+        if total is None and not allow_unused:
+            raise GraphError(
+                f"grad(): the outputs do not depend on inputs[{i}]; pass allow_unused=True "
+                "to get None for it"
+            )
+    return tuple(None if g is None else Tensor._wrap(g, False) for g in totals)
+
+
+def _as_tensors(value: Any, what: str) -> list[Tensor]:
+    from chainrule.autograd.tensor import Tensor
+
+    items = [value] if isinstance(value, Tensor) else list(value)
+    if not items or not all(isinstance(t, Tensor) for t in items):
+        raise ArgumentTypeError(
+            f"grad(): {what} must be a Tensor or a non-empty sequence of Tensors; got {value!r}"
+        )
+    return items
+
+
+def _seed(output: Tensor, grad_output: Any, k: int) -> Any:
+    """d(loss)/d(output) as an array of the output's shape and dtype."""
+    from chainrule import backend
+    from chainrule.errors import ShapeError
+
+    xp = backend.get_array_module(output.data)
+    if grad_output is None:
+        if output.data.size != 1:
+            raise ShapeError(
+                f"grad(): outputs[{k}] has shape {output.shape}; a non-scalar output needs "
+                "grad_outputs (d(loss)/d(output), same shape)"
+            )
+        return xp.ones(output.shape, dtype=output.dtype)
+    data = grad_output.data if isinstance(grad_output, type(output)) else grad_output
+    seed = xp.asarray(data, dtype=output.dtype)
+    if seed.shape != output.shape:
+        raise ShapeError(
+            f"grad(): grad_outputs[{k}] has shape {seed.shape}; expected outputs[{k}]'s "
+            f"shape {output.shape}"
+        )
+    return seed

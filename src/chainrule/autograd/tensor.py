@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from chainrule import backend
-from chainrule.autograd import engine
+from chainrule.autograd import engine, hooks
 from chainrule.autograd.function import Function
-from chainrule.errors import DTypeError, GraphError, ShapeError
+from chainrule.errors import ArgumentTypeError, DTypeError, GraphError, ShapeError
 
 
 class Tensor:
@@ -185,12 +185,45 @@ class Tensor:
                     f"{self.shape}"
                 )
         if self._ctx is None:
+            grad = hooks.run(self, grad)
             self.grad = Tensor._wrap(grad if self.grad is None else self.grad.data + grad, False)
             return
         engine.backward(self, grad, retain_graph)
 
     def zero_grad(self) -> None:
         self.grad = None
+
+    def retain_grad(self) -> None:
+        """Keep this intermediate tensor's gradient in ``.grad`` at the next backward.
+
+        Leaves that require grad keep theirs anyway; a no-op for them.
+        """
+        if not self._requires_grad:
+            raise GraphError(
+                "retain_grad() on a tensor that does not require grad: no gradient will flow to it"
+            )
+        if self._ctx is not None and not hooks.retains_grad(self):
+            hooks.register(self, hooks.RetainGrad(self))
+
+    @property
+    def retains_grad(self) -> bool:
+        """Whether ``retain_grad()`` was called on this (non-leaf) tensor."""
+        return hooks.retains_grad(self)
+
+    def register_hook(self, hook: hooks.Hook) -> hooks.RemovableHandle:
+        """Call ``hook(grad)`` with d(loss)/d(self) during every backward through this tensor.
+
+        ``hook`` may return a Tensor (or array) of the same shape to use instead of the
+        gradient, or None to leave it. Returns a handle whose ``remove()`` unregisters it.
+        """
+        if not callable(hook):
+            raise ArgumentTypeError(f"register_hook: hook must be callable; got {hook!r}")
+        if not self._requires_grad:
+            raise GraphError(
+                "register_hook() on a tensor that does not require grad: no gradient will "
+                "flow to it"
+            )
+        return hooks.register(self, hook)
 
     # ---------------------------------------------------------------- arithmetic
     def __add__(self, other: Any) -> Tensor:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from chainrule.diagnose import diagnose_run, report, write_plots
@@ -43,9 +44,23 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    print(report(diagnose_run(args.run_dir, args.human_error)))
+    run_dir = Path(args.run_dir)
+    members = sorted(
+        (p for p in (run_dir / "members").glob("*") if p.name.isdigit()), key=lambda p: int(p.name)
+    )
+    if (run_dir / "history.csv").is_file() or not members:
+        return _diagnose(run_dir, args.human_error)
+    for member in members:  # an ensemble: each member is a run of its own
+        print(f"member {member.name} ({member}):")
+        _diagnose(member, args.human_error)
+        print()
+    return 0
+
+
+def _diagnose(run_dir: Path, human_error: float | None) -> int:
+    print(report(diagnose_run(run_dir, human_error)))
     try:
-        written = write_plots(args.run_dir)
+        written = write_plots(run_dir)
     except ImportError as error:  # the findings stand without the pictures
         print(f"\nno plots: {error}")
         return 0

@@ -29,6 +29,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--epochs", type=int_at_least(1), metavar="N", help="train N epochs instead"
     )
     parser.add_argument("--seed", type=int_at_least(0), metavar="N", help="use seed N instead")
+    parser.add_argument(
+        "--data",
+        metavar="DIR",
+        help="read MNIST from DIR (or DIR/mnist) instead of data.path; recorded in the run's "
+        "config.toml, so 'chainrule evaluate' finds it again",
+    )
     where = parser.add_mutually_exclusive_group()
     where.add_argument(
         "--run-dir", metavar="DIR", help="where to write the run (default: runs/<name>-<time>)"
@@ -77,6 +83,8 @@ def _run(args: argparse.Namespace, strategy: Strategy) -> int:
     config = loads(*strategy.on_writer(lambda: read_experiment(args.experiment)))
     if args.seed is not None:
         config = replace(config, seed=args.seed)
+    if args.data is not None:
+        config = replace(config, data=replace(config.data, path=args.data))
     if args.member is not None and not (args.run_dir or args.resume):
         print(
             "chainrule train: --member needs --run-dir DIR (the directory the members share)",

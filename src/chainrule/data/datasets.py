@@ -29,13 +29,15 @@ __all__ = [
 
 
 def load_digits() -> tuple[np.ndarray, np.ndarray]:
-    """scikit-learn's handwritten digits: x (1797, 8, 8) float32 in [0, 16], y (1797,) int64.
+    """scikit-learn's handwritten digits: x (1797, 8, 8) float32 in [0, 1], y (1797,) int64.
 
+    The pixels, stored as counts 0-16, are divided by 16, as MNIST's by 255 in
+    ``load_mnist``-based experiments: a plain SGD loop on raw counts diverges silently.
     Needs scikit-learn (``pip install "chainrule[data]"``); the data ships with it.
     """
     datasets = require("sklearn.datasets", "load_digits")
     digits = datasets.load_digits()
-    return digits.images.astype(np.float32), digits.target.astype(np.int64)
+    return (digits.images / 16.0).astype(np.float32), digits.target.astype(np.int64)
 
 
 def make_xor() -> tuple[np.ndarray, np.ndarray]:

@@ -1,7 +1,7 @@
 """MNIST: find the four IDX files locally, or download and verify them; parse IDX with NumPy.
 
-Places searched, in order: the ``path`` argument, ``$CHAINRULE_DATA/mnist`` and
-``$CHAINRULE_DATA``, then the cache ``$XDG_CACHE_HOME/chainrule/mnist`` (default
+Places searched, in order: ``path/mnist`` and ``path`` (the ``path`` argument),
+``$CHAINRULE_DATA/mnist`` and ``$CHAINRULE_DATA``, then the cache ``$XDG_CACHE_HOME/chainrule/mnist`` (default
 ``~/.cache/chainrule/mnist``), where downloads go.
 """
 
@@ -69,7 +69,7 @@ def load_mnist(
             f"load_mnist: mirrors must be a sequence of base URLs; got the string {mirrors!r} "
             "(wrap it in a list)"
         )
-    candidates = _candidate_dirs(path)
+    candidates = search_dirs(path)
     directory = next((d for d in candidates if all((d / f).is_file() for f in FILES)), None)
     if directory is None:
         directory = cache_dir()
@@ -125,11 +125,11 @@ def parse_idx(raw: bytes, name: str, ndim: int | None = None) -> np.ndarray:
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).copy()
 
 
-def _candidate_dirs(path: str | os.PathLike | None) -> list[Path]:
-    candidates = [Path(path).expanduser()] if path is not None else []
-    env = os.environ.get("CHAINRULE_DATA")
-    if env:
-        candidates += [Path(env).expanduser() / "mnist", Path(env).expanduser()]
+def search_dirs(path: str | os.PathLike | None) -> list[Path]:
+    candidates = []
+    for folder in (path, os.environ.get("CHAINRULE_DATA")):  # the same folders, both ways
+        if folder:
+            candidates += [Path(folder).expanduser() / "mnist", Path(folder).expanduser()]
     candidates.append(cache_dir())
     return candidates
 

@@ -206,18 +206,27 @@ class RandomRotation(_RandomAffine):
 
 
 class RandomScaling(_RandomAffine):
-    """Zoom each image about its centre by a factor drawn from ``scale`` = (low, high)."""
+    """Zoom each image about its centre by a factor drawn from ``scale`` = (low, high); a
+    number s means (1 - s, 1 + s), as ``RandomRotation(15)`` means +-15 degrees."""
 
     def __init__(
         self,
-        scale: tuple[float, float] = (0.9, 1.1),
+        scale: float | tuple[float, float] = (0.9, 1.1),
         fill: float = 0.0,
         generator: np.random.Generator | None = None,
     ) -> None:
         super().__init__(fill, generator)
+        if isinstance(scale, int | float) and not isinstance(scale, bool):
+            if not 0 <= scale < 1:
+                raise ArgumentError(
+                    f"RandomScaling: a single scale s means factors in (1 - s, 1 + s) and must "
+                    f"be in [0, 1); got scale={scale!r}"
+                )
+            scale = (1.0 - scale, 1.0 + scale)
         if not isinstance(scale, tuple | list) or len(scale) != 2:
             raise ArgumentError(
-                f"RandomScaling: scale must be a pair (low, high); got scale={scale!r}"
+                f"RandomScaling: scale must be a number s (for 1 - s to 1 + s) or a pair "
+                f"(low, high); got scale={scale!r}"
             )
         low, high = (check_number(s, "scale", "RandomScaling") for s in scale)
         if not 0 < low <= high:

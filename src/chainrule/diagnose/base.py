@@ -103,7 +103,7 @@ class Finding:
     title: str
     evidence: str
     remedies: list[str]
-    epoch: int | None = None
+    epoch: int | None = None  # an index into the history (0 = the first); printed as epoch + 1
     values: dict[str, float] = field(default_factory=dict)
 
     def importance(self) -> tuple[int, int]:

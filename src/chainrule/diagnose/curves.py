@@ -106,7 +106,7 @@ def divergence(train: Sequence[float], batch_loss: Sequence[float], start: float
     bad = [i for i, v in enumerate(batch_loss) if not math.isfinite(v)]
     bad_epochs = [e for e, v in enumerate(train) if not math.isfinite(v)]
     if bad or bad_epochs:
-        where = f"at step {bad[0]}" if bad else f"in epoch {bad_epochs[0]}"
+        where = f"at step {bad[0]}" if bad else f"in epoch {bad_epochs[0] + 1}"
         return Finding(
             "divergence",
             "critical",
@@ -141,8 +141,8 @@ def divergence(train: Sequence[float], batch_loss: Sequence[float], start: float
                 "divergence",
                 "critical",
                 "Training is diverging: the training loss went back up",
-                f"the training loss fell to {train[low]:.4g} at epoch {low}, then rose to "
-                f"{last:.4g} by epoch {len(train) - 1} ({last / train[low]:.1f}x)",
+                f"the training loss fell to {train[low]:.4g} at epoch {low + 1}, then rose to "
+                f"{last:.4g} by epoch {len(train)} ({last / train[low]:.1f}x)",
                 REMEDIES["exploding"],
                 epoch=low,
                 values={"min": train[low], "last": last},
@@ -172,7 +172,7 @@ def oscillation(
         evidence.append(
             f"the training loss rose by more than {OSC_RISE:.0%} (and {OSC_MATERIAL:.0%} of the "
             f"starting loss{', beyond its batch noise' if batch_loss else ''}) in {len(rises)} "
-            f"epochs ({', '.join(f'epoch {e}: {train[e - 1]:.4g} -> {train[e]:.4g}' for e in rises[:3])})"
+            f"epochs ({', '.join(f'epoch {e + 1}: {train[e - 1]:.4g} -> {train[e]:.4g}' for e in rises[:3])})"
         )
         values["rises"] = float(len(rises))
     swings = _swings(val, OSC_SWING_MATERIAL * start)
@@ -180,7 +180,7 @@ def oscillation(
         evidence.append(
             f"the validation loss swung by more than {OSC_SWING:.0%} (and "
             f"{OSC_SWING_MATERIAL * start:.3g}) up and down {len(swings)} times "
-            f"(around epochs {', '.join(str(e) for e in swings[:5])})"
+            f"(around epochs {', '.join(str(e + 1) for e in swings[:5])})"
         )
         values["swings"] = float(len(swings))
     window, jumps = _window_rises(batch_loss, epoch_steps, start, after_epoch)
@@ -359,10 +359,10 @@ def overfitting(train: Sequence[float], val: Sequence[float]) -> Finding | None:
     return Finding(
         "overfitting",
         "warning",
-        f"Overfitting: the validation loss turned at epoch {turn} while the training loss kept falling",
-        f"validation loss lowest at epoch {turn} ({val[turn]:.4g}), {val[last]:.4g} by epoch {last} "
+        f"Overfitting: the validation loss turned at epoch {turn + 1} while the training loss kept falling",
+        f"validation loss lowest at epoch {turn + 1} ({val[turn]:.4g}), {val[last]:.4g} by epoch {last + 1} "
         f"({val[last] / val[turn] - 1:+.0%}); meanwhile the training loss fell from "
-        f"{train[turn]:.4g} to {train[lowest]:.4g} (epoch {lowest}); gap now {val[last] - train[last]:.4g}",
+        f"{train[turn]:.4g} to {train[lowest]:.4g} (epoch {lowest + 1}); gap now {val[last] - train[last]:.4g}",
         REMEDIES["overfitting"],
         epoch=turn,
         values={"turn_epoch": float(turn), "val_min": val[turn], "val_last": val[last]},

@@ -56,7 +56,7 @@ class Doctor(Monitor):
 
     def on_train_end(self, logs: Logs | None = None) -> None:
         super().on_train_end(logs)
-        self._examine(self.trainer.epoch, finished=True)
+        self._examine(max(self.trainer.epoch - 1, 0), finished=True)  # the last epoch run
 
     def _examine(self, epoch: int, finished: bool) -> None:
         """Warn about each problem (not 'info' findings) the first time its kind appears.
@@ -78,7 +78,9 @@ class Doctor(Monitor):
                 continue
             self._warned.add(finding.kind)
             self.warnings.append((epoch, finding))
-            self.trainer.log(f"doctor, epoch {epoch}: {finding.title} (try: {finding.remedies[0]})")
+            self.trainer.log(
+                f"doctor, epoch {epoch + 1}: {finding.title} (try: {finding.remedies[0]})"
+            )
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "warned": sorted(self._warned)}
@@ -120,7 +122,8 @@ def diagnose_run(
 
 def write_plots(run_dir: str | os.PathLike[str]) -> list[Path]:
     """Draw ``gradient_norms.png`` (when there are diagnostics) and ``learning_curves.png``
-    into ``run_dir``; the paths written."""
+    into ``run_dir``; the paths written. A run that already has ``chainrule train``'s
+    ``loss.png`` gets no learning_curves.png: the same curves, drawn once."""
     from chainrule.diagnose.plots import plot_gradient_norms, plot_learning_curves
 
     run_dir = Path(run_dir)
@@ -128,7 +131,7 @@ def write_plots(run_dir: str | os.PathLike[str]) -> list[Path]:
     written = []
     if diagnostics is not None and diagnostics.get("epochs"):
         written.append(plot_gradient_norms(diagnostics, run_dir / GRADIENT_PLOT_FILE))
-    if history.get("loss"):
+    if history.get("loss") and not (run_dir / "loss.png").is_file():
         written.append(plot_learning_curves(history, run_dir / CURVES_PLOT_FILE))
     return written
 

@@ -64,7 +64,7 @@ def gradient_flow(
                 "exploding_gradients",
                 "critical",
                 "Exploding gradients: a gradient norm became NaN or infinite",
-                f"the gradient norm of {_label(layer)} was {series[bad]} in epoch {bad}",
+                f"the gradient norm of {_label(layer)} was {series[bad]} in epoch {bad + 1}",
                 REMEDIES["exploding"],
                 epoch=bad,
                 values={"non_finite": 1.0},
@@ -77,7 +77,7 @@ def gradient_flow(
                 "critical",
                 "Exploding gradients: the gradient norm grew by orders of magnitude",
                 f"the gradient norm of {_label(layer)} grew from {series[0]:.3g} in epoch 0 to "
-                f"{series[peak]:.3g} in epoch {peak} ({series[peak] / series[0]:.3g}x)",
+                f"{series[peak]:.3g} in epoch {peak + 1} ({series[peak] / series[0]:.3g}x)",
                 REMEDIES["exploding"],
                 epoch=peak,
                 values={"growth": series[peak] / series[0]},

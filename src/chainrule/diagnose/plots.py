@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from chainrule.viz.plots import integer_epochs
+
 
 def _figure(width: float = 7.0, height: float = 4.5) -> Any:
     try:
@@ -42,8 +44,10 @@ def plot_gradient_norms(diagnostics: Mapping[str, Any], path: str | os.PathLike[
         series = diagnostics["stats"].get(layer["name"], {}).get("grad_norm")
         if series:
             label = f"{layer['name'] or 'model'} ({layer['type']})"
-            axes.plot(epochs[: len(series)], series, marker="o", markersize=3, label=label)
+            x = [e + 1 for e in epochs[: len(series)]]  # epochs are numbered from 1, as printed
+            axes.plot(x, series, marker="o", markersize=3, label=label)
     axes.set_yscale("log")
+    integer_epochs(axes, len(epochs))
     axes.set_xlabel("epoch")
     axes.set_ylabel("gradient norm ||dL/dW|| (mean over sampled steps)")
     axes.set_title("Gradient norm per layer")
@@ -66,10 +70,18 @@ def plot_learning_curves(
         for key in keys:
             if key in history:
                 axes.plot(
-                    range(len(history[key])), history[key], marker="o", markersize=3, label=key
+                    range(1, len(history[key]) + 1),
+                    history[key],
+                    marker="o",
+                    markersize=3,
+                    label=key,
                 )
         axes.set_xlabel("epoch")
         axes.set_ylabel(keys[0])
+        axes.set_title(
+            f"{'Loss' if keys[0] == 'loss' else 'Accuracy'} per epoch: training and validation"
+        )
+        integer_epochs(axes, len(history[keys[0]]))
         axes.grid(True, alpha=0.3)
         axes.legend(fontsize=8)
     return _save(figure, path)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
+from chainrule import functional as F
 from chainrule.errors import ArgumentError, ArgumentTypeError, ShapeError
+from chainrule.nn.container import ModuleList
 from chainrule.nn.module import Module
 from chainrule.train.data_adapter import check_arrays
 from chainrule.train.loop import predict_proba
@@ -40,10 +43,16 @@ def combine(member_proba: np.ndarray, method: str = "average") -> np.ndarray:
     return np.where(tied, mean, -np.inf).argmax(axis=1)
 
 
-class Ensemble:
-    """Trained classifiers that predict together: ``Ensemble([model_a, model_b, model_c])``."""
+class Ensemble(Module):
+    """Trained classifiers that predict together: ``Ensemble([model_a, model_b, model_c])``.
+
+    A Module, so it goes wherever a model does (``train.predict``, ``train.evaluate``,
+    ``eval()``, ``state_dict()``): its output is log of the members' mean class
+    probabilities, which softmax (sigmoid for one output) turns back into them.
+    """
 
     def __init__(self, members: Sequence[Module]) -> None:
+        super().__init__()
         members = list(members)
         if not members:
             raise ArgumentError("Ensemble needs at least one member; got none")
@@ -52,7 +61,19 @@ class Ensemble:
                 raise ArgumentTypeError(
                     f"Ensemble member {i} must be a chainrule.nn.Module; got {type(member).__name__}"
                 )
-        self.members = members
+        self.members = ModuleList(members)
+
+    def forward(self, x: Any) -> Any:
+        """x (N, ...) -> (N, C) log mean probability; a one-output member's (N,) or (N, 1)
+        gives the log-odds of the mean probability, of that shape."""
+        outputs = [member(x) for member in self.members]
+        count = math.log(len(outputs))
+        if outputs[0].ndim == 2 and outputs[0].shape[1] > 1:
+            log_p = F.stack([F.log_softmax(o, axis=1) for o in outputs])  # (M, N, C)
+            return F.logsumexp(log_p, axis=0) - count  # log (1/M) sum_m p_m, without underflow
+        log_p = F.stack([-F.softplus(-o) for o in outputs])  # log sigmoid(o), finite
+        log_q = F.stack([-F.softplus(o) for o in outputs])  # log (1 - sigmoid(o))
+        return F.logsumexp(log_p, axis=0) - F.logsumexp(log_q, axis=0)
 
     def __len__(self) -> int:
         return len(self.members)

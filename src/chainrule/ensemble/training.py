@@ -3,6 +3,7 @@ configuration, trained one after the other."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -14,11 +15,17 @@ from chainrule.train.loop import fit
 
 
 def _optimizer_for(spec: Any, model: Module) -> Any:
-    """A fresh optimiser per member: a name stays a name, a class or factory is called."""
+    """A fresh optimiser per member: a name stays a name; a class, ``partial`` or factory
+    ``f(params) -> Optimizer`` gets the member's parameters (a factory whose argument is
+    named ``model`` or ``module`` gets the member itself)."""
     if isinstance(spec, str):
         return spec
     if isinstance(spec, type) or (callable(spec) and not hasattr(spec, "param_groups")):
-        return spec(model.parameters())
+        try:
+            first = next(iter(inspect.signature(spec).parameters), None)
+        except (TypeError, ValueError):
+            first = None
+        return spec(model if first in ("model", "module") else model.parameters())
     raise ArgumentError(
         "train_ensemble trains several models, so optimizer must be a name ('adam'), an "
         "optimiser class or a factory such as lambda params: optim.Adam(params, lr=0.01); "
@@ -38,8 +45,10 @@ def train_ensemble(
     """Build and train each member after ``chainrule.manual_seed(seed)``; (Ensemble, histories).
 
     Members are built by ``build_model()`` and trained by ``train_fn(model)`` (returning
-    its History), or by ``fit(model, **fit_kwargs)`` with ``optimizer`` a name, class or
-    factory. With ``configs`` (a list of dicts, e.g. a search's best params) member i gets
+    its History), or by ``fit(model, **fit_kwargs)``. Each member needs its own optimiser,
+    so ``optimizer`` is a name (``"adam"``), a class (``optim.Adam``), a
+    ``functools.partial(optim.Adam, lr=1e-3)``, or a factory ``lambda params:
+    optim.Adam(params, lr=1e-3)`` (or ``lambda model: ...``), called once per member. With ``configs`` (a list of dicts, e.g. a search's best params) member i gets
     ``build_model(configs[i])`` and ``train_fn(model, configs[i])``. Seeds default to 0, 1, ...
     """
     if (train_fn is None) == (not fit_kwargs):

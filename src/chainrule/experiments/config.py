@@ -61,7 +61,7 @@ class DatasetInfo:
 
 DATASETS = {
     "mnist": DatasetInfo((1, 28, 28), 10, 255.0),
-    "digits": DatasetInfo((1, 8, 8), 10, 16.0),
+    "digits": DatasetInfo((1, 8, 8), 10, 1.0),  # load_digits already divides by 16
     "xor": DatasetInfo((2,), 2),
     "spirals": DatasetInfo((2,), 2),
     "blobs": DatasetInfo((2,), 3),

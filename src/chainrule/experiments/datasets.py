@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +35,10 @@ from chainrule.data import (
     plane_features,
     transforms,
 )
+from chainrule.data.mnist import FILES as MNIST_FILES
 from chainrule.data.mnist import DatasetNotFoundError
 from chainrule.data.mnist import cache_dir as mnist_cache_dir
+from chainrule.data.mnist import search_dirs as mnist_search_dirs
 from chainrule.data.transforms import Compose, expand_by_shifts
 from chainrule.experiments.config import AugmentationConfig, ExperimentConfig
 from chainrule.experiments.schema import ConfigError
@@ -84,6 +86,22 @@ class NormalizedSamples(TensorDataset):
     def __getitem__(self, index: Any) -> tuple[np.ndarray, ...]:
         x, *rest = super().__getitem__(index)
         return (self.normalize(x), *rest)
+
+
+def with_data_path_used(config: ExperimentConfig) -> ExperimentConfig:
+    """``config`` with ``data.path`` set to the absolute folder MNIST is found in (from
+    data.path, $CHAINRULE_DATA or the cache), so a run's config.toml says where its data
+    was and ``chainrule evaluate`` finds it from any shell. Other data: unchanged."""
+    data = config.data
+    if data.name != "mnist":
+        return config
+    found = next(
+        (d for d in mnist_search_dirs(data.path) if all((d / f).is_file() for f in MNIST_FILES)),
+        None,
+    )
+    if found is None:  # not there yet: loading will download it, or say where it looked
+        return config
+    return replace(config, data=replace(data, path=str(found.resolve())))
 
 
 def load_splits(config: ExperimentConfig) -> tuple[Arrays, Arrays]:

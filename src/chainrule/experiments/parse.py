@@ -145,8 +145,19 @@ def _name(value: Any, path: str) -> str:
 
 
 def parse_config(document: Mapping[str, Any], default_name: str = "experiment") -> ExperimentConfig:
-    """Check a parsed TOML document section by section and build the config."""
-    top = {k: v for k, v in document.items() if k not in _SECTIONS}
+    """Check a parsed TOML document section by section and build the config.
+
+    Every section is checked even when an earlier one is wrong, so a file with several
+    mistakes hears of all of them at once (one per section; one error if only one)."""
+    errors: list[ConfigError] = []
+
+    def attempt(parse: Callable[..., Any], *args: Any, default: Any = None) -> Any:
+        try:
+            return parse(*args)
+        except ConfigError as error:
+            errors.append(error)
+            return default
+
     checks = {
         "name": _name,
         "description": string,
@@ -154,37 +165,88 @@ def parse_config(document: Mapping[str, Any], default_name: str = "experiment") 
         "lecture_accuracy": number(0, 100, low_open=True),
         "reference": string,
     }
-    check_keys(document, [*checks, *_SECTIONS], "")
-    values = parse_fields(top, checks, "")
-    for section in _REQUIRED_SECTIONS:
-        if section == "model" and "transfer" in document:
-            continue  # the source run's model, with a new head
-        if section not in document:
-            raise ConfigError(
-                f"[{section}]: missing; an experiment needs the sections "
+    keys_known = attempt(check_keys, document, [*checks, *_SECTIONS], "", default=False) is None
+    top = {k: v for k, v in document.items() if k in checks}
+    values = attempt(parse_fields, top, checks, "", default={})
+    missing = [
+        s
+        for s in _REQUIRED_SECTIONS
+        if s not in document and not (s == "model" and "transfer" in document)
+    ]  # without [model], [transfer] takes the source run's model with a new head
+    if missing and keys_known:  # else the unknown key is most likely the section, misspelt
+        errors.append(
+            ConfigError(
+                f"[{missing[0]}]: missing; an experiment needs the sections "
                 + ", ".join(f"[{s}]" for s in _REQUIRED_SECTIONS)
             )
-    tables = {s: require_table(document[s], s) for s in _SECTIONS if s in document}
-    data = _data(tables["data"])
-    training = _training(tables["training"])
-    if isinstance(training.class_weight, tuple):
+        )
+    tables = {}
+    for section in _SECTIONS:
+        if section in document:
+            table = attempt(require_table, document[section], section)
+            if table is not None:
+                tables[section] = table
+
+    def section(name: str, parse: Callable[..., Any], *args: Any) -> Any:
+        return attempt(parse, tables[name], *args) if name in tables else None
+
+    data = section("data", _data)
+    training = section("training", _training)
+    if data is not None and training is not None and isinstance(training.class_weight, tuple):
         classes = data.info.num_classes
         for index, _ in training.class_weight:
             if index >= classes:
-                raise ConfigError(
-                    f"training.class_weight.{index}: {data.name!r} has classes 0 to "
-                    f"{classes - 1}; got class {index}"
+                errors.append(
+                    ConfigError(
+                        f"training.class_weight.{index}: {data.name!r} has classes 0 to "
+                        f"{classes - 1}; got class {index}"
+                    )
                 )
-    optimizer = _optimizer(tables["optimizer"])
-    model = _model(tables["model"]) if "model" in tables else None
+                break
+    model = section("model", _model)
+    optimizer = section("optimizer", _optimizer)
     transfer = None
-    if "transfer" in tables:
-        transfer, model = parse_transfer(tables["transfer"], model, data, optimizer.args["lr"])
-        if transfer.fine_tune_epochs and "schedule" in tables:
-            raise ConfigError(
-                "transfer.fine_tune_epochs: cannot be combined with [schedule] (the schedule "
-                "would overrule the fine-tuning learning rate)"
-            )
+    if "transfer" in tables and data is not None and optimizer is not None:
+        parsed = attempt(parse_transfer, tables["transfer"], model, data, optimizer.args["lr"])
+        if parsed is not None:
+            transfer, model = parsed
+            if transfer.fine_tune_epochs and "schedule" in tables:
+                errors.append(
+                    ConfigError(
+                        "transfer.fine_tune_epochs: cannot be combined with [schedule] (the "
+                        "schedule would overrule the fine-tuning learning rate)"
+                    )
+                )
+    schedule = section("schedule", _schedule)
+    regularization = attempt(
+        parse_fields,
+        tables.get("regularization", {}),
+        {
+            "l1": number(0),
+            "l2": number(0),
+            "l1_proximal": boolean,
+            "max_norm": number(0, low_open=True),
+            "clip_grad_norm": number(0, low_open=True),
+        },
+        "regularization",
+    )
+    augmentation = section("augmentation", _augmentation, data) if data is not None else None
+    ensemble = section(
+        "ensemble",
+        lambda table: parse_fields(
+            table, {"members": integer(2)}, "ensemble", required=("members",)
+        ),
+    )
+    autoencoder = distillation = None
+    if training is not None:
+        autoencoder = section("autoencoder", _autoencoder, tables, training)
+        distillation = section("distillation", _distillation, tables, training)
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise ConfigError(
+            f"{len(errors)} mistakes:\n" + "\n".join(f"  - {error}" for error in errors)
+        )
     return ExperimentConfig(
         name=values.get("name", default_name),
         description=values.get("description", ""),
@@ -195,37 +257,13 @@ def parse_config(document: Mapping[str, Any], default_name: str = "experiment") 
         model=model,
         optimizer=optimizer,
         training=training,
-        schedule=_schedule(tables["schedule"]) if "schedule" in tables else None,
-        regularization=RegularizationConfig(
-            **parse_fields(
-                tables.get("regularization", {}),
-                {
-                    "l1": number(0),
-                    "l2": number(0),
-                    "l1_proximal": boolean,
-                    "max_norm": number(0, low_open=True),
-                    "clip_grad_norm": number(0, low_open=True),
-                },
-                "regularization",
-            )
-        ),
-        augmentation=_augmentation(tables["augmentation"], data)
-        if "augmentation" in tables
-        else None,
-        ensemble=EnsembleConfig(
-            **parse_fields(
-                tables["ensemble"], {"members": integer(2)}, "ensemble", required=("members",)
-            )
-        )
-        if "ensemble" in tables
-        else None,
+        schedule=schedule,
+        regularization=RegularizationConfig(**regularization),
+        augmentation=augmentation,
+        ensemble=EnsembleConfig(**ensemble) if ensemble is not None else None,
         transfer=transfer,
-        autoencoder=_autoencoder(tables["autoencoder"], tables, training)
-        if "autoencoder" in tables
-        else None,
-        distillation=_distillation(tables["distillation"], tables, training)
-        if "distillation" in tables
-        else None,
+        autoencoder=autoencoder,
+        distillation=distillation,
     )
 
 

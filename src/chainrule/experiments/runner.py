@@ -56,7 +56,12 @@ from chainrule.experiments.config import (
     ScheduleConfig,
     to_toml,
 )
-from chainrule.experiments.datasets import NormalizedSamples, PreparedData, prepare_data
+from chainrule.experiments.datasets import (
+    NormalizedSamples,
+    PreparedData,
+    prepare_data,
+    with_data_path_used,
+)
 from chainrule.experiments.layers import build_model
 from chainrule.experiments.parse import SCHEDULES, load_config
 from chainrule.experiments.report import classification_report, cross_entropy_of, machine, to_json
@@ -199,6 +204,7 @@ def _run_experiment(
     manual_seed(config.seed)
     build_model(config)  # a model that cannot be built fails before any data loads,
     data = prepare_data(config)  # and data that cannot be loaded before anything is written
+    config = with_data_path_used(config)  # config.toml says where the data was found
     writer = strategy.is_writer
     verbose = verbose if writer else 0
     if writer:  # members trained side by side may each be the first to open it
@@ -338,12 +344,19 @@ def _version() -> str:
 
 
 def _check_resumable(run_dir: Path, config: ExperimentConfig) -> ExperimentConfig:
-    """The config of the run in ``run_dir``, which must be ``config`` but for the epochs."""
+    """The config of the run in ``run_dir``, which must be ``config`` but for the epochs and
+    where the data is read from (``config``'s place wins: the data may have moved)."""
     config_path = run_dir / "config.toml"
     if not config_path.is_file():
         raise RunDirectoryError(f"{run_dir}: nothing to resume (it has no config.toml)")
     stored = load_config(config_path)
-    if replace(config, training=replace(config.training, epochs=stored.training.epochs)) != stored:
+    stored = replace(stored, data=replace(stored.data, path=config.data.path or stored.data.path))
+    same_but_epochs = replace(
+        config,
+        data=replace(config.data, path=stored.data.path),
+        training=replace(config.training, epochs=stored.training.epochs),
+    )
+    if same_but_epochs != stored:
         raise RunDirectoryError(
             f"{run_dir} holds a run of {stored.name!r} with another config; resume it with the "
             "same experiment and seed (only --epochs may change)"

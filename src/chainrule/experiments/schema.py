@@ -7,23 +7,16 @@ an int to a float or an array to a tuple) or raises ``ConfigError`` naming the d
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from chainrule.errors import ChainruleError
+from chainrule.errors import ChainruleError, suggest
 
 Check = Callable[[Any, str], Any]
 
 
 class ConfigError(ChainruleError, ValueError):
     """An experiment that cannot run as written: a TOML syntax error, an unknown key, a bad value."""
-
-
-def suggest(word: str, options: Iterable[str]) -> str:
-    """' (did you mean 'lr'?)' when ``word`` is close to one of ``options``, else ''."""
-    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def check_keys(table: Mapping[str, Any], valid: Iterable[str], path: str) -> None:

@@ -201,6 +201,12 @@ def cross_entropy(
         smoothing = label_smoothing
         target_data = target.data
     elif target.dtype.kind == "f":
+        if target.shape == (n,):  # class labels that came in as floats (y from a CSV, /255...)
+            raise DTypeError(
+                f"cross_entropy: class labels must be integers; got {target.dtype} targets of "
+                f"shape {target.shape} for logits {logits.shape}. Cast them (y.astype('int64')) "
+                f"or pass class probabilities of shape {logits.shape}"
+            )
         if target.shape != logits.shape:
             raise ShapeError(
                 f"cross_entropy: probability targets must have the logits' shape {logits.shape}; "

@@ -138,7 +138,7 @@ class EarlyStopping(Callback):
             self.trainer.stop_training = True
             self.trainer.stop_reason = (
                 f"early stopping: {self.monitor} has not improved for {self.wait} epoch(s); "
-                f"best {self.best:.6g} at epoch {self.best_epoch}"
+                f"best {self.best:.6g} at epoch {self.best_epoch + 1}"
             )
 
     def on_train_end(self, logs: Logs | None = None) -> None:
@@ -146,7 +146,7 @@ class EarlyStopping(Callback):
             self.trainer.model.load_state_dict(self.best_weights)
             if self.verbose:
                 self.trainer.log(
-                    f"restored the weights of epoch {self.best_epoch} ({self.monitor} = {self.best:.6g})"
+                    f"restored the weights of epoch {self.best_epoch + 1} ({self.monitor} = {self.best:.6g})"
                 )
 
     def state_dict(self) -> dict[str, Any]:
@@ -300,7 +300,7 @@ class ReduceLROnPlateau(Callback):
             for group in self.trainer.optimizer.param_groups:
                 new_lr = max(group["lr"] * self.factor, self.min_lr)
                 if new_lr < group["lr"] and self.verbose:
-                    self.trainer.log(f"epoch {epoch}: reducing learning rate to {new_lr:.3g}")
+                    self.trainer.log(f"epoch {epoch + 1}: reducing learning rate to {new_lr:.3g}")
                 group["lr"] = new_lr
             self.cooldown_left, self.wait = self.cooldown, 0
 
@@ -340,7 +340,7 @@ class TerminateOnNaN(Callback):
             self.trainer.stop_training = True
             self.trainer.abandon_epoch = True
             self.trainer.stop_reason = (
-                f"the training loss became {loss} at epoch {self.trainer.epoch}, batch {batch}; "
+                f"the training loss became {loss} at epoch {self.trainer.epoch + 1}, batch {batch}; "
                 "stopped (try a lower learning rate or gradient clipping)"
             )
 

@@ -49,13 +49,13 @@ class History:
         return (min if mode == "min" else max)(finite)[1]
 
     def to_csv(self) -> str:
-        """The history as CSV text: one row per epoch."""
+        """The history as CSV text: one row per epoch, numbered from 1 as printed."""
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         keys = list(self.history)
         writer.writerow(["epoch", *keys])
         for i, epoch in enumerate(self.epoch):
-            writer.writerow([epoch, *(repr(self.history[k][i]) for k in keys)])
+            writer.writerow([epoch + 1, *(repr(self.history[k][i]) for k in keys)])
         return buffer.getvalue()
 
     @classmethod
@@ -66,7 +66,7 @@ class History:
             return history
         keys = rows[0][1:]
         for row in rows[1:]:
-            history.append(int(row[0]), {k: float(v) for k, v in zip(keys, row[1:])})
+            history.append(int(row[0]) - 1, {k: float(v) for k, v in zip(keys, row[1:])})
         return history
 
     def state_dict(self) -> dict[str, Any]:

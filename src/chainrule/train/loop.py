@@ -22,7 +22,7 @@ from chainrule.autograd.grad_mode import no_grad
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_array_module, get_rng_state, set_rng_state, to_numpy
 from chainrule.backend.checks import Pending, defer_checks, raise_flagged
-from chainrule.errors import ArgumentError, CheckpointError, DataError, ShapeError
+from chainrule.errors import ArgumentError, CheckpointError, DataError, ShapeError, suggest
 from chainrule.nn.module import Module
 from chainrule.train.callbacks import Callback, Logs, TerminateOnNaN
 from chainrule.train.checkpoint import Checkpointer
@@ -84,7 +84,8 @@ def get_loss(spec: str | LossFn) -> LossFn:
         return spec
     if spec not in LOSSES:
         raise ArgumentError(
-            f"unknown loss {spec!r}; expected one of {sorted(LOSSES)} or a function"
+            f"unknown loss {spec!r}{suggest(spec, LOSSES)}; expected one of {sorted(LOSSES)} "
+            "or a function"
         )
     from chainrule import functional
 
@@ -100,7 +101,10 @@ def get_optimizer(spec: Any, model: Module) -> Any:
             )
         return spec
     if spec.lower() not in OPTIMIZERS:
-        raise ArgumentError(f"unknown optimizer {spec!r}; expected one of {sorted(OPTIMIZERS)}")
+        raise ArgumentError(
+            f"unknown optimizer {spec!r}{suggest(spec.lower(), OPTIMIZERS)}; expected one of "
+            f"{sorted(OPTIMIZERS)}"
+        )
     from chainrule import optim
 
     return getattr(optim, OPTIMIZERS[spec.lower()])(model.parameters())
@@ -225,7 +229,7 @@ class Trainer:
                 lambda: self.checkpointer.load_latest(self.check_fits)
             )
             self.load_state_dict(state)
-            self.log(f"resumed from {path} (epoch {self.epoch}, batch {self.batch})")
+            self.log(f"resumed from {path} (at epoch {self.epoch + 1}, batch {self.batch})")
 
         callbacks = [c for c in self.callbacks if self.strategy.is_writer or not c.writes_files]
         if self.verbose and self.strategy.is_writer:

@@ -9,12 +9,14 @@ matrix), as scikit-learn's ``accuracy_score`` and ``confusion_matrix`` define th
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from chainrule.errors import ArgumentError, DTypeError, ShapeError
+from chainrule.errors import ArgumentError, DTypeError, ShapeError, suggest
 
 Metric = Callable[[np.ndarray, np.ndarray], float]
 
@@ -160,12 +162,34 @@ def _weighted_mean(hits: np.ndarray, weight: np.ndarray | None) -> float:
     return float(np.dot(hits.astype(np.float64), weight) / weight.sum())
 
 
+def f1(outputs: np.ndarray, targets: np.ndarray) -> float:
+    """Macro-averaged F1 over the classes that occur (as targets or predictions).
+
+    As a training metric it is averaged over batches; on validation data, exact.
+    """
+    matrix = confusion_matrix(outputs, targets)
+    hits = np.diag(matrix).astype(float)
+    predicted, actual = matrix.sum(axis=0), matrix.sum(axis=1)
+    occurring = (predicted + actual) > 0
+    return float(np.mean(2 * hits[occurring] / (predicted + actual)[occurring]))
+
+
+@functools.cache
+def _top_k(k: int) -> Metric:
+    """The top-k accuracy as a metric; one function per k (``DEVICE_HITS`` knows it)."""
+
+    def metric(outputs: np.ndarray, targets: np.ndarray, sample_weight: Any = None) -> float:
+        return top_k_accuracy(outputs, targets, k, sample_weight)
+
+    metric.__name__ = f"top_{k}_accuracy"
+    DEVICE_HITS[metric] = lambda o, t: _device_hits(o, t, k)
+    return metric
+
+
 METRICS: dict[str, Metric] = {
     "accuracy": accuracy,
     "acc": accuracy,
-    "top5": lambda o, t, sample_weight=None: top_k_accuracy(o, t, 5, sample_weight),
-    "top_5_accuracy": lambda o, t, sample_weight=None: top_k_accuracy(o, t, 5, sample_weight),
-    "top3": lambda o, t, sample_weight=None: top_k_accuracy(o, t, 3, sample_weight),
+    "f1": f1,
 }
 
 
@@ -202,18 +226,29 @@ def _device_hits(outputs: Any, targets: Any, k: int = 1) -> Any:
 # metric times its denominator.
 DEVICE_HITS: dict[Metric, Callable[[Any, Any], Any]] = {
     accuracy: _device_hits,
-    METRICS["top5"]: lambda o, t: _device_hits(o, t, 5),
-    METRICS["top_5_accuracy"]: lambda o, t: _device_hits(o, t, 5),
-    METRICS["top3"]: lambda o, t: _device_hits(o, t, 3),
 }
+METRICS.update(
+    {
+        "top_3_accuracy": _top_k(3),
+        "top_5_accuracy": _top_k(5),
+        "top3": _top_k(3),
+        "top5": _top_k(5),
+    }
+)
+TOP_K = re.compile(r"top_?(\d+)(_accuracy)?")  # top_k_accuracy, top_k or topk, any k >= 1
 
 
 def get_metric(spec: str | Metric) -> tuple[str, Metric]:
-    """(name, function) for a metric name in ``METRICS`` or a function ``f(outputs, targets)``."""
+    """(name, function) for a metric name (``METRICS``, or ``top_<k>_accuracy`` for any k)
+    or a function ``f(outputs, targets)``."""
     if callable(spec):
         return getattr(spec, "__name__", "metric"), spec
+    match = TOP_K.fullmatch(spec) if isinstance(spec, str) else None
+    if match and spec not in METRICS and int(match.group(1)) >= 1:
+        return spec, _top_k(int(match.group(1)))
     if spec not in METRICS:
         raise ArgumentError(
-            f"unknown metric {spec!r}; expected one of {sorted(METRICS)} or a function"
+            f"unknown metric {spec!r}{suggest(str(spec), METRICS)}; expected one of "
+            f"{sorted(METRICS)}, top_<k>_accuracy, or a function"
         )
     return ("accuracy" if spec == "acc" else spec), METRICS[spec]

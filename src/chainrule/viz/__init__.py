@@ -1,5 +1,7 @@
-"""Pictures: the computational graph as Graphviz DOT, and PNG plots of a run (matplotlib)."""
+"""Pictures: the computational graph (``draw``: names, ops, values, gradients; ``to_dot``:
+Graphviz DOT), and PNG plots of a run (matplotlib)."""
 
+from chainrule.viz.draw import GraphDrawing, draw
 from chainrule.viz.graph import to_dot
 from chainrule.viz.plots import (
     plot_confusion_matrix,
@@ -9,6 +11,8 @@ from chainrule.viz.plots import (
 )
 
 __all__ = [
+    "GraphDrawing",
+    "draw",
     "plot_confusion_matrix",
     "plot_curves",
     "plot_filters",

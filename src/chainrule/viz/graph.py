@@ -2,7 +2,8 @@
 
 Tensors are ellipses labelled with their shape (and name), ops are boxes. Render with
 ``dot -Tpng graph.dot -o graph.png``. Export before ``backward()`` (or backward with
-``retain_graph=True``): backward frees the graph's links.
+``retain_graph=True``): backward frees the graph's links, and a freed graph is refused.
+``chainrule.viz.draw`` gives the lecture's picture (values and gradients) instead.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ def to_dot(
     root: Tensor, params: Mapping[str, Tensor] | None = None, title: str | None = None
 ) -> str:
     """DOT text for the graph that produced ``root``; ``params`` names leaf tensors."""
+    from chainrule.viz.draw import check_graph_kept
+
+    check_graph_kept(root, "to_dot")
     names = {id(t): name for name, t in (params or {}).items()}
     ids: dict[int, str] = {}
 

@@ -39,33 +39,55 @@ def _save(figure: Any, path: str | os.PathLike[str]) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
+def integer_epochs(axes: Any, count: int) -> None:
+    """Epoch ticks at whole numbers from 1, also for a run of one or two epochs."""
+    from matplotlib.ticker import MaxNLocator
+
+    if count <= 10:
+        axes.set_xticks(range(1, count + 1))
+        axes.set_xlim(0.5, count + 0.5)
+    else:
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 def plot_curves(
     histories: History | Sequence[History],
     key: str,
     path: str | os.PathLike[str],
     title: str | None = None,
 ) -> None:
-    """``key`` and ``val_<key>`` per epoch (several histories: one colour each, e.g. ensemble members)."""
+    """``key`` and ``val_<key>`` per epoch: training and validation in two colours; several
+    histories (ensemble members 0, 1, ..., as the console numbers them): a colour each,
+    validation dashed."""
     histories = list(histories) if isinstance(histories, Sequence) else [histories]
     figure = _figure(6, 4)
     axes = figure.add_subplot()
-    colors = [f"C{i % 10}" for i in range(len(histories))]
-    for i, (history, color) in enumerate(zip(histories, colors)):
-        suffix = f" (member {i})" if len(histories) > 1 else ""
+    single = len(histories) == 1
+    for i, history in enumerate(histories):
+        suffix = "" if single else f" (member {i})"
+        train_colour, val_colour = ("C0", "C1") if single else (f"C{i % 10}", f"C{i % 10}")
         epochs = [e + 1 for e in history.epoch]
         if key in history:
-            axes.plot(epochs, history[key], color=color, marker=".", label=f"training{suffix}")
+            axes.plot(
+                epochs,
+                history[key],
+                color=train_colour,
+                marker="o",
+                ms=4,
+                label=f"training{suffix}",
+            )
         if f"val_{key}" in history:
             axes.plot(
                 epochs,
                 history[f"val_{key}"],
-                color=color,
+                color=val_colour,
                 ls="--",
-                marker=".",
+                marker="s",
+                ms=4,
                 label=f"validation{suffix}",
             )
     axes.set_xlabel("epoch")
-    axes.xaxis.get_major_locator().set_params(integer=True)
+    integer_epochs(axes, max((len(h.epoch) for h in histories), default=1))
     axes.set_ylabel(key)
     axes.set_title(title or f"{key} per epoch")
     axes.grid(alpha=0.3)
@@ -117,7 +139,10 @@ def plot_misclassified(
     """A grid of the first ``max_images`` mistakes: images (N, H, W), each marked true -> predicted."""
     images, labels, predicted = np.asarray(images), np.asarray(labels), np.asarray(predicted)
     wrong = np.flatnonzero(labels != predicted)[:max_images]
-    figure = _figure(8, 1.5 + 1.4 * math.ceil(max(len(wrong), 1) / 6))
+    h, w = images.shape[1:]
+    columns = max(min(10 if h <= 12 else 6, len(wrong)), 1)  # small images: more per row
+    rows = math.ceil(max(len(wrong), 1) / columns)
+    figure = _figure(max(0.95 * columns + 0.4, 4.0), 1.0 * rows + 0.8)
     axes = figure.add_subplot()
     axes.axis("off")
     figure.suptitle(f"misclassified test images, true -> predicted ({len(wrong)} shown)")
@@ -125,12 +150,10 @@ def plot_misclassified(
         axes.text(0.5, 0.5, "no mistakes", ha="center", va="center")
         _save(figure, path)
         return
-    h, w = images.shape[1:]
     tiles = images[wrong].astype(np.float64)
     low = tiles.min(axis=(1, 2), keepdims=True)
     spread = tiles.max(axis=(1, 2), keepdims=True) - low
     tiles = (tiles - low) / np.where(spread > 0, spread, 1.0)  # each image to [0, 1]
-    columns = min(6, len(wrong))
     gap = max(h // 2, 1)
     axes.imshow(_mosaic(tiles, columns, gap), cmap="gray_r", vmin=0, vmax=1)
     for k, index in enumerate(wrong):
@@ -172,6 +195,8 @@ def plot_filters(weight: Any, path: str | os.PathLike[str]) -> None:
     image = axes.imshow(
         _mosaic(weight[:, 0], columns, gap=1), cmap="RdBu_r", vmin=-limit, vmax=limit
     )
-    figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
+    # a colour bar as tall as the mosaic, not the figure (a short mosaic stretched it)
+    bar = axes.inset_axes((1.02, 0.0, 0.03, 1.0))
+    figure.colorbar(image, cax=bar)
     axes.set_title(f"first-layer filters: {count} of {kh}x{kw} (input channel 0)")
     _save(figure, path)
