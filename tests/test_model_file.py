@@ -49,6 +49,10 @@ LAYERS = {
     "Maxout": (lambda: nn.Maxout(2), FLAT),
     "Sequential": (lambda: nn.Sequential(OrderedDict(a=nn.Linear(6, 3), b=nn.Tanh())), FLAT),
     "Residual": (lambda: nn.Residual(nn.Linear(6, 2), projection=nn.Linear(6, 2)), FLAT),
+    "Autoencoder": (
+        lambda: nn.Autoencoder(nn.Linear(6, 2), nn.Linear(2, 6), noise=0.2, corruption="mask"),
+        FLAT,
+    ),
 }
 NOT_LAYERS = {"Module", "Parameter", "ModuleList"}  # ModuleList is held, not called: below
 

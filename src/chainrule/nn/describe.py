@@ -17,6 +17,7 @@ from typing import Any
 
 from chainrule.errors import ArgumentError, ArgumentTypeError
 from chainrule.nn import activation as act
+from chainrule.nn.autoencoder import Autoencoder
 from chainrule.nn.container import ModuleList, Sequential
 from chainrule.nn.conv import Conv2d
 from chainrule.nn.dropout import Dropout
@@ -265,3 +266,4 @@ for _cls, _config, _shapes in _SHIPPED:
 register_module(Sequential, build=lambda c, children: Sequential(OrderedDict(children)))
 register_module(ModuleList, build=lambda c, children: ModuleList(children.values()))
 register_module(Residual)  # its children f and projection are its constructor's arguments
+register_module(Autoencoder, lambda m: {"noise": m.noise, "corruption": m.corruption})

@@ -85,6 +85,9 @@ class Graph:
             for child_name, child in module.named_children():
                 name, x = self.convert(child, f"{where}.{child_name}", name, x)
             return name, x
+        if isinstance(module, nn.Autoencoder):  # in eval mode: no corruption, decoder(encoder(x))
+            name, x = self.convert(module.encoder, f"{where}.encoder", name, x)
+            return self.convert(module.decoder, f"{where}.decoder", name, x)
         if isinstance(module, nn.Residual):
             fx_name, _ = self.convert(module.f, f"{where}.f", name, x)
             short_name = name
@@ -296,6 +299,7 @@ _BUILTIN: dict[type, Converter] = {
     nn.RBF: _rbf,
     nn.Sequential: lambda g, m, name, x: name,  # walked by Graph.convert
     nn.Residual: lambda g, m, name, x: name,  # walked by Graph.convert
+    nn.Autoencoder: lambda g, m, name, x: name,  # walked by Graph.convert
 }
 for _cls, _converter in _BUILTIN.items():
     register_converter(_cls, _converter)
