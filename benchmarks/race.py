@@ -48,7 +48,6 @@ from _timing import (
     write_json,
 )
 from chainrule import nn, optim
-from chainrule.backend import jit
 from chainrule.functional import cross_entropy
 
 MODELS = ("keras-mlp", "keras-cnn", "nielsen-mb10")
@@ -219,7 +218,12 @@ def child(library: str, name: str, threads: int, repeats: int) -> dict[str, floa
         torch.ones(8, 8) @ torch.ones(8, 8)  # load the library's kernels before the baseline
     else:
         np.ones((8, 8), np.float32) @ np.ones((8, 8), np.float32)
-        jit.warm_up()  # chainrule's compiled kernels loaded, as PyTorch's are
+        try:  # chainrule's compiled kernels loaded, as PyTorch's are (older versions: none)
+            from chainrule.backend.jit import warm_up
+        except ImportError:
+            pass
+        else:
+            warm_up()
     before = _rss_mb()  # the library loaded; no model, optimiser or batch yet
     _, _, _, timed, infer = steps(torch, name)
     step, inference = timed[library], infer[library]

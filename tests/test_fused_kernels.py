@@ -199,6 +199,7 @@ def test_col2im_is_the_adjoint_of_im2col(kernel_path, shape, kernel, stride):
 @needs_numba
 @pytest.mark.parametrize("shape, kernel, stride", GEOMETRIES)
 def test_compiled_col2im_equals_numpy_bit_for_bit(monkeypatch, shape, kernel, stride):
+    shape = (*shape[:3], 32)  # the compiled gather runs along batches of 32 or more
     cols = (
         np.random.default_rng(2)
         .standard_normal(_im2col_loops(np.zeros(shape), kernel, stride).shape)

@@ -1,6 +1,6 @@
 """Compiled (numba) versions of the hot-path kernels, imported only when numba is installed.
 
-Each is one multi-threaded pass over flat, C-contiguous arrays and does, element by
+Each is one single-threaded pass over flat, C-contiguous arrays and does, element by
 element, exactly the operations of its NumPy reference (``backend.fused``,
 ``backend.kernels``) in the same order, so the two round alike. Arguments are
 already-cast scalars of the arrays' dtype.
@@ -14,8 +14,13 @@ from numba import prange
 
 from chainrule.backend.jit import njit
 
+# NOTE: single-threaded on purpose. A parallel region needs every worker thread awake,
+# while OpenBLAS's threads keep spinning on the same cores after each GEMM: measured on
+# 2 cores, a 2-thread numba ReLU backward turned a 4 ms MLP step into 24 ms. One pass
+# instead of NumPy's several is the gain; the GEMMs keep both cores.
 
-@njit(parallel=True)
+
+@njit()
 def adam(p, g, s, r, max_r, rho1, c1, rho2, c2, eps, step_size, bc2_sqrt, wd):  # pragma: no cover
     amsgrad = max_r.size > 0
     for i in prange(p.size):
@@ -33,7 +38,7 @@ def adam(p, g, s, r, max_r, rho1, c1, rho2, c2, eps, step_size, bc2_sqrt, wd):  
         p[i] = p[i] - (si / (math.sqrt(ri) / bc2_sqrt + eps)) * step_size
 
 
-@njit(parallel=True)
+@njit()
 def adadelta(p, g, r, u, lr, rho, c, eps, wd):  # pragma: no cover
     for i in prange(p.size):
         gi = g[i]
@@ -46,7 +51,7 @@ def adadelta(p, g, r, u, lr, rho, c, eps, wd):  # pragma: no cover
         p[i] = p[i] - dx * lr
 
 
-@njit(parallel=True)
+@njit()
 def col2im(windows, sh, sw, x):  # pragma: no cover
     """x[c, h, w, n] = sum of windows[c, i, j, h', w', n] over h'*sh + i = h, w'*sw + j = w.
 
@@ -75,7 +80,7 @@ def col2im(windows, sh, sw, x):  # pragma: no cover
                         dst[k] += src[k]
 
 
-@njit(parallel=True)
+@njit()
 def relu_backward(grad, y, out):  # pragma: no cover
     one = grad.dtype.type(1)
     zero = grad.dtype.type(0)
@@ -83,7 +88,7 @@ def relu_backward(grad, y, out):  # pragma: no cover
         out[i] = grad[i] * (one if y[i] > 0 else zero)
 
 
-@njit(parallel=True)
+@njit()
 def max_pool(x, kh, kw, sh, sw, ph, pw, y, argmax):  # pragma: no cover
     """y[a, h', w', b] = max over the window of x (A, H, W, B), padding never winning;
     argmax holds the window offset i*kw + j of the first maximum (a NaN wins, as in
@@ -120,7 +125,7 @@ def max_pool(x, kh, kw, sh, sw, ph, pw, y, argmax):  # pragma: no cover
                                     arow[b] = k
 
 
-@njit(parallel=True)
+@njit()
 def max_pool_backward(grad_y, argmax, kh, kw, sh, sw, ph, pw, grad_x):  # pragma: no cover
     """grad_x (A, H, W, B), zeroed here, gets each window's gradient at its maximum."""
     na, h, w, nb = grad_x.shape

@@ -6,7 +6,7 @@ ways that compute the same numbers, operation by operation:
 - NumPy/CuPy (the reference, always available): in-place ufuncs into one scratch
   buffer per shape, the bias corrections folded into scalars. No temporaries of the
   parameter's size are allocated per step.
-- compiled (numba, optional; see ``backend.jit``): one multi-threaded pass over the
+- compiled (numba, optional; see ``backend.jit``): one single-threaded pass over the
   elements, for large contiguous host arrays.
 
 Scalars are cast to the array's dtype first, so both ways round alike (NumPy treats a

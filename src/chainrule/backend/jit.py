@@ -1,8 +1,8 @@
 """The optional JIT (numba): whether fused CPU kernels may be used, and switching them off.
 
 numba is an optional extra (``pip install chainrule[fast]``). When it is installed,
-the hot-path kernels in ``backend.fused`` and ``backend.kernels`` run as compiled,
-multi-threaded loops over NumPy arrays; otherwise (or with ``CHAINRULE_JIT=0`` in the
+the hot-path kernels in ``backend.fused`` and ``backend.kernels`` run as compiled
+single-pass loops over NumPy arrays; otherwise (or with ``CHAINRULE_JIT=0`` in the
 environment, or after ``set_jit(False)``) they run as plain NumPy, which is the
 reference the compiled ones are tested against. CuPy arrays always take the array path.
 """
@@ -22,7 +22,7 @@ import numpy
 _installed = importlib.util.find_spec("numba") is not None
 _enabled = _installed and os.environ.get("CHAINRULE_JIT", "1") not in ("0", "false")
 
-# Below this many elements a parallel loop costs more to start than it saves.
+# Below this many elements NumPy's few calls cost less than a compiled call's dispatch.
 PARALLEL_MIN = 1 << 15
 
 

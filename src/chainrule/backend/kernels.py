@@ -121,7 +121,8 @@ def col2im(
     (kh, kw), (sh, sw) = kernel, stride
     ho, wo = (h - kh) // sh + 1, (w - kw) // sw + 1
     windows = cols.reshape(c, kh, kw, ho, wo, n)
-    if jit.usable(cols) and cols.size >= jit.PARALLEL_MIN:
+    # NOTE: the compiled gather loops along the batch: worth it once its runs are long
+    if jit.usable(cols) and cols.size >= jit.PARALLEL_MIN and n >= 32:
         x = xp.empty(shape, dtype=cols.dtype)
         _numba().col2im(windows, sh, sw, x)
         return x
