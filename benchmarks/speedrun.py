@@ -22,6 +22,7 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 from _timing import child_env, machine, replace_between, try_import_torch, write_json
@@ -31,7 +32,8 @@ BEGIN, END = "<!-- speedrun:begin -->", "<!-- speedrun:end -->"
 
 
 def run_chainrule(seed: int, threads: int, run_root: str) -> dict[str, float]:
-    run_dir = os.path.join(run_root, f"speedrun-{seed}")
+    os.makedirs(run_root, exist_ok=True)
+    run_dir = os.path.join(tempfile.mkdtemp(prefix=f"seed{seed}-", dir=run_root), "run")
     start = time.perf_counter()
     out = subprocess.run(
         [sys.executable, "-m", "chainrule", "train", EXPERIMENT, "--seed", str(seed),
