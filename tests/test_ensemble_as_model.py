@@ -87,3 +87,23 @@ def test_doctor_on_an_ensemble_run_diagnoses_each_member(tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.count("Overfitting: the validation loss turned at epoch 4") == 2
     assert out.index("member 0") < out.index("member 1")
+
+
+def test_an_ensemble_fits_through_the_estimator_api():
+    """NeuralNetClassifier(module=...) takes a factory of Ensembles as of any model: its
+    probabilities are the members' mean, and it clones like any estimator."""
+    from sklearn.base import clone
+
+    from chainrule.train import NeuralNetClassifier
+
+    def factory(n_in, n_out):
+        return Ensemble(
+            [nn.Sequential(nn.Linear(n_in, 8), nn.Tanh(), nn.Linear(8, n_out)) for _ in range(3)]
+        )
+
+    clf = NeuralNetClassifier(module=factory, epochs=3, lr=0.01).fit(X, Y)
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
+    np.testing.assert_array_equal(clf.predict(X), clf.classes_[proba.argmax(axis=1)])
+    assert isinstance(clf.model_, Ensemble) and len(clf.model_.members) == 3
+    assert clone(clf).get_params()["module"] is factory
