@@ -120,6 +120,25 @@ def test_compiled_adadelta_equals_numpy_bit_for_bit(dtype):
         np.testing.assert_array_equal(a, b)
 
 
+@needs_numba
+def test_compiled_division_by_zero_follows_numpy_not_python():
+    # error_model="numpy": 0/0 is NaN as in NumPy, not a ZeroDivisionError; Python's
+    # error model also checks every division, which keeps LLVM from vectorising the loop.
+    results = []
+    for compiled in (True, False):
+        p, g, s, r = (np.zeros(BIG, np.float32) for _ in range(4))
+        jit.set_jit(compiled)
+        try:
+            with np.errstate(invalid="ignore"):
+                fused.adam_(p, g, s, r, rho1=0.9, rho2=0.999, eps=0.0, step_size=1e-3,
+                            bc2_sqrt=1.0)  # fmt: skip
+        finally:
+            jit.set_jit(True)
+        results.append(p)
+    assert np.isnan(results[0]).all()
+    np.testing.assert_array_equal(*results)
+
+
 def test_jit_can_be_switched_off_and_back():
     with jit.jit_disabled():
         assert not jit.available()

@@ -72,10 +72,14 @@ def usable(*arrays: Any, contiguous: bool = True) -> bool:
 
 def njit(parallel: bool = False) -> Any:
     """numba.njit with the project's settings: cached on disk, no fast-math (the compiled
-    kernels round exactly as the NumPy ones do, operation by operation)."""
+    kernels round exactly as the NumPy ones do, operation by operation), and NumPy's
+    error model: x / 0 is inf or NaN, not an exception. Python's model tests every
+    division for zero, which keeps LLVM from vectorising the loop (Adam ran 4.7x slower)."""
     import numba
 
-    return numba.njit(cache=True, parallel=parallel, fastmath=False, nogil=True)
+    return numba.njit(
+        cache=True, parallel=parallel, fastmath=False, nogil=True, error_model="numpy"
+    )
 
 
 def warm_up() -> None:
