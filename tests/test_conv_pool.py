@@ -95,6 +95,25 @@ def test_conv2d_without_bias_passes_gradcheck():
     cr.gradcheck(lambda x, w: F.conv2d(x, w, padding=1), [x, w])
 
 
+@pytest.mark.parametrize("stride, padding", [(1, 0), (2, 1)])
+def test_conv2d_kept_columns_and_rebuilt_columns_give_the_same_gradients(
+    monkeypatch, stride, padding
+):
+    from chainrule.ops import conv
+
+    x0, w0 = rng.standard_normal((3, 2, 7, 6)), rng.standard_normal((4, 2, 3, 3))
+    grads = []
+    for limit in (1 << 30, 0):  # every columns kept; none kept (rebuilt from x)
+        monkeypatch.setattr(conv, "KEEP_COLUMNS_BYTES", limit)
+        x, w = cr.tensor(x0, requires_grad=True), cr.tensor(w0, requires_grad=True)
+        y = F.conv2d(x, w, stride=stride, padding=padding)
+        assert y.grad_fn.kept_columns == (limit > 0)
+        (y * y).sum().backward()
+        grads.append((x.grad.numpy(), w.grad.numpy()))
+    for kept, rebuilt in zip(*grads):
+        np.testing.assert_array_equal(kept, rebuilt)
+
+
 def test_conv2d_computes_only_the_gradients_asked_for():
     x = cr.tensor(rng.standard_normal((2, 1, 5, 5)))
     w = cr.tensor(rng.standard_normal((3, 1, 3, 3)), requires_grad=True)

@@ -12,6 +12,7 @@ from chainrule.errors import ArgumentError, ArgumentTypeError, ShapeError
 from chainrule.ops._operands import as_tensor
 
 Pair = tuple[int, int]
+KEEP_COLUMNS_BYTES = 1 << 21  # columns up to 2 MiB are kept from forward to backward
 
 
 def as_pair(value: Any, name: str, op: str, minimum: int = 1) -> Pair:
@@ -98,7 +99,8 @@ class Conv2d(Function):
 
     Memory: the columns (kh*kw times x's size) live in a reused workspace only while
     an op runs; backward rebuilds them from the saved x rather than keeping them from
-    forward to backward: one more copy, for a fraction of the peak memory.
+    forward to backward: one more copy, for a fraction of the peak memory. Columns of
+    at most ``KEEP_COLUMNS_BYTES`` are kept instead (then the saved "x" is the columns).
     """
 
     @staticmethod
@@ -108,7 +110,13 @@ class Conv2d(Function):
         xc = to_batch_last(x, padding)  # (C, H + 2p, W + 2p, N)
         ho, wo = (xc.shape[1] - kh) // stride[0] + 1, (xc.shape[2] - kw) // stride[1] + 1
         n = x.shape[0]
-        cols = im2col(xc, (kh, kw), stride, out=workspace((c * kh * kw, ho * wo * n), x.dtype, x))
+        rows, width = c * kh * kw, ho * wo * n
+        # Small columns (a mini-batch of 10) are kept for backward, sparing it an im2col;
+        # large ones live in the workspace and backward rebuilds them (peak memory).
+        keep = ctx.needs_input_grad[1] and rows * width * x.itemsize <= KEEP_COLUMNS_BYTES
+        cols = im2col(
+            xc, (kh, kw), stride, out=None if keep else workspace((rows, width), x.dtype, x)
+        )
         weight = xp.ascontiguousarray(weight)  # BLAS-ready even if a view was passed
         y = xp.empty((f, ho * wo * n), dtype=x.dtype)
         xp.matmul(weight.reshape(f, c * kh * kw), cols, out=y)
@@ -116,9 +124,10 @@ class Conv2d(Function):
             y += bias[:, None]  # y is fresh from the GEMM: adding in place saves a pass
         ctx.geometry = (xc.shape, (kh, kw), stride, padding)
         ctx.save_for_backward(
-            xc if ctx.needs_input_grad[1] else None,
+            (cols if keep else xc) if ctx.needs_input_grad[1] else None,
             weight if ctx.needs_input_grad[0] else None,
         )
+        ctx.kept_columns = keep
         return y.reshape(f, ho, wo, n).transpose(3, 0, 1, 2)
 
     @staticmethod
@@ -135,7 +144,11 @@ class Conv2d(Function):
         rows = padded_shape[0] * kernel[0] * kernel[1]
         grad_x = grad_w = grad_b = None
         if need[1]:  # first: the columns' workspace is then free for dcolumns
-            cols = im2col(xc, kernel, stride, out=workspace((rows, g.shape[1]), g.dtype, g))
+            cols = (
+                xc
+                if ctx.kept_columns
+                else im2col(xc, kernel, stride, out=workspace((rows, g.shape[1]), g.dtype, g))
+            )
             grad_w = (g @ cols.T).reshape(f, padded_shape[0], *kernel)
         if need[0]:
             grad_cols = workspace((rows, g.shape[1]), g.dtype, g)
