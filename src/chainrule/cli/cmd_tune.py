@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     )
     directory = Path(args.dir or Path("runs") / f"search-{search.study_name}")
     objective = ExperimentObjective(search, str(directory))
-    common = {
+    common: dict[str, Any] = {
         "direction": search.direction,
         "storage": search.storage,
         "study_name": search.study_name if search.storage else None,

@@ -108,7 +108,7 @@ class SearchResult:
         return text
 
     def _summary(self) -> str:
-        counts = {}
+        counts: dict[str, int] = {}
         for t in self.trials:
             counts[t.state] = counts.get(t.state, 0) + 1
         states = ", ".join(f"{n} {state}" for state, n in counts.items())
