@@ -10,7 +10,9 @@ from typing import Any
 from chainrule.cli import int_at_least
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+def add_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "tune",
         help="search hyperparameters of an experiment",

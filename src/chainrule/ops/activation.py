@@ -297,7 +297,7 @@ def _pieces(x: Any, num_pieces: int, axis: int) -> list[Any]:
     shape = x.shape
     grouped = x.reshape((*shape[:axis], shape[axis] // num_pieces, num_pieces, *shape[axis + 1 :]))
     before = (slice(None),) * (axis + 1)
-    return [grouped[before + (j,)] for j in range(num_pieces)]
+    return [grouped[(*before, j)] for j in range(num_pieces)]
 
 
 # ------------------------------------------------------------- the functions

@@ -24,7 +24,7 @@ class StorageError(ChainruleError, RuntimeError):
     """The storage of a study could not be opened, created or written (one line says why)."""
 
 
-def check_direction(direction: Any) -> str:
+def check_direction(direction: object) -> str:
     if direction not in DIRECTIONS:
         raise ArgumentError(f"direction must be 'maximize' or 'minimize'; got {direction!r}")
     return direction
@@ -150,13 +150,13 @@ class SearchResult:
         return f"SearchResult({self.method}, {len(self.trials)} trials{best})"
 
 
-def _format(value: Any) -> str:
+def _format(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
 
 
-def _csv_value(value: Any) -> str:
+def _csv_value(value: object) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
