@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from types import EllipsisType
 from typing import Any
 
 from chainrule import backend
@@ -20,11 +21,12 @@ class Tensor:
     """
 
     __slots__ = ("__weakref__", "_ctx", "_requires_grad", "data", "grad", "name")
+    data: backend.Array
     __array_ufunc__ = None  # numpy defers to our reflected operators: 2.0 * t is a Tensor
 
     def __init__(
         self,
-        data: Any,
+        data: TensorLike,
         dtype: backend.DTypeLike = None,
         requires_grad: bool = False,
         device: str | None = None,
@@ -40,7 +42,7 @@ class Tensor:
             self.requires_grad = True
 
     @staticmethod
-    def _wrap(data: Any, requires_grad: bool) -> Tensor:
+    def _wrap(data: backend.Array, requires_grad: bool) -> Tensor:
         """A tensor around an array an op produced (no conversion, no checks)."""
         t = object.__new__(Tensor)
         t.data = data
@@ -77,7 +79,7 @@ class Tensor:
         return self.data.shape
 
     @property
-    def dtype(self) -> Any:
+    def dtype(self) -> backend.DType:
         return self.data.dtype
 
     @property
@@ -109,11 +111,13 @@ class Tensor:
     __hash__ = object.__hash__  # tensors key optimiser state; == is elementwise
 
     # ---------------------------------------------------------------- conversion
-    def numpy(self) -> Any:
+    def numpy(self) -> backend.HostArray:
         """The values as a NumPy array (copied to the host if on a GPU)."""
         return backend.to_numpy(self.data)
 
-    def __array__(self, dtype: Any = None, copy: Any = None) -> Any:
+    def __array__(
+        self, dtype: backend.DTypeLike = None, copy: bool | None = None
+    ) -> backend.HostArray:
         array = backend.to_numpy(self.data)
         return array if dtype is None else array.astype(dtype)
 
@@ -159,7 +163,9 @@ class Tensor:
         return "tensor(" + ", ".join([body, *extras]) + ")"
 
     # ------------------------------------------------------------------ backward
-    def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
+    def backward(
+        self, grad: Tensor | backend.Array | None = None, retain_graph: bool = False
+    ) -> None:
         """Fill ``.grad`` of every leaf this tensor depends on with d(self)/d(leaf).
 
         ``grad`` (d(loss)/d(self)) may be left out only when this tensor is a scalar.
@@ -226,40 +232,40 @@ class Tensor:
         return hooks.register(self, hook)
 
     # ---------------------------------------------------------------- arithmetic
-    def __add__(self, other: Any) -> Tensor:
+    def __add__(self, other: TensorLike) -> Tensor:
         return _ops.add(self, other)
 
-    def __radd__(self, other: Any) -> Tensor:
+    def __radd__(self, other: TensorLike) -> Tensor:
         return _ops.add(other, self)
 
-    def __sub__(self, other: Any) -> Tensor:
+    def __sub__(self, other: TensorLike) -> Tensor:
         return _ops.sub(self, other)
 
-    def __rsub__(self, other: Any) -> Tensor:
+    def __rsub__(self, other: TensorLike) -> Tensor:
         return _ops.sub(other, self)
 
-    def __mul__(self, other: Any) -> Tensor:
+    def __mul__(self, other: TensorLike) -> Tensor:
         return _ops.mul(self, other)
 
-    def __rmul__(self, other: Any) -> Tensor:
+    def __rmul__(self, other: TensorLike) -> Tensor:
         return _ops.mul(other, self)
 
-    def __truediv__(self, other: Any) -> Tensor:
+    def __truediv__(self, other: TensorLike) -> Tensor:
         return _ops.div(self, other)
 
-    def __rtruediv__(self, other: Any) -> Tensor:
+    def __rtruediv__(self, other: TensorLike) -> Tensor:
         return _ops.div(other, self)
 
-    def __pow__(self, other: Any) -> Tensor:
+    def __pow__(self, other: TensorLike) -> Tensor:
         return _ops.pow(self, other)
 
-    def __rpow__(self, other: Any) -> Tensor:
+    def __rpow__(self, other: TensorLike) -> Tensor:
         return _ops.pow(other, self)
 
-    def __matmul__(self, other: Any) -> Tensor:
+    def __matmul__(self, other: TensorLike) -> Tensor:
         return _ops.matmul(self, other)
 
-    def __rmatmul__(self, other: Any) -> Tensor:
+    def __rmatmul__(self, other: TensorLike) -> Tensor:
         return _ops.matmul(other, self)
 
     def __neg__(self) -> Tensor:
@@ -272,22 +278,22 @@ class Tensor:
         return _ops.abs(self)
 
     # Comparisons give boolean tensors with no gradient.
-    def __lt__(self, other: Any) -> Tensor:
+    def __lt__(self, other: TensorLike) -> Tensor:
         return _ops.lt(self, other)
 
-    def __le__(self, other: Any) -> Tensor:
+    def __le__(self, other: TensorLike) -> Tensor:
         return _ops.le(self, other)
 
-    def __gt__(self, other: Any) -> Tensor:
+    def __gt__(self, other: TensorLike) -> Tensor:
         return _ops.gt(self, other)
 
-    def __ge__(self, other: Any) -> Tensor:
+    def __ge__(self, other: TensorLike) -> Tensor:
         return _ops.ge(self, other)
 
-    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+    def __eq__(self, other: TensorLike) -> Tensor:  # type: ignore[override]
         return _ops.eq(self, other)
 
-    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+    def __ne__(self, other: TensorLike) -> Tensor:  # type: ignore[override]
         return _ops.ne(self, other)
 
     def __bool__(self) -> bool:
@@ -298,7 +304,7 @@ class Tensor:
             )
         return bool(self.data)
 
-    def __getitem__(self, index: Any) -> Tensor:
+    def __getitem__(self, index: Index) -> Tensor:
         return _ops.getitem(self, index)
 
     # ---------------------------------------------------------- elementwise maths
@@ -323,13 +329,13 @@ class Tensor:
     def relu(self) -> Tensor:
         return _ops.relu(self)
 
-    def clip(self, min: Any = None, max: Any = None) -> Tensor:
+    def clip(self, min: backend.Scalar | None = None, max: backend.Scalar | None = None) -> Tensor:
         return _ops.clip(self, min, max)
 
-    def maximum(self, other: Any) -> Tensor:
+    def maximum(self, other: TensorLike) -> Tensor:
         return _ops.maximum(self, other)
 
-    def minimum(self, other: Any) -> Tensor:
+    def minimum(self, other: TensorLike) -> Tensor:
         return _ops.minimum(self, other)
 
     # ---------------------------------------------------------------- reductions
@@ -368,24 +374,24 @@ class Tensor:
         return _ops.all(self, axis)
 
     # --------------------------------------------------------------------- shape
-    def reshape(self, *shape: Any) -> Tensor:
-        return _ops.reshape(self, shape[0] if len(shape) == 1 else shape)
+    def reshape(self, *shape: int | Sequence[int]) -> Tensor:
+        return _ops.reshape(self, shape[0] if len(shape) == 1 else shape)  # type: ignore[arg-type]
 
-    def view(self, *shape: Any) -> Tensor:
+    def view(self, *shape: int | Sequence[int]) -> Tensor:
         return self.reshape(*shape)
 
     def transpose(self, axis0: int = -2, axis1: int = -1) -> Tensor:
         return _ops.transpose(self, axis0, axis1)
 
-    def permute(self, *axes: Any) -> Tensor:
-        return _ops.permute(self, axes[0] if len(axes) == 1 else axes)
+    def permute(self, *axes: int | Sequence[int]) -> Tensor:
+        return _ops.permute(self, axes[0] if len(axes) == 1 else axes)  # type: ignore[arg-type]
 
     @property
     def T(self) -> Tensor:
         return _ops.permute(self, tuple(reversed(range(self.ndim))))
 
-    def expand(self, *shape: Any) -> Tensor:
-        return _ops.broadcast_to(self, shape[0] if len(shape) == 1 else shape)
+    def expand(self, *shape: int | Sequence[int]) -> Tensor:
+        return _ops.broadcast_to(self, shape[0] if len(shape) == 1 else shape)  # type: ignore[arg-type]
 
     def broadcast_to(self, shape: Sequence[int]) -> Tensor:
         return _ops.broadcast_to(self, shape)
@@ -399,6 +405,11 @@ class Tensor:
     def unsqueeze(self, axis: int) -> Tensor:
         return _ops.unsqueeze(self, axis)
 
+
+# What a Tensor is made from or combined with: a Tensor, a backend array, host data.
+TensorLike = Tensor | backend.ArrayLike
+# An index: ints, slices, None, Ellipsis, integer or boolean arrays (or Tensors), a tuple.
+Index = int | slice | EllipsisType | None | Tensor | backend.Array | tuple["Index", ...]
 
 # ops builds on Tensor, and Tensor's methods call ops: bound last to close the cycle.
 from chainrule import ops as _ops  # noqa: E402

@@ -10,7 +10,11 @@ the environment when chainrule is imported.
 
 from chainrule.backend.arrays import (
     Array,
+    ArrayLike,
+    DType,
     DTypeLike,
+    HostArray,
+    Scalar,
     array_module,
     as_dtype,
     asarray,
@@ -36,7 +40,11 @@ from chainrule.backend.random import (
 
 __all__ = [
     "Array",
+    "ArrayLike",
+    "DType",
     "DTypeLike",
+    "HostArray",
+    "Scalar",
     "array_module",
     "as_dtype",
     "asarray",

@@ -12,13 +12,20 @@ import types
 from typing import Any
 
 import numpy
+import numpy.typing
 
 from chainrule.errors import ArgumentError
 
-Array = Any  # a numpy.ndarray or a cupy.ndarray
+# A numpy.ndarray or a cupy.ndarray: CuPy ships no type stubs, so nothing narrower holds.
+Array = Any
+HostArray = numpy.ndarray  # an array on the host, as to_numpy returns it
+# What asarray turns into an array: an Array, a Tensor's data, nested lists, numbers.
+ArrayLike = Array | numpy.typing.ArrayLike
+Scalar = bool | int | float
+DType = numpy.dtype  # a NumPy or CuPy array's dtype (CuPy uses NumPy's dtypes)
 DTypeLike = str | type | numpy.dtype | None
 
-_default_float = numpy.dtype("float32")
+_default_float: numpy.dtype = numpy.dtype("float32")
 _cupy: types.ModuleType | None = None
 
 
@@ -121,7 +128,7 @@ def is_floating(dtype: DTypeLike) -> bool:
 
 
 def asarray(
-    data: Any, dtype: DTypeLike = None, device: str | None = None, name: str = "data"
+    data: ArrayLike, dtype: DTypeLike = None, device: str | None = None, name: str = "data"
 ) -> Array:
     """``data`` as an array on ``device`` (default: where it is, host data on the default
     device); floating data without a ``dtype`` gets the default dtype.
@@ -166,7 +173,7 @@ def asarray(
     return array
 
 
-def _refuse_non_numbers(data: Any, name: str) -> None:
+def _refuse_non_numbers(data: ArrayLike, name: str) -> None:
     """Refuse, before NumPy guesses, the Python values that are never numbers."""
     if isinstance(data, str | bytes | dict | set | frozenset) or data is None:
         from chainrule.errors import ArgumentTypeError
@@ -177,7 +184,7 @@ def _refuse_non_numbers(data: Any, name: str) -> None:
         )
 
 
-def _short(value: Any) -> str:
+def _short(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 

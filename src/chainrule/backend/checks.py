@@ -9,13 +9,14 @@ running statistics) and raises the first error found. Host flags are always read
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
 
 import numpy
 
-Pending = list[tuple[Any, Callable[[], Exception]]]
+from chainrule.backend.arrays import Array
+
+Pending = list[tuple[Array, Callable[[], Exception]]]
 
 _deferred: Pending | None = None
 
@@ -31,7 +32,7 @@ def defer_checks(pending: Pending) -> Iterator[Pending]:
         _deferred = previous
 
 
-def flagged(flag: Any, error: Callable[[], Exception]) -> bool:
+def flagged(flag: Array | bool, error: Callable[[], Exception]) -> bool:
     """``bool(flag)``; but a device flag inside ``defer_checks`` is recorded and counts as
     False, so the caller goes on and ``error()`` is raised when the flag is read."""
     if _deferred is not None and not isinstance(flag, numpy.ndarray | numpy.generic | bool):
@@ -40,7 +41,7 @@ def flagged(flag: Any, error: Callable[[], Exception]) -> bool:
     return bool(flag)
 
 
-def raise_flagged(pending: Pending, values: Any) -> None:
+def raise_flagged(pending: Pending, values: Sequence[object]) -> None:
     """Raise the error of the first of ``pending`` whose read-back flag (in ``values``) is
     set; then empty ``pending``."""
     checks = list(pending)

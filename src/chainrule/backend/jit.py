@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy
 
+from chainrule.backend.arrays import Array
+
 # NOTE: numba is imported on the first compiled call, not here: importing it costs
 # about a third of a second and pulls in SciPy, which `import chainrule` must not.
 _installed = importlib.util.find_spec("numba") is not None
@@ -58,7 +60,7 @@ def jit_disabled() -> Iterator[None]:
         _enabled = saved
 
 
-def usable(*arrays: Any, contiguous: bool = True) -> bool:
+def usable(*arrays: Array, contiguous: bool = True) -> bool:
     """Whether a compiled kernel may take these arrays: JIT on, all host NumPy arrays of
     one float dtype (float32 or float64), C-contiguous unless ``contiguous=False``."""
     if not _enabled:

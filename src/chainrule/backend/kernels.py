@@ -8,9 +8,10 @@ from typing import Any
 import numpy
 
 from chainrule.backend import jit
-from chainrule.backend.arrays import Array, get_array_module
+from chainrule.backend.arrays import Array, DTypeLike, get_array_module
 
 _local = threading.local()
+PoolSaved = tuple[Array, str, tuple[int, ...]]  # (argmax, layout, x.shape) for backward
 WORKSPACE_LIMIT = 1 << 28  # bytes (256 MiB) a thread's workspace may keep between calls
 
 
@@ -19,7 +20,7 @@ WORKSPACE_LIMIT = 1 << 28  # bytes (256 MiB) a thread's workspace may keep betwe
 SCATTER_ADD_DTYPES = frozenset(numpy.dtype(t) for t in ("float32", "int32", "uint32", "uint64"))
 
 
-def index_add(target: Array, index: Any, values: Array) -> None:
+def index_add(target: Array, index: Array | tuple[Array, ...], values: Array) -> None:
     """target[index] += values, adding repeatedly where an index repeats (in place).
 
     On CuPy, ``cupyx.scatter_add`` for the dtypes it accepts; any other dtype (float64,
@@ -50,7 +51,7 @@ def as_strided(x: Array, shape: tuple[int, ...], strides: tuple[int, ...]) -> Ar
     return cupy_as_strided(x, shape, strides)  # pragma: no cover
 
 
-def workspace(shape: tuple[int, ...], dtype: Any, like: Array) -> Array:
+def workspace(shape: tuple[int, ...], dtype: DTypeLike, like: Array) -> Array:
     """A reusable array of ``shape`` on ``like``'s device (contents undefined).
 
     One flat buffer per thread, dtype and device, grown to the largest request and
@@ -189,7 +190,7 @@ def _from_ahwb(a: Array, layout: str, n: int, c: int) -> Array:
 
 def max_pool_compiled(
     x: Array, kernel: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int]
-) -> tuple[Array, Any] | None:
+) -> tuple[Array, PoolSaved] | None:
     """The compiled max-pool forward: (y, saved state for backward), or None when the
     compiled kernels cannot take x (the caller then uses the array path)."""
     if not (jit.usable(x, contiguous=False) and x.size >= jit.PARALLEL_MIN):
@@ -213,7 +214,7 @@ def max_pool_compiled(
 
 def max_pool_backward_compiled(
     grad_y: Array,
-    saved: Any,
+    saved: PoolSaved,
     kernel: tuple[int, int],
     stride: tuple[int, int],
     padding: tuple[int, int],

@@ -16,6 +16,8 @@ uninterrupted run would.
 
 from __future__ import annotations
 
+import types
+from collections.abc import Sequence
 from typing import Any
 
 import numpy
@@ -35,7 +37,7 @@ def manual_seed(seed: int) -> numpy.random.Generator:
     return _generator
 
 
-def new_generator(seed: int | None = None) -> numpy.random.Generator:
+def new_generator(seed: int | Sequence[int] | None = None) -> numpy.random.Generator:
     """A generator of its own, independent of the library's (for a component's private draws)."""
     return numpy.random.Generator(numpy.random.PCG64(seed))
 
@@ -56,7 +58,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
     _device_generators.clear()
 
 
-def device_generator(xp: Any, gpu: int = 0) -> Any:
+def device_generator(xp: types.ModuleType, gpu: int = 0) -> Any:
     """The library's generator on GPU ``gpu`` (``xp`` is CuPy): made on first use, with
     ``xp.random.default_rng``, from one seed drawn from ``default_generator()``."""
     generator = _device_generators.get(gpu)

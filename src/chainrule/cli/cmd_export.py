@@ -13,7 +13,9 @@ from chainrule.experiments import RunDirectoryError, load_config
 FORMATS = ("onnx",)
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+def add_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "export",
         help="export the model of a run directory (ONNX)",

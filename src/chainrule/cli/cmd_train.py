@@ -5,14 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import replace
-from typing import Any
 
 from chainrule.cli import int_at_least
 from chainrule.experiments import default_run_dir, loads, read_experiment, run_experiment
 from chainrule.train.strategy import Strategy, get_strategy
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+def add_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "train",
         help="train an experiment and write a run directory",

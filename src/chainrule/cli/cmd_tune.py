@@ -10,7 +10,9 @@ from typing import Any
 from chainrule.cli import int_at_least
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+def add_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "tune",
         help="search hyperparameters of an experiment",
@@ -58,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     )
     directory = Path(args.dir or Path("runs") / f"search-{search.study_name}")
     objective = ExperimentObjective(search, str(directory))
-    common = {
+    common: dict[str, Any] = {
         "direction": search.direction,
         "storage": search.storage,
         "study_name": search.study_name if search.storage else None,

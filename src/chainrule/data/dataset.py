@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from chainrule.autograd.tensor import Tensor
 from chainrule.errors import ArgumentError, ArgumentTypeError, SampleIndexError, ShapeError
@@ -43,7 +44,7 @@ class TensorDataset(Dataset):
     ``ds[indices]`` with an integer array returns the whole batch, one gather per array.
     """
 
-    def __init__(self, *arrays: Any) -> None:
+    def __init__(self, *arrays: npt.ArrayLike) -> None:
         if not arrays:
             raise ArgumentError("TensorDataset needs at least one array; got none")
         converted = []
@@ -79,7 +80,7 @@ class TensorDataset(Dataset):
         return f"TensorDataset({shapes})"
 
 
-def check_index(index: Any, n: int, owner: str) -> None:
+def check_index(index: object, n: int, owner: str) -> None:
     """Refuse an ``index`` into ``n`` samples that is not an int, a slice or an integer
     array, or that lies outside [-n, n), naming it and the length."""
     if isinstance(index, slice):
@@ -110,7 +111,7 @@ def check_index(index: Any, n: int, owner: str) -> None:
 class Subset(Dataset):
     """The samples of ``dataset`` at ``indices``, in that order."""
 
-    def __init__(self, dataset: Any, indices: Any) -> None:
+    def __init__(self, dataset: Dataset, indices: npt.ArrayLike) -> None:
         indices = np.asarray(indices)
         if indices.ndim != 1 or (indices.size and indices.dtype.kind not in "iu"):
             raise ArgumentTypeError(

@@ -161,7 +161,7 @@ def make_covariate_shift(
     return draw(n_train, -shift / 2), draw(n_test, shift / 2), density_ratio
 
 
-def _check_count(value: Any, function: str, minimum: int, name: str = "n_samples") -> int:
+def _check_count(value: object, function: str, minimum: int, name: str = "n_samples") -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
         raise ArgumentError(f"{function}: {name} must be an integer >= {minimum}; got {value!r}")
     return int(value)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import numbers
-from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from chainrule.errors import ArgumentError, DTypeError
 
 
-def scale_to_unit(x: Any, input_range: tuple[float, float] = (0.0, 255.0)) -> np.ndarray:
+def scale_to_unit(x: npt.ArrayLike, input_range: tuple[float, float] = (0.0, 255.0)) -> np.ndarray:
     """Map values in ``input_range`` (default [0, 255], pixel values) linearly to [0, 1]; float32."""
     if (
         not isinstance(input_range, tuple | list)
@@ -30,7 +30,10 @@ def scale_to_unit(x: Any, input_range: tuple[float, float] = (0.0, 255.0)) -> np
 
 
 def standardize(
-    x: Any, mean: Any = None, std: Any = None, axis: int | tuple[int, ...] | None = 0
+    x: npt.ArrayLike,
+    mean: npt.ArrayLike | None = None,
+    std: npt.ArrayLike | None = None,
+    axis: int | tuple[int, ...] | None = 0,
 ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """(x - mean) / std, and the (mean, std) used, to apply the same to test data.
 
@@ -61,7 +64,7 @@ def standardize(
     return ((x - mean) / std).astype(dtype, copy=False), (mean, std)
 
 
-def one_hot(labels: Any, num_classes: int) -> np.ndarray:
+def one_hot(labels: npt.ArrayLike, num_classes: int) -> np.ndarray:
     """Integer labels (...) -> float32 indicator vectors (..., num_classes)."""
     labels = np.asarray(labels)
     if labels.dtype.kind not in "iu":

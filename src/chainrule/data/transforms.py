@@ -14,23 +14,23 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from chainrule.backend import default_generator
 from chainrule.data._optional import require
 from chainrule.errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
 
 
-def check_number(value: Any, name: str, where: str) -> float:
+def check_number(value: object, name: str, where: str) -> float:
     """``value`` as a float if it is a finite real number, else an error naming it."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise ArgumentError(f"{where}: {name} must be a finite number; got {name}={value!r}")
     return float(value) + 0.0  # -0.0 becomes 0.0: NumPy's samplers refuse a negative zero
 
 
-def check_images(x: Any, name: str) -> np.ndarray:
+def check_images(x: npt.ArrayLike, name: str) -> np.ndarray:
     """``x`` as an array if it is a float batch (N, H, W) or (N, C, H, W), else a clear error."""
     x = np.asarray(x)
     if x.ndim not in (3, 4):
@@ -45,7 +45,9 @@ def check_images(x: Any, name: str) -> np.ndarray:
     return x
 
 
-def warp_affine(x: Any, matrix: Any, offset: Any, fill: float = 0.0) -> np.ndarray:
+def warp_affine(
+    x: npt.ArrayLike, matrix: npt.ArrayLike, offset: npt.ArrayLike, fill: float = 0.0
+) -> np.ndarray:
     """Resample each image n at ``matrix[n] @ (p - centre) + centre + offset[n]``.
 
     x: (N, [C,] H, W); matrix: (N, 2, 2) and offset: (N, 2), in (row, col) pixel
@@ -99,7 +101,7 @@ class Transform:
             )
         self.generator = generator
 
-    def __call__(self, x: Any) -> np.ndarray:
+    def __call__(self, x: npt.ArrayLike) -> np.ndarray:
         x = check_images(x, type(self).__name__)
         if x.size == 0:
             return x.copy()  # no image, or no pixel: nothing to draw or move
@@ -390,7 +392,7 @@ class Compose:
                 raise ArgumentTypeError(f"Compose: every transform must be callable; got {t!r}")
         self.transforms = transforms
 
-    def __call__(self, x: Any) -> np.ndarray:
+    def __call__(self, x: np.ndarray) -> np.ndarray:
         for t in self.transforms:
             x = t(x)
         return x
@@ -399,7 +401,7 @@ class Compose:
         return f"Compose([{', '.join(repr(t) for t in self.transforms)}])"
 
 
-def expand_by_shifts(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+def expand_by_shifts(x: npt.ArrayLike, y: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Nielsen's expansion: each image plus its one-pixel shifts up, down, left, right.
 
     x: (N, [C,] H, W) -> (5N, [C,] H, W), blocks in that order (original first), the

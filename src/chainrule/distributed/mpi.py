@@ -22,7 +22,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -32,6 +32,9 @@ from chainrule.distributed.loader import DistributedLoader
 from chainrule.errors import ArgumentError
 from chainrule.train.serialization import dumps, loads
 from chainrule.train.strategy import Strategy
+
+if TYPE_CHECKING:
+    from chainrule.nn.module import Module
 
 T = TypeVar("T")
 
@@ -70,7 +73,7 @@ class MPIStrategy(Strategy):
         self.steps = 0  # gradient allreduces so far, to say where a timeout happened
 
     # ------------------------------------------------------------ the Trainer's hooks
-    def setup(self, model: Any) -> None:
+    def setup(self, model: Module) -> None:
         """Rank 0's parameters and buffers in every process; rank r's random stream is
         rank 0's jumped r times (same seed, independent dropout masks and augmentation)."""
         state, rng_state = self.broadcast((model.state_dict(), backend.get_rng_state()))
@@ -78,14 +81,15 @@ class MPIStrategy(Strategy):
         generator = backend.default_generator()
         generator.bit_generator.state = rng_state
         if self.rank:
-            generator.bit_generator.state = generator.bit_generator.jumped(self.rank).state
+            # PCG64 has jumped(); numpy types bit_generator as the base class, which has not
+            generator.bit_generator.state = generator.bit_generator.jumped(self.rank).state  # type: ignore[attr-defined]
 
     def distribute(self, loader: Any, *, training: bool) -> DistributedLoader:
         if isinstance(loader, DistributedLoader):
             return loader
         return DistributedLoader(loader, self, training)
 
-    def sync(self, model: Any, stats: dict[str, float]) -> dict[str, float]:
+    def sync(self, model: Module, stats: dict[str, float]) -> dict[str, float]:
         """One allreduce of [count * (each gradient, each floating buffer), has-gradient
         flags, stats]: gradients and buffers become count-weighted means, stats sums."""
         params = [p for p in model.parameters() if p.requires_grad]

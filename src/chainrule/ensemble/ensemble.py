@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from chainrule import functional as F
+from chainrule.autograd.tensor import Tensor
 from chainrule.errors import ArgumentError, ArgumentTypeError, ShapeError
 from chainrule.nn.container import ModuleList
 from chainrule.nn.module import Module
@@ -63,7 +64,7 @@ class Ensemble(Module):
                 )
         self.members = ModuleList(members)
 
-    def forward(self, x: Any) -> Any:
+    def forward(self, x: Tensor) -> Tensor:
         """x (N, ...) -> (N, C) log mean probability; a one-output member's (N,) or (N, 1)
         gives the log-odds of the mean probability, of that shape."""
         outputs = [member(x) for member in self.members]
@@ -84,7 +85,7 @@ class Ensemble(Module):
     def __getitem__(self, index: int) -> Module:
         return self.members[index]
 
-    def member_proba(self, x: Any, batch_size: int = 256) -> np.ndarray:
+    def member_proba(self, x: npt.ArrayLike, batch_size: int = 256) -> np.ndarray:
         """Each member's class probabilities: x (N, ...) -> (M, N, C), in eval mode."""
         probas = [_as_classes(predict_proba(member, x, batch_size)) for member in self.members]
         shapes = [p.shape for p in probas]
@@ -95,17 +96,21 @@ class Ensemble(Module):
             )
         return np.stack(probas)
 
-    def predict_proba(self, x: Any, batch_size: int = 256) -> np.ndarray:
+    def predict_proba(self, x: npt.ArrayLike, batch_size: int = 256) -> np.ndarray:
         """The members' softmax probabilities averaged: x (N, ...) -> (N, C)."""
         return self.member_proba(x, batch_size).mean(axis=0)
 
-    def predict(self, x: Any, method: str = "average", batch_size: int = 256) -> np.ndarray:
+    def predict(
+        self, x: npt.ArrayLike, method: str = "average", batch_size: int = 256
+    ) -> np.ndarray:
         """Classes (N,) by averaged probabilities or by majority vote (see ``combine``)."""
         if method not in METHODS:
             raise ArgumentError(f"method must be 'average' or 'vote'; got method={method!r}")
         return combine(self.member_proba(x, batch_size), method)
 
-    def evaluate(self, x: Any, y: Any, batch_size: int = 256) -> dict[str, Any]:
+    def evaluate(
+        self, x: npt.ArrayLike, y: npt.ArrayLike, batch_size: int = 256
+    ) -> dict[str, float]:
         """Accuracies: each member's (``members``), their mean and best, and the ensemble's
         by ``average`` and by ``vote``; y: (N,) classes or (N, C) one-hot."""
         x, y = check_arrays(x, y, "evaluation")

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
+import numpy.typing as npt
 
 from chainrule.backend import default_generator
 from chainrule.errors import ArgumentError
@@ -31,7 +30,7 @@ def iid_partition(
 
 
 def pathological_non_iid_partition(
-    labels: Any,
+    labels: npt.ArrayLike,
     num_clients: int,
     shards_per_client: int = 2,
     generator: np.random.Generator | None = None,

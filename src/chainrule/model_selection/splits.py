@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from chainrule.backend import default_generator
 from chainrule.data._optional import require
@@ -28,9 +29,9 @@ def _random_state(seed: int | None) -> np.random.RandomState:
 
 
 def train_val_test_split(
-    *arrays: Any,
+    *arrays: npt.ArrayLike,
     ratios: Sequence[float] = (0.8, 0.1, 0.1),
-    stratify: Any = None,
+    stratify: npt.ArrayLike | None = None,
     seed: int | None = None,
 ) -> Any:
     """Shuffle and split arrays with the same first dimension into train / val / test.
@@ -123,7 +124,7 @@ class KFold:
         )
 
     def split(
-        self, x: Any, y: Any = None, groups: Any = None
+        self, x: npt.ArrayLike, y: npt.ArrayLike | None = None, groups: object = None
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield (train_idx, val_idx) integer arrays; ``groups`` is ignored (scikit-learn's API)."""
         name = type(self).__name__
@@ -139,7 +140,7 @@ class KFold:
                 f"{name}: cannot split y into n_splits={self.n_splits}: {error}"
             ) from None
 
-    def get_n_splits(self, x: Any = None, y: Any = None, groups: Any = None) -> int:
+    def get_n_splits(self, x: object = None, y: object = None, groups: object = None) -> int:
         return self.n_splits
 
     def __repr__(self) -> str:
@@ -151,7 +152,9 @@ class StratifiedKFold(KFold):
 
     _splitter = "StratifiedKFold"
 
-    def split(self, x: Any, y: Any, groups: Any = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def split(  # type: ignore[override]  # y is required: the folds follow its classes
+        self, x: npt.ArrayLike, y: npt.ArrayLike, groups: object = None
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield (train_idx, val_idx); y: (N,) class labels."""
         y = np.asarray(y)
         if not hasattr(x, "__len__") or np.ndim(x) == 0 or y.shape != (len(x),):

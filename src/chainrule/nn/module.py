@@ -22,6 +22,9 @@ class Module:
     """
 
     training: bool
+    _parameters: OrderedDict[str, Parameter]
+    _buffers: OrderedDict[str, Tensor | None]
+    _modules: OrderedDict[str, Module]
     _forward_hooks: dict[int, Any] | None = None  # an instance dict once a hook is registered
     # Layers with running statistics (batch norm) set this: ``freeze`` may pin them to eval.
     has_running_stats: bool = False

@@ -25,6 +25,8 @@ class _BatchNorm(Module):
     has_running_stats = True  # freeze() pins it to eval mode (Keras' trainable = False)
     input_ndims: tuple[int, ...]
     input_layout: str  # the expected input shape, with {c} for num_features
+    running_mean: Tensor
+    running_var: Tensor
 
     def __init__(
         self,

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from chainrule import backend, nn
 from chainrule.autograd.grad_mode import no_grad
@@ -98,7 +99,11 @@ class Graph:
 
 
 def export(
-    model: nn.Module, example_input: Any, path: str | os.PathLike[str], *, opset: int = OPSET
+    model: nn.Module,
+    example_input: Tensor | npt.ArrayLike,
+    path: str | os.PathLike[str],
+    *,
+    opset: int = OPSET,
 ) -> None:
     """Write ``model``, in eval mode, as an ONNX file at ``path`` (atomically), checked by
     ``onnx.checker``. ``example_input`` (N, ...) fixes every axis but the batch axis."""

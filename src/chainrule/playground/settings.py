@@ -74,7 +74,7 @@ def _int_range(low: int, high: int) -> Any:
     return check
 
 
-def _features(value: Any, path: str) -> tuple[str, ...]:
+def _features(value: object, path: str) -> tuple[str, ...]:
     expected = f"a non-empty list of distinct features from {', '.join(FEATURES)}"
     if not isinstance(value, list) or not value or len(value) > len(FEATURES):
         raise fail(path, expected, value)
@@ -84,7 +84,7 @@ def _features(value: Any, path: str) -> tuple[str, ...]:
     return tuple(f for f in FEATURES if f in names)  # the page's order, whatever was sent
 
 
-def _hidden(value: Any, path: str) -> tuple[int, ...]:
+def _hidden(value: object, path: str) -> tuple[int, ...]:
     if not isinstance(value, list) or len(value) > MAX_LAYERS:
         raise fail(path, f"a list of at most {MAX_LAYERS} layer sizes", value)
     return tuple(_int_range(1, MAX_UNITS)(v, f"{path}[{i}]") for i, v in enumerate(value))
@@ -119,7 +119,7 @@ OPTIONS = {  # what the page offers, from the tables that check it
 }
 
 
-def parse_settings(body: Any, base: Settings | None = None) -> Settings:
+def parse_settings(body: object, base: Settings | None = None) -> Settings:
     """``base`` with the fields of ``body`` (a JSON object) replaced, each one checked."""
     base = base if base is not None else Settings()
     if not isinstance(body, Mapping):

@@ -32,6 +32,8 @@ class Distiller(Module):
     of training mode (validation, test) ``loss`` is the plain cross-entropy.
     """
 
+    teachers: list[Module]
+
     def __init__(
         self,
         student: Module,

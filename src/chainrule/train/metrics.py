@@ -12,11 +12,15 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
 from chainrule.errors import ArgumentError, DTypeError, ShapeError, suggest
+
+if TYPE_CHECKING:
+    from chainrule.backend import Array
 
 Metric = Callable[[np.ndarray, np.ndarray], float]
 
@@ -35,7 +39,9 @@ def predicted_classes(outputs: np.ndarray, threshold: float = 0.5) -> np.ndarray
     return (outputs.reshape(-1) > threshold).astype(np.int64)
 
 
-def accuracy(outputs: np.ndarray, targets: np.ndarray, sample_weight: Any = None) -> float:
+def accuracy(
+    outputs: np.ndarray, targets: np.ndarray, sample_weight: npt.ArrayLike | None = None
+) -> float:
     """Fraction of rows (of the total weight) whose predicted class is the target class."""
     outputs, targets = _check_rows(outputs, targets, "accuracy")
     weight = _check_weight(sample_weight, len(outputs), "accuracy")
@@ -44,7 +50,7 @@ def accuracy(outputs: np.ndarray, targets: np.ndarray, sample_weight: Any = None
 
 
 def top_k_accuracy(
-    outputs: np.ndarray, targets: np.ndarray, k: int = 5, sample_weight: Any = None
+    outputs: np.ndarray, targets: np.ndarray, k: int = 5, sample_weight: npt.ArrayLike | None = None
 ) -> float:
     """Fraction of rows (of the total weight) whose target is among the k highest scores."""
     outputs, targets = _check_rows(outputs, targets, "top_k_accuracy")
@@ -66,7 +72,7 @@ def confusion_matrix(
     outputs: np.ndarray,
     targets: np.ndarray,
     num_classes: int | None = None,
-    sample_weight: Any = None,
+    sample_weight: npt.ArrayLike | None = None,
 ) -> np.ndarray:
     """(C, C) counts (int), or total weights (float) with ``sample_weight``: row = true
     class, column = predicted class."""
@@ -96,7 +102,7 @@ def precision_recall(
     outputs: np.ndarray,
     targets: np.ndarray,
     num_classes: int | None = None,
-    sample_weight: Any = None,
+    sample_weight: npt.ArrayLike | None = None,
 ) -> dict[str, np.ndarray]:
     """Per-class precision, recall and F1 from the (weighted) confusion matrix (0 where
     undefined); ``support`` is each class's count (total weight)."""
@@ -111,7 +117,9 @@ def precision_recall(
     return {"precision": precision, "recall": recall, "f1": f1, "support": actual}
 
 
-def _check_rows(outputs: Any, targets: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
+def _check_rows(
+    outputs: npt.ArrayLike, targets: npt.ArrayLike, name: str
+) -> tuple[np.ndarray, np.ndarray]:
     """outputs (N,) or (N, C) and targets (N,) or (N, C) as arrays, N > 0 and C > 0."""
     outputs, targets = np.asarray(outputs), np.asarray(targets)
     if outputs.ndim not in (1, 2) or targets.ndim not in (1, 2) or 0 in outputs.shape[1:]:
@@ -136,7 +144,7 @@ def _check_rows(outputs: Any, targets: Any, name: str) -> tuple[np.ndarray, np.n
     return outputs, targets
 
 
-def _check_weight(sample_weight: Any, n: int, name: str) -> np.ndarray | None:
+def _check_weight(sample_weight: npt.ArrayLike | None, n: int, name: str) -> np.ndarray | None:
     """``sample_weight`` as float64 (N,), finite and >= 0 with a positive total; or None."""
     if sample_weight is None:
         return None
@@ -178,7 +186,9 @@ def f1(outputs: np.ndarray, targets: np.ndarray) -> float:
 def _top_k(k: int) -> Metric:
     """The top-k accuracy as a metric; one function per k (``DEVICE_HITS`` knows it)."""
 
-    def metric(outputs: np.ndarray, targets: np.ndarray, sample_weight: Any = None) -> float:
+    def metric(
+        outputs: np.ndarray, targets: np.ndarray, sample_weight: npt.ArrayLike | None = None
+    ) -> float:
         return top_k_accuracy(outputs, targets, k, sample_weight)
 
     metric.__name__ = f"top_{k}_accuracy"
@@ -193,7 +203,7 @@ METRICS: dict[str, Metric] = {
 }
 
 
-def _device_hits(outputs: Any, targets: Any, k: int = 1) -> Any:
+def _device_hits(outputs: Array, targets: Array, k: int = 1) -> Array:
     """(N,) booleans, computed where the arrays are: whether each row's target is among its
     k highest scores (k = 1: the predicted class, as ``predicted_classes`` finds it)."""
     from chainrule.backend import get_array_module
@@ -224,7 +234,7 @@ def _device_hits(outputs: Any, targets: Any, k: int = 1) -> Any:
 # The metrics that can count their hits on a device, so training on a GPU need not copy
 # each batch's outputs to the host: metric -> (N,) hits whose (weighted) sum is the
 # metric times its denominator.
-DEVICE_HITS: dict[Metric, Callable[[Any, Any], Any]] = {
+DEVICE_HITS: dict[Metric, Callable[[Array, Array], Array]] = {
     accuracy: _device_hits,
 }
 METRICS.update(

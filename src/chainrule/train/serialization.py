@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from chainrule.autograd.tensor import Tensor
 from chainrule.errors import CheckpointError
@@ -74,8 +75,8 @@ def _digest(arrays: Mapping[str, np.ndarray], metadata_json: str) -> str:
 
 def save_arrays(
     path: str | os.PathLike[str],
-    arrays: Mapping[str, Any],
-    metadata: Mapping[str, Any] | None = None,
+    arrays: Mapping[str, npt.ArrayLike],
+    metadata: Mapping[str, object] | None = None,
 ) -> None:
     """Write named arrays and JSON-safe ``metadata`` to ``path`` atomically, with a checksum."""
     arrays = {name: np.asarray(value) for name, value in arrays.items()}

@@ -24,7 +24,7 @@ class StorageError(ChainruleError, RuntimeError):
     """The storage of a study could not be opened, created or written (one line says why)."""
 
 
-def check_direction(direction: Any) -> str:
+def check_direction(direction: object) -> str:
     if direction not in DIRECTIONS:
         raise ArgumentError(f"direction must be 'maximize' or 'minimize'; got {direction!r}")
     return direction
@@ -108,7 +108,7 @@ class SearchResult:
         return text
 
     def _summary(self) -> str:
-        counts = {}
+        counts: dict[str, int] = {}
         for t in self.trials:
             counts[t.state] = counts.get(t.state, 0) + 1
         states = ", ".join(f"{n} {state}" for state, n in counts.items())
@@ -150,13 +150,13 @@ class SearchResult:
         return f"SearchResult({self.method}, {len(self.trials)} trials{best})"
 
 
-def _format(value: Any) -> str:
+def _format(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
 
 
-def _csv_value(value: Any) -> str:
+def _csv_value(value: object) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 

@@ -22,7 +22,7 @@ from chainrule.tune.space import Choice, Distribution, check_space, grid, grid_v
 from chainrule.tune.trial import Objective, describe, run_trial
 
 
-def check_count(value: Any, name: str, minimum: int = 1) -> int:
+def check_count(value: object, name: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
         raise ArgumentError(f"{name} must be an integer >= {minimum}; got {name}={value!r}")
     return int(value)
@@ -35,7 +35,7 @@ def _seed(seed: int | None) -> int:
     return check_count(seed, "seed", minimum=0)
 
 
-def _check_objective(objective: Any) -> Objective:
+def _check_objective(objective: object) -> Objective:
     if not callable(objective):
         raise ArgumentError(
             f"objective must be a function objective(params: dict) -> score; got {objective!r}"

@@ -18,7 +18,7 @@ import numpy as np
 from chainrule.errors import ArgumentError, ArgumentTypeError
 
 
-def _real(value: Any, owner: str, name: str) -> float:
+def _real(value: object, owner: str, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
         raise ArgumentTypeError(f"{owner}: {name} must be a number; got {value!r}")
     if not math.isfinite(value):
@@ -124,7 +124,7 @@ class Choice(Distribution):
         return f"Choice({self.options!r})"
 
 
-def check_space(space: Any) -> dict[str, Any]:
+def check_space(space: object) -> dict[str, Any]:
     """The space as a dict, with lists turned into ``Choice`` and every name checked."""
     if not isinstance(space, Mapping):
         raise ArgumentTypeError(

@@ -93,5 +93,5 @@ def describe(trial: Trial) -> str:
     return f"trial {trial.number}: {outcome}  [{params}]  ({trial.duration:.2f}s)"
 
 
-def _short(value: Any) -> str:
+def _short(value: object) -> str:
     return f"{value:.4g}" if isinstance(value, float) else repr(value)

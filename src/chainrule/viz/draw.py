@@ -211,7 +211,7 @@ def _expression(ctx: Any, name_of: Any) -> str:
     return f"{ctx.name.lower()}({', '.join(operands)})"
 
 
-def _value(t: Any) -> str:
+def _value(t: Tensor) -> str:
     """A value as a label shows it: the number, a few numbers, or the shape."""
     array = np.asarray(t.numpy() if isinstance(t, Tensor) else t)
     if array.size == 1:
