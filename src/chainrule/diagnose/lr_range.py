@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from chainrule.backend import get_rng_state, set_rng_state
+from chainrule.checks import is_int
 from chainrule.errors import ArgumentError
 from chainrule.nn.module import Module
 from chainrule.optim import SGD
@@ -62,7 +63,7 @@ def lr_find(
         raise ArgumentError(
             f"lr_find: need 0 < start_lr < end_lr; got start_lr={start_lr}, end_lr={end_lr}"
         )
-    if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 2:
+    if not is_int(num_steps) or num_steps < 2:
         raise ArgumentError(
             f"lr_find: num_steps must be an integer >= 2; got num_steps={num_steps!r}"
         )

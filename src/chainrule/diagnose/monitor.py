@@ -22,6 +22,7 @@ import numpy as np
 from chainrule.autograd.grad_mode import no_grad
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_array_module, to_numpy
+from chainrule.checks import is_int
 from chainrule.errors import ArgumentError
 from chainrule.nn import activation as A
 from chainrule.nn.module import Module
@@ -90,9 +91,9 @@ class Monitor(Callback):
         monitor_size: int = MONITOR_SIZE,
         plot: bool = True,
     ) -> None:
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+        if not is_int(every) or every < 1:
             raise ArgumentError(f"Monitor: every must be a positive integer; got every={every!r}")
-        if isinstance(monitor_size, bool) or not isinstance(monitor_size, int) or monitor_size < 1:
+        if not is_int(monitor_size) or monitor_size < 1:
             raise ArgumentError(
                 f"Monitor: monitor_size must be a positive integer; got monitor_size={monitor_size!r}"
             )

@@ -9,14 +9,14 @@ from __future__ import annotations
 from chainrule import backend
 from chainrule.autograd.creation import full, zeros
 from chainrule.autograd.tensor import Tensor
+from chainrule.checks import check_number, check_positive_int
 from chainrule.errors import ShapeError
 from chainrule.nn import init
-from chainrule.nn.linear import check_positive_int
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
 from chainrule.ops import activation as A
 from chainrule.ops import elementwise as E
-from chainrule.ops._operands import as_tensor, check_number
+from chainrule.ops._operands import as_tensor
 from chainrule.ops.linalg import linear
 
 

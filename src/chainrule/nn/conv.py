@@ -5,9 +5,9 @@ from __future__ import annotations
 from chainrule import backend
 from chainrule.autograd.creation import zeros
 from chainrule.autograd.tensor import Tensor
+from chainrule.checks import check_positive_int
 from chainrule.errors import ShapeError
 from chainrule.nn import init
-from chainrule.nn.linear import check_positive_int
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
 from chainrule.ops._operands import as_tensor

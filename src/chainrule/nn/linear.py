@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from chainrule import backend
 from chainrule.autograd.creation import zeros
 from chainrule.autograd.tensor import Tensor
-from chainrule.errors import ArgumentError, ShapeError
+from chainrule.checks import check_positive_int
+from chainrule.errors import ShapeError
 from chainrule.nn import init
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
 from chainrule.ops.linalg import Linear as LinearOp
-
-
-def check_positive_int(value: Any, name: str, layer: str) -> int:
-    """``value`` if it is a positive int, else an error naming the layer and argument."""
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ArgumentError(f"{layer}: {name} must be a positive integer; got {name}={value!r}")
-    return value
 
 
 class Linear(Module):

@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from chainrule.autograd.tensor import Tensor
+from chainrule.checks import check_number
 from chainrule.errors import ArgumentError
 from chainrule.nn.module import Module
 from chainrule.ops import loss as L
-from chainrule.ops._operands import check_number
 
 
 class _Loss(Module):

@@ -5,11 +5,11 @@ from __future__ import annotations
 from chainrule import backend
 from chainrule.autograd.creation import ones, zeros
 from chainrule.autograd.tensor import Tensor
+from chainrule.checks import check_number, check_positive_int
 from chainrule.errors import ArgumentError, ShapeError
-from chainrule.nn.linear import check_positive_int
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
-from chainrule.ops._operands import as_tensor, check_number
+from chainrule.ops._operands import as_tensor
 from chainrule.ops.norm import batch_norm
 
 

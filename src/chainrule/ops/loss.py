@@ -17,8 +17,9 @@ from chainrule.autograd.function import Function
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_array_module
 from chainrule.backend.checks import flagged
+from chainrule.checks import check_number
 from chainrule.errors import ArgumentError, DTypeError, ShapeError
-from chainrule.ops._operands import as_tensor, check_number
+from chainrule.ops._operands import as_tensor
 from chainrule.ops.activation import softmax, stable_sigmoid
 from chainrule.ops.elementwise import abs
 from chainrule.ops.shape import getitem

@@ -15,6 +15,7 @@ from chainrule.autograd.function import Function
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_array_module
 from chainrule.backend.kernels import max_pool_backward_compiled, max_pool_compiled
+from chainrule.checks import is_number
 from chainrule.errors import ArgumentError, ArgumentTypeError, ShapeError
 from chainrule.ops._operands import as_tensor
 from chainrule.ops.conv import (
@@ -220,7 +221,7 @@ def pool_geometry(kernel_size: Any, stride: Any, padding: Any, op: str) -> tuple
 
 def check_lp_norm(p: Any, op: str) -> float:
     """p as a float, if it is a positive finite number."""
-    if isinstance(p, bool) or not isinstance(p, int | float):
+    if not is_number(p):
         raise ArgumentTypeError(f"{op}: p must be a number; got {p!r}")
     if not 0 < p < math.inf:
         raise ArgumentError(f"{op}: p must be positive and finite; got p={p}")

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from chainrule.checks import is_int
 from chainrule.data.plane import FEATURES, PLANE_SETS
 from chainrule.experiments.config import ExperimentConfig, to_toml
 from chainrule.experiments.parse import parse_config
@@ -67,7 +68,7 @@ def _at_most(check: Any, high: float, kind: str) -> Any:
 
 def _int_range(low: int, high: int) -> Any:
     def check(value: Any, path: str) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        if not is_int(value) or not low <= value <= high:
             raise fail(path, f"an integer >= {low} and <= {high}", value)
         return value
 

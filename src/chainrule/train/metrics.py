@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.checks import is_int
 from chainrule.errors import ArgumentError, DTypeError, ShapeError, suggest
 
 Metric = Callable[[np.ndarray, np.ndarray], float]
@@ -76,7 +77,7 @@ def confusion_matrix(
     true = _class_targets(targets)
     if num_classes is None:
         num_classes = outputs.shape[1] if outputs.ndim == 2 and outputs.shape[1] > 1 else 2
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+    if not is_int(num_classes) or num_classes < 1:
         raise ArgumentError(
             f"confusion_matrix: num_classes must be a positive integer; got {num_classes!r}"
         )
