@@ -11,8 +11,8 @@ from chainrule.nn import init
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
 from chainrule.ops._operands import as_tensor
+from chainrule.ops._windows import Pair, as_pair, check_window_fits, format_pair
 from chainrule.ops.conv import Conv2d as Conv2dOp
-from chainrule.ops.conv import Pair, as_pair, check_window_fits, format_pair
 
 
 class Conv2d(Module):

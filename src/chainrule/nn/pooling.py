@@ -6,7 +6,7 @@ from chainrule.autograd.tensor import Tensor
 from chainrule.errors import ArgumentError, ShapeError
 from chainrule.nn.module import Module
 from chainrule.ops._operands import as_tensor
-from chainrule.ops.conv import Pair, check_window_fits, format_pair
+from chainrule.ops._windows import Pair, check_window_fits, format_pair
 from chainrule.ops.pool import AvgPool2d as AvgPool2dOp
 from chainrule.ops.pool import LPPool2d as LPPool2dOp
 from chainrule.ops.pool import MaxPool2d as MaxPool2dOp

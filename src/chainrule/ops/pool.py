@@ -18,7 +18,7 @@ from chainrule.backend.kernels import max_pool_backward_compiled, max_pool_compi
 from chainrule.checks import is_number
 from chainrule.errors import ArgumentError, ArgumentTypeError, ShapeError
 from chainrule.ops._operands import as_tensor
-from chainrule.ops.conv import (
+from chainrule.ops._windows import (
     Pair,
     as_pair,
     check_window_fits,

@@ -39,6 +39,7 @@ from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_rng_state, manual_seed, set_rng_state
 from chainrule.errors import ArgumentError, DataError
 from chainrule.train.loop import fit
+from chainrule.train.metrics import softmax
 from chainrule.train.weights import check_sample_weight
 
 PREDICT_BATCH = 1024  # rows per forward pass when predicting
@@ -275,8 +276,7 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
         if self.binary_:
             positive = _sigmoid(logits[:, 0])
             return np.column_stack([1 - positive, positive])
-        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return shifted / shifted.sum(axis=1, keepdims=True)
+        return softmax(logits)
 
     def predict_log_proba(self, X: Any) -> np.ndarray:
         """log of ``predict_proba`` (N, n_classes)."""

@@ -29,6 +29,14 @@ def _class_targets(targets: np.ndarray) -> np.ndarray:
     return targets.reshape(-1).astype(np.int64, copy=False)
 
 
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Softmax of each row of host logits (N, C): class probabilities (N, C), same dtype.
+
+    The one host-side softmax (the engine's is ``chainrule.ops.softmax``, on tensors)."""
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
 def predicted_classes(outputs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
     """The predicted class of each row: argmax for (N, C), ``output > threshold`` for binary."""
     if outputs.ndim == 2 and outputs.shape[1] > 1:
