@@ -70,7 +70,7 @@ from chainrule.experiments.transfer import apply_transfer, describe
 from chainrule.train import callbacks as cb
 from chainrule.train.distill import Distiller
 from chainrule.train.history import History
-from chainrule.train.loop import OPTIMIZERS, Trainer, predict
+from chainrule.train.loop import Trainer, predict
 from chainrule.train.metrics import get_metric, softmax
 from chainrule.train.model_file import save as save_model
 from chainrule.train.serialization import atomic_write_text, load, save
@@ -469,9 +469,7 @@ def _train(
                 f"distillation from {distillation.teacher} ({len(teachers)} model(s)), "
                 f"T = {distillation.temperature:g}, alpha = {distillation.alpha:g}"
             )
-    optimizer = getattr(optim, OPTIMIZERS[config.optimizer.name])(
-        trained.parameters(), **config.optimizer.args
-    )
+    optimizer = optim.get(config.optimizer.name, trained.parameters(), **config.optimizer.args)
     checkpoints = directory / "checkpoints"
     held_out = config.data.validation != "test"
     monitor = _selection_monitor(config)

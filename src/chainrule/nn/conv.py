@@ -10,11 +10,13 @@ from chainrule.errors import ShapeError
 from chainrule.nn import init
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
+from chainrule.nn.registry import register_layer
 from chainrule.ops._operands import as_tensor
 from chainrule.ops._windows import Pair, as_pair, check_window_fits, format_pair
 from chainrule.ops.conv import Conv2d as Conv2dOp
 
 
+@register_layer("conv2d", takes="images", size="in_channels")
 class Conv2d(Module):
     """y = w (*) x + b: x (N, in_channels, H, W) -> (N, out_channels, H', W').
 

@@ -10,9 +10,11 @@ from chainrule.errors import ShapeError
 from chainrule.nn import init
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
+from chainrule.nn.registry import register_layer
 from chainrule.ops.linalg import Linear as LinearOp
 
 
+@register_layer("linear", takes="flat", size="in_features")
 class Linear(Module):
     """y = x W^T + b: x (*, in_features) -> (*, out_features).
 

@@ -9,6 +9,7 @@ from chainrule.checks import check_number, check_positive_int
 from chainrule.errors import ArgumentError, ShapeError
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
+from chainrule.nn.registry import register_layer
 from chainrule.ops._operands import as_tensor
 from chainrule.ops.norm import batch_norm
 
@@ -86,6 +87,7 @@ class _BatchNorm(Module):
         )
 
 
+@register_layer("batchnorm", takes="flat", size="num_features", arguments=("eps", "momentum"))
 class BatchNorm1d(_BatchNorm):
     """Batch normalisation of features: x (N, C) or (N, C, L) -> same shape."""
 
@@ -93,6 +95,7 @@ class BatchNorm1d(_BatchNorm):
     input_layout = "(N, {c}) or (N, {c}, L)"
 
 
+@register_layer("batchnorm", takes="images", size="num_features", arguments=("eps", "momentum"))
 class BatchNorm2d(_BatchNorm):
     """Batch normalisation of feature maps (Ioffe & Szegedy): x (N, C, H, W) -> same shape,
     statistics per channel over N, H and W."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from chainrule.autograd.tensor import Tensor
 from chainrule.errors import ArgumentError, ShapeError
 from chainrule.nn.module import Module
+from chainrule.nn.registry import register_layer
 from chainrule.ops._operands import as_tensor
 from chainrule.ops._windows import Pair, check_window_fits, format_pair
 from chainrule.ops.pool import AvgPool2d as AvgPool2dOp
@@ -37,6 +38,7 @@ class _Pool2d(Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
+@register_layer("maxpool2d", takes="images")
 class MaxPool2d(_Pool2d):
     """Maximum of each window: (N, C, H, W) -> (N, C, H', W'); stride defaults to kernel_size."""
 
@@ -51,6 +53,7 @@ class MaxPool2d(_Pool2d):
         )
 
 
+@register_layer("avgpool2d", takes="images")
 class AvgPool2d(_Pool2d):
     """Mean of each window (zero padding counts): (N, C, H, W) -> (N, C, H', W')."""
 
@@ -65,6 +68,7 @@ class AvgPool2d(_Pool2d):
         )
 
 
+@register_layer("lppool2d", takes="images", arguments=("p", "kernel_size", "stride"))
 class LPPool2d(_Pool2d):
     """L^p pooling, ((1/k) sum_window x^p)^(1/p) with k = kh*kw: (N, C, H, W) -> (N, C, H', W').
 

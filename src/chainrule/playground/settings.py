@@ -21,7 +21,7 @@ from chainrule.data.plane import FEATURES, PLANE_SETS
 from chainrule.experiments.config import ExperimentConfig, to_toml
 from chainrule.experiments.parse import parse_config
 from chainrule.experiments.schema import ConfigError, choice, fail, number
-from chainrule.train.loop import OPTIMIZERS
+from chainrule.optim import OPTIMIZERS
 
 MAX_LAYERS = 8
 MAX_UNITS = 8
@@ -241,7 +241,7 @@ def export_script(settings: Settings, epochs: int) -> str:
         noise=s.noise,
         train_fraction=s.train_fraction,
         layers="".join(f"    {line},\n" for line in lines),
-        optimizer=OPTIMIZERS[s.optimizer],
+        optimizer=OPTIMIZERS[s.optimizer].__name__,
         lr=s.lr,
         batch_size=s.batch_size,
         regularizer=penalty.get(s.regularization, "None") if s.reg_rate else "None",
