@@ -54,7 +54,7 @@ LAYERS = {
         FLAT,
     ),
 }
-NOT_LAYERS = {"Module", "Parameter", "ModuleList"}  # ModuleList is held, not called: below
+NOT_LAYERS = {"Module", "Parameter", "ModuleList", "Activation"}  # bases; ModuleList is held
 
 
 def shipped_module_classes():

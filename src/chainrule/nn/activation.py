@@ -8,21 +8,23 @@ them by name, rather than keeping a list of them elsewhere.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, ClassVar
 
 from chainrule import backend
-from chainrule.autograd.creation import full, zeros
+from chainrule.autograd.creation import zeros
 from chainrule.autograd.tensor import Tensor
 from chainrule.checks import check_number, check_positive_int
 from chainrule.errors import ArgumentError, ShapeError, suggest
 from chainrule.nn import init
+from chainrule.nn.init import constant_
 from chainrule.nn.module import Module
-from chainrule.nn.parameter import Parameter
 from chainrule.nn.registry import register_layer
+from chainrule.nn.weight_layer import WeightLayer
 from chainrule.ops import activation as A
 from chainrule.ops import elementwise as E
 from chainrule.ops._operands import as_tensor
-from chainrule.ops.linalg import linear
+from chainrule.ops.linalg import check_linear, linear
 
 # Every elementwise activation by its registered name ("relu", "leaky_relu", ...).
 ACTIVATIONS: dict[str, type[Activation]] = {}
@@ -104,7 +106,7 @@ class LeakyReLU(Activation):
         return f"alpha={self.alpha}"
 
 
-class PReLU(Activation):
+class PReLU(Activation, WeightLayer):
     """y = x where x > 0, else a x, with a learned: one slope shared (num_parameters=1) or
     one per channel of axis 1. ``weight`` (num_parameters,) starts at ``init`` (0.25)."""
 
@@ -117,10 +119,8 @@ class PReLU(Activation):
         super().__init__()
         self.num_parameters = check_positive_int(num_parameters, "num_parameters", "PReLU")
         self.init = check_number(init, "init", "PReLU")
-        self.weight = Parameter(full(num_parameters, init, dtype=dtype), dtype=dtype)
-
-    def reset_parameters(self) -> None:
-        self.weight.data[...] = self.init
+        start = functools.partial(constant_, value=self.init)
+        self.add_weight("weight", (num_parameters,), start, dtype, argument="init")
 
     def forward(self, x: Tensor) -> Tensor:
         return A.prelu(x, self.weight)
@@ -239,7 +239,7 @@ class GELU(Activation):
 
 
 @register_layer("rbf", takes="flat", size="in_features")
-class RBF(Module):
+class RBF(WeightLayer):
     """Radial basis units y[n, u] = exp(-||w_u - x_n||^2 / sigma^2): x (N, in_features)
     -> (N, out_features). The centres ``weight`` (out_features, in_features) are learned
     and default to N(0, 1) draws (``weight_init``); the width ``sigma`` is fixed."""
@@ -255,14 +255,9 @@ class RBF(Module):
         super().__init__()
         self.in_features = check_positive_int(in_features, "in_features", "RBF")
         self.out_features = check_positive_int(out_features, "out_features", "RBF")
-        self.weight = Parameter(zeros(out_features, in_features, dtype=dtype), dtype=dtype)
-        A.rbf(zeros(1, in_features), self.weight.detach(), sigma)  # checks sigma now
+        A.rbf(zeros(1, in_features), zeros(out_features, in_features), sigma)  # checks sigma now
         self.sigma = sigma
-        self.weight_init = init.get_initializer(weight_init, "weight_init")
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        self.weight_init(self.weight)
+        self.add_weight("weight", (out_features, in_features), weight_init, dtype)
 
     def forward(self, x: Tensor) -> Tensor:
         if not isinstance(x, Tensor):
@@ -297,7 +292,7 @@ class Maxout(Module):
 
 
 @register_layer("maxout", takes="flat", size="in_features")
-class MaxoutLinear(Module):
+class MaxoutLinear(WeightLayer):
     """Goodfellow et al.'s maxout units: h_i = max over j < k of (x W^T + b)[i k + j].
 
     x (*, in_features) -> (*, out_features). weight (out_features * k, in_features) and
@@ -318,30 +313,13 @@ class MaxoutLinear(Module):
         self.in_features = check_positive_int(in_features, "in_features", "MaxoutLinear")
         self.out_features = check_positive_int(out_features, "out_features", "MaxoutLinear")
         self.num_pieces = check_positive_int(num_pieces, "num_pieces", "MaxoutLinear")
-        self.weight_init = init.get_initializer(weight_init, "weight_init")
-        self.bias_init = init.get_initializer(bias_init, "bias_init")
         pieces = out_features * num_pieces
-        self.weight = Parameter(zeros(pieces, in_features, dtype=dtype), dtype=dtype)
-        if bias:
-            self.bias = Parameter(zeros(pieces, dtype=dtype), dtype=dtype)
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        self.weight_init(self.weight)
-        if self.bias is not None:
-            self.bias_init(self.bias)
+        self.add_weight("weight", (pieces, in_features), weight_init, dtype)
+        self.add_weight("bias", (pieces,) if bias else None, bias_init, dtype)
 
     def forward(self, x: Tensor) -> Tensor:
-        if not isinstance(x, Tensor):
-            x = as_tensor(x)
-        if x.ndim == 0 or x.shape[-1] != self.in_features:
-            raise ShapeError(
-                f"MaxoutLinear({self.in_features} -> {self.out_features}, "
-                f"{self.num_pieces} pieces) got input of shape {tuple(x.shape)}; "
-                f"expected (*, {self.in_features})"
-            )
+        where = f"MaxoutLinear({self.in_features} -> {self.out_features}, {self.num_pieces} pieces)"
+        x = check_linear(x, self.weight, where)
         return A.maxout(linear(x, self.weight, self.bias), self.num_pieces, axis=-1)
 
     def extra_repr(self) -> str:

@@ -7,14 +7,13 @@ from chainrule.autograd.creation import ones, zeros
 from chainrule.autograd.tensor import Tensor
 from chainrule.checks import check_number, check_positive_int
 from chainrule.errors import ArgumentError, ShapeError
-from chainrule.nn.module import Module
-from chainrule.nn.parameter import Parameter
 from chainrule.nn.registry import register_layer
+from chainrule.nn.weight_layer import WeightLayer
 from chainrule.ops._operands import as_tensor
 from chainrule.ops.norm import batch_norm
 
 
-class _BatchNorm(Module):
+class _BatchNorm(WeightLayer):
     """Normalise each channel (axis 1) by the batch's mean and variance in training, by
     running estimates after ``eval()``; then scale by gamma (``weight``, starts at 1) and
     shift by beta (``bias``, starts at 0) when ``affine``.
@@ -43,12 +42,9 @@ class _BatchNorm(Module):
         if not 0 <= check_number(momentum, "momentum", name) <= 1:
             raise ArgumentError(f"{name}: momentum must be in [0, 1]; got momentum={momentum}")
         self.eps, self.momentum, self.affine = eps, momentum, affine
-        if affine:
-            self.weight = Parameter(ones(num_features, dtype=dtype), dtype=dtype)
-            self.bias = Parameter(zeros(num_features, dtype=dtype), dtype=dtype)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        shape = (num_features,) if affine else None
+        self.add_weight("weight", shape, "ones", dtype)  # gamma
+        self.add_weight("bias", shape, "zeros", dtype)  # beta
         self.register_buffer("running_mean", zeros(num_features, dtype=dtype))
         self.register_buffer("running_var", ones(num_features, dtype=dtype))
 
@@ -58,9 +54,7 @@ class _BatchNorm(Module):
 
     def reset_parameters(self) -> None:
         self.reset_running_stats()
-        if self.affine:
-            self.weight.data[...] = 1
-            self.bias.data[...] = 0
+        super().reset_parameters()
 
     def forward(self, x: Tensor) -> Tensor:
         if not isinstance(x, Tensor):

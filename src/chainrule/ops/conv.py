@@ -92,6 +92,20 @@ class Conv2d(Function):
         return grad_x, grad_w, grad_b
 
 
+def check_conv2d(x: Any, weight: Tensor, padding: Pair, where: str) -> Tensor:
+    """x as a tensor, if it fits ``weight`` (F, C, kh, kw): x (N, C, H, W) with the kernel
+    fitting the padded H and W; else a ShapeError that names ``where`` (the op, or the
+    layer that forwards through it)."""
+    x = as_tensor(x)
+    if weight.ndim != 4:
+        raise ShapeError(f"{where}: weight must be 4-D (F, C, kh, kw); got shape {weight.shape}")
+    c, kh, kw = weight.shape[1:]
+    if x.ndim != 4 or x.shape[1] != c:
+        raise ShapeError(f"{where} got input of shape {tuple(x.shape)}; expected (N, {c}, H, W)")
+    check_window_fits(x.shape, (kh, kw), padding, where)
+    return x
+
+
 def conv2d(
     x: Tensor,
     weight: Tensor,
@@ -103,20 +117,12 @@ def conv2d(
 
     H' = floor((H + 2 padding - kh) / stride) + 1, likewise W'; padding adds zeros.
     """
-    x = as_tensor(x)
     stride = as_pair(stride, "stride", "conv2d")
     padding = as_pair(padding, "padding", "conv2d", minimum=0)
-    if weight.ndim != 4:
-        raise ShapeError(f"conv2d: weight must be 4-D (F, C, kh, kw); got shape {weight.shape}")
-    f, c, kh, kw = weight.shape
-    if x.ndim != 4 or x.shape[1] != c:
-        raise ShapeError(
-            f"conv2d: input of shape {tuple(x.shape)} does not fit weight of shape "
-            f"{tuple(weight.shape)}; expected input (N, {c}, H, W)"
-        )
-    check_window_fits(x.shape, (kh, kw), padding, "conv2d")
+    x = check_conv2d(x, weight, padding, f"conv2d with weight of shape {tuple(weight.shape)}")
     if bias is None:
         return Conv2d.apply(x, weight, stride=stride, padding=padding)
+    f = weight.shape[0]
     if tuple(bias.shape) != (f,):
         raise ShapeError(f"conv2d: bias must have shape ({f},); got {tuple(bias.shape)}")
     return Conv2d.apply(x, weight, bias, stride=stride, padding=padding)

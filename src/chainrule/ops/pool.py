@@ -228,15 +228,21 @@ def check_lp_norm(p: Any, op: str) -> float:
     return float(p)
 
 
+def check_pool_input(x: Any, kernel: Pair, padding: Pair, where: str) -> Tensor:
+    """x as a tensor, if it is (N, C, H, W) with the ``kernel`` window fitting the padded
+    H and W; else a ShapeError that names ``where`` (the op, or the layer)."""
+    x = as_tensor(x)
+    if x.ndim != 4:
+        raise ShapeError(f"{where} got input of shape {tuple(x.shape)}; expected (N, C, H, W)")
+    check_window_fits(x.shape, kernel, padding, where)
+    return x
+
+
 def _pool_input(
     x: Any, kernel_size: Any, stride: Any, padding: Any, op: str
 ) -> tuple[Tensor, Pair, Pair, Pair]:
-    x = as_tensor(x)
     kernel, stride, padding = pool_geometry(kernel_size, stride, padding, op)
-    if x.ndim != 4:
-        raise ShapeError(f"{op}: expected input (N, C, H, W); got shape {tuple(x.shape)}")
-    check_window_fits(x.shape, kernel, padding, op)
-    return x, kernel, stride, padding
+    return check_pool_input(x, kernel, padding, op), kernel, stride, padding
 
 
 def max_pool2d(
