@@ -58,7 +58,7 @@ class BCEWithLogitsLoss(_Loss):
 
 class CrossEntropyLoss(_Loss):
     """Cross-entropy of softmax(logits (N, C)) against class indices (N,) or probabilities
-    (N, C); ``label_smoothing`` eps mixes the target with the uniform distribution;
+    (N, C); ``label_smoothing`` s mixes the target with the uniform distribution;
     ``weight`` (C,) weighs the classes."""
 
     def __init__(
