@@ -425,7 +425,8 @@ def test_functional_forms_check_their_arguments():
     x = cr.zeros(2, 3, 8, 8)
     with pytest.raises(
         ShapeError,
-        match=r"does not fit weight of shape \(4, 2, 3, 3\); expected input \(N, 2, H, W\)",
+        match=r"conv2d with weight of shape \(4, 2, 3, 3\) got input of shape \(2, 3, 8, 8\); "
+        r"expected \(N, 2, H, W\)",
     ):
         F.conv2d(x, cr.zeros(4, 2, 3, 3))
     with pytest.raises(ShapeError, match=r"bias must have shape \(4,\)"):
@@ -433,7 +434,7 @@ def test_functional_forms_check_their_arguments():
     with pytest.raises(ShapeError, match="weight must be 4-D"):
         F.conv2d(x, cr.zeros(4, 3, 3))
     with pytest.raises(
-        ShapeError, match=r"max_pool2d: expected input \(N, C, H, W\); got shape \(3, 8, 8\)"
+        ShapeError, match=r"max_pool2d got input of shape \(3, 8, 8\); expected \(N, C, H, W\)"
     ):
         F.max_pool2d(cr.zeros(3, 8, 8), 2)
     with pytest.raises(ArgumentError, match="lp_pool2d: p must be positive and finite"):

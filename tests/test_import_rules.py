@@ -52,10 +52,6 @@ EXCEPTIONS = {
     ("autograd/tensor.py", "chainrule.ops"),
     # fit(strategy="mpi") names the MPI strategy; imported only when asked for.
     ("train/strategy.py", "chainrule.distributed"),
-    # Known violations, removed by part A (issue 20): delete these lines at merge.
-    ("data/loader.py", "chainrule.nn.linear"),  # removed by part A
-    ("optim/optimizer.py", "chainrule.nn.utils"),  # removed by part A
-    ("optim/lr_scheduler.py", "chainrule.nn.utils"),  # removed by part A
 }
 
 

@@ -164,6 +164,59 @@ def test_reduce_lr_on_plateau_state_dict_round_trip():
     assert plateau_lrs(resumed, metrics[4:]) == uninterrupted[4:]
 
 
+class _Trainer:
+    """What the callback sees of a trainer: the optimiser, and a log."""
+
+    def __init__(self, optimizer):
+        self.optimizer, self.lines = optimizer, []
+
+    def log(self, line):
+        self.lines.append(line)
+
+
+@pytest.mark.parametrize("threshold_mode", ["abs", "rel"])
+def test_the_plateau_callback_follows_the_schedulers_rule_step_for_step(threshold_mode):
+    from chainrule.train.callbacks import ReduceLROnPlateau
+
+    losses = [5.0, 4.0, 4.0, 3.99995, 4.0, 3.0, 3.0, 3.0, 3.0, 2.9, 2.9, 2.9]
+    settings = dict(factor=0.5, patience=1, cooldown=1, min_lr=0.1)
+    schedule = ls.ReduceLROnPlateau(
+        make_optimizer(1.0), threshold=1e-4, threshold_mode=threshold_mode, **settings
+    )
+    callback = ReduceLROnPlateau(threshold_mode=threshold_mode, verbose=True, **settings)
+    callback.set_trainer(_Trainer(make_optimizer(1.0)))
+    callback.on_train_begin()
+    from_callback = []
+    for epoch, loss in enumerate(losses):
+        callback.on_epoch_end(epoch, {"val_loss": loss})
+        from_callback.append(callback.trainer.optimizer.param_groups[0]["lr"])
+    assert from_callback == plateau_lrs(schedule, losses)
+    assert callback.trainer.lines[0] == "epoch 4: reducing learning rate to 0.5"
+
+
+def test_the_plateau_callback_takes_kerass_min_delta_as_an_absolute_threshold():
+    from chainrule.train.callbacks import ReduceLROnPlateau
+
+    callback = ReduceLROnPlateau(min_delta=0.5, patience=0, factor=0.5, verbose=False)
+    callback.set_trainer(_Trainer(make_optimizer(1.0)))
+    callback.on_train_begin()
+    for epoch, loss in enumerate([10.0, 9.6, 9.0]):  # 9.6 > 10 - 0.5: not an improvement
+        callback.on_epoch_end(epoch, {"val_loss": loss})
+    assert callback.trainer.optimizer.param_groups[0]["lr"] == 0.5
+    assert callback.best == 9.0
+
+
+def test_the_plateau_callback_resumes_from_the_counters_it_used_to_save():
+    from chainrule.train.callbacks import ReduceLROnPlateau
+
+    callback = ReduceLROnPlateau(patience=1, factor=0.5, verbose=False)
+    callback.set_trainer(_Trainer(make_optimizer(1.0)))
+    callback.on_train_begin()
+    callback.load_state_dict({"best": 2.0, "wait": 1, "cooldown_left": 0})
+    callback.on_epoch_end(0, {"val_loss": 2.0})  # the second bad epoch in a row
+    assert callback.trainer.optimizer.param_groups[0]["lr"] == 0.5
+
+
 @pytest.mark.parametrize(
     "make, error, message",
     [

@@ -3,7 +3,6 @@ give bitwise the same outputs, and refuse damaged or hostile files naming them."
 
 import inspect
 import json
-from collections import OrderedDict
 
 import numpy as np
 import pytest
@@ -15,46 +14,15 @@ from chainrule.experiments import load_config, run_experiment
 from chainrule.train import load as load_state
 from chainrule.train import save as save_state
 from chainrule.train.serialization import save_arrays
+from test_op_layer_table import SHAPED_LAYERS
 
 rng = np.random.default_rng(0)
 IMAGES = (2, 3, 6, 6)
 FLAT = (4, 6)
 
-# Every shipped layer: (how to make it with non-default settings, an input shape).
-LAYERS = {
-    "Linear": (lambda: nn.Linear(6, 5, bias=False), FLAT),
-    "Conv2d": (lambda: nn.Conv2d(3, 4, (3, 2), stride=(2, 1), padding=1), IMAGES),
-    "MaxoutLinear": (lambda: nn.MaxoutLinear(6, 3, 4), FLAT),
-    "RBF": (lambda: nn.RBF(6, 5, sigma=2.5), FLAT),
-    "PReLU": (lambda: nn.PReLU(3, init=0.1), IMAGES),
-    "BatchNorm1d": (lambda: nn.BatchNorm1d(6, eps=1e-3, momentum=0.2), FLAT),
-    "BatchNorm2d": (lambda: nn.BatchNorm2d(3, affine=False), IMAGES),
-    "MaxPool2d": (lambda: nn.MaxPool2d(3, stride=2, padding=1), IMAGES),
-    "AvgPool2d": (lambda: nn.AvgPool2d(2, stride=1), IMAGES),
-    "LPPool2d": (lambda: nn.LPPool2d(3, 2, root_of="sum"), IMAGES),
-    "Dropout": (lambda: nn.Dropout(0.25), FLAT),
-    "Flatten": (lambda: nn.Flatten(2), IMAGES),
-    "Identity": (nn.Identity, FLAT),
-    "Sigmoid": (nn.Sigmoid, FLAT),
-    "Tanh": (nn.Tanh, FLAT),
-    "ReLU": (nn.ReLU, FLAT),
-    "AbsRectify": (nn.AbsRectify, FLAT),
-    "LeakyReLU": (lambda: nn.LeakyReLU(0.2), FLAT),
-    "ELU": (lambda: nn.ELU(0.5), FLAT),
-    "Softplus": (lambda: nn.Softplus(2.0), FLAT),
-    "Hardtanh": (lambda: nn.Hardtanh(-0.5, 2.0), FLAT),
-    "Softmax": (lambda: nn.Softmax(axis=0), FLAT),
-    "LogSoftmax": (lambda: nn.LogSoftmax(axis=1), FLAT),
-    "GELU": (lambda: nn.GELU(approximate="tanh"), FLAT),
-    "Maxout": (lambda: nn.Maxout(2), FLAT),
-    "Sequential": (lambda: nn.Sequential(OrderedDict(a=nn.Linear(6, 3), b=nn.Tanh())), FLAT),
-    "Residual": (lambda: nn.Residual(nn.Linear(6, 2), projection=nn.Linear(6, 2)), FLAT),
-    "Autoencoder": (
-        lambda: nn.Autoencoder(nn.Linear(6, 2), nn.Linear(2, 6), noise=0.2, corruption="mask"),
-        FLAT,
-    ),
-}
-NOT_LAYERS = {"Module", "Parameter", "ModuleList"}  # ModuleList is held, not called: below
+# Every shipped layer: the rows of the one table (how to make it, an input shape).
+LAYERS = SHAPED_LAYERS
+NOT_LAYERS = {"Module", "Parameter", "ModuleList", "Activation"}  # bases; ModuleList is held
 
 
 def shipped_module_classes():

@@ -5,6 +5,8 @@ data is: on a GPU that copy waits for the device. Inside ``defer_checks(pending)
 device flag is not read: it is appended to ``pending`` with the error it stands for, and
 whoever deferred reads all the flags later in one copy (the training loop does, with its
 running statistics) and raises the first error found. Host flags are always read at once.
+
+Not the home of argument checks (``chainrule.checks`` is): these defer checks of device data.
 """
 
 from __future__ import annotations

@@ -6,16 +6,15 @@ Each returns NumPy arrays: inputs as float32 (MNIST: raw uint8) and labels as in
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from chainrule.backend import default_generator
+from chainrule.checks import check_int, check_number, is_number
 from chainrule.data._optional import require
 from chainrule.data.mnist import load_mnist
-from chainrule.data.transforms import check_number
 from chainrule.errors import ArgumentError, ShapeError
 
 __all__ = [
@@ -58,7 +57,7 @@ def make_spirals(
     Spiral k is r (cos t, sin t) with r from 0 to 1, t = 2 pi n_turns r + k pi, plus
     Gaussian noise of std ``noise``; samples come ordered by class (k = 0 first).
     """
-    n_samples = _check_count(n_samples, "make_spirals", minimum=2)
+    n_samples = check_int(n_samples, "n_samples", "make_spirals", minimum=2)
     noise = check_number(noise, "noise", "make_spirals")
     n_turns = check_number(n_turns, "n_turns", "make_spirals")
     if noise < 0:
@@ -87,10 +86,10 @@ def make_blobs(
     array; ``std`` is one standard deviation or one per blob. Samples come ordered by
     blob, as evenly spread over the blobs as ``n_samples`` allows.
     """
-    n_samples = _check_count(n_samples, "make_blobs", minimum=1)
+    n_samples = check_int(n_samples, "n_samples", "make_blobs", minimum=1)
     generator = generator if generator is not None else default_generator()
     if isinstance(centers, int | np.integer) and not isinstance(centers, bool):
-        _check_count(int(centers), "make_blobs", minimum=1, name="centers")
+        check_int(int(centers), "centers", "make_blobs", minimum=1)
         centers = generator.uniform(-10.0, 10.0, size=(int(centers), 2))
     try:
         centers = np.asarray(centers, dtype=np.float64)
@@ -104,7 +103,7 @@ def make_blobs(
             f"got shape {centers.shape}"
         )
     k = len(centers)
-    if isinstance(std, bool) or not isinstance(std, numbers.Real | Sequence | np.ndarray):
+    if not (is_number(std) or isinstance(std, Sequence | np.ndarray)):
         raise ArgumentError(f"make_blobs: std must be a number or one per blob; got std={std!r}")
     try:
         std = np.asarray(std, dtype=np.float64)
@@ -141,8 +140,8 @@ def make_covariate_shift(
     x (n, 2) float32, y (n,) int64, and density_ratio(x) = p_test(x) / p_train(x) =
     exp(shift x_1), exactly.
     """
-    n_train = _check_count(n_train, "make_covariate_shift", minimum=1, name="n_train")
-    n_test = _check_count(n_test, "make_covariate_shift", minimum=1, name="n_test")
+    n_train = check_int(n_train, "n_train", "make_covariate_shift", minimum=1)
+    n_test = check_int(n_test, "n_test", "make_covariate_shift", minimum=1)
     shift = check_number(shift, "shift", "make_covariate_shift")
     noise = check_number(noise, "noise", "make_covariate_shift")
     if noise < 0:
@@ -159,9 +158,3 @@ def make_covariate_shift(
         return np.exp(shift * np.asarray(x, dtype=np.float64)[:, 0])
 
     return draw(n_train, -shift / 2), draw(n_test, shift / 2), density_ratio
-
-
-def _check_count(value: object, function: str, minimum: int, name: str = "n_samples") -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ArgumentError(f"{function}: {name} must be an integer >= {minimum}; got {value!r}")
-    return int(value)

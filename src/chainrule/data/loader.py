@@ -9,9 +9,9 @@ import numpy as np
 
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import default_generator, get_rng_state, set_rng_state
+from chainrule.checks import check_positive_int
 from chainrule.data.dataset import gather
 from chainrule.errors import ArgumentError, ArgumentTypeError
-from chainrule.nn.linear import check_positive_int
 
 
 class DataLoader:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from chainrule.checks import is_int, is_number
 from chainrule.data.datasets import make_blobs, make_spirals
 from chainrule.errors import ArgumentError
 
@@ -74,9 +75,9 @@ def make_plane(
     """One of ``PLANE_SETS``: x (n_samples, 2) float32, y (n_samples,) int64 in {0, 1}."""
     if name not in PLANE_SETS:
         raise ArgumentError(f"make_plane: unknown set {name!r}; expected one of {list(PLANE_SETS)}")
-    if isinstance(n_samples, bool) or not isinstance(n_samples, int | np.integer) or n_samples < 2:
+    if not is_int(n_samples) or n_samples < 2:
         raise ArgumentError(f"make_plane: n_samples must be an integer >= 2; got {n_samples!r}")
-    if isinstance(noise, bool) or not isinstance(noise, int | float) or not 0 <= noise <= 1:
+    if not is_number(noise) or not 0 <= noise <= 1:
         raise ArgumentError(f"make_plane: noise must be a fraction in [0, 1]; got {noise!r}")
     rng = generator if generator is not None else np.random.default_rng()
     x, y = PLANE_SETS[name](int(n_samples), float(noise), rng)
@@ -92,7 +93,7 @@ def load_plane(
 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """((x_train, y_train), (x_test, y_test)): ``make_plane`` drawn with
     ``numpy.random.default_rng(seed)``, shuffled, the first ``train_fraction`` for training."""
-    if isinstance(train_fraction, bool) or not isinstance(train_fraction, int | float):
+    if not is_number(train_fraction):
         raise ArgumentError(f"load_plane: train_fraction must be a number; got {train_fraction!r}")
     rng = np.random.default_rng(seed)
     x, y = make_plane(name, n_samples, noise, rng)

@@ -7,6 +7,7 @@ import numbers
 import numpy as np
 import numpy.typing as npt
 
+from chainrule.checks import is_int
 from chainrule.errors import ArgumentError, DTypeError
 
 
@@ -69,7 +70,7 @@ def one_hot(labels: npt.ArrayLike, num_classes: int) -> np.ndarray:
     labels = np.asarray(labels)
     if labels.dtype.kind not in "iu":
         raise DTypeError(f"one_hot: labels must be integers; got dtype {labels.dtype}")
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes <= 0:
+    if not is_int(num_classes) or num_classes <= 0:
         raise ArgumentError(f"one_hot: num_classes must be a positive integer; got {num_classes!r}")
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
         raise ArgumentError(

@@ -11,23 +11,15 @@ alpha 0) they return an exact copy.
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import numpy.typing as npt
 
 from chainrule.backend import default_generator
+from chainrule.checks import check_number
 from chainrule.data._optional import require
 from chainrule.errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
-
-
-def check_number(value: object, name: str, where: str) -> float:
-    """``value`` as a float if it is a finite real number, else an error naming it."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ArgumentError(f"{where}: {name} must be a finite number; got {name}={value!r}")
-    return float(value) + 0.0  # -0.0 becomes 0.0: NumPy's samplers refuse a negative zero
 
 
 def check_images(x: npt.ArrayLike, name: str) -> np.ndarray:

@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from chainrule.backend import get_rng_state, set_rng_state
+from chainrule.checks import is_int
 from chainrule.errors import ArgumentError
+from chainrule.nn.loss import LossFn, get_loss
 from chainrule.nn.module import Module
 from chainrule.optim import SGD
 from chainrule.train.data_adapter import as_loader
-from chainrule.train.loop import LossFn, get_loss
 
 SMOOTHING = 0.9  # EMA weight of the past loss: ~10 steps of memory, short against 200 steps
 DIVERGE_FACTOR = 4.0  # stop once the smoothed loss is 4x its minimum: past here it only explodes
@@ -62,7 +63,7 @@ def lr_find(
         raise ArgumentError(
             f"lr_find: need 0 < start_lr < end_lr; got start_lr={start_lr}, end_lr={end_lr}"
         )
-    if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 2:
+    if not is_int(num_steps) or num_steps < 2:
         raise ArgumentError(
             f"lr_find: num_steps must be an integer >= 2; got num_steps={num_steps!r}"
         )

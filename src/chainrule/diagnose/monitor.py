@@ -22,8 +22,9 @@ import numpy as np
 from chainrule.autograd.grad_mode import no_grad
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_array_module, to_numpy
+from chainrule.checks import is_int
 from chainrule.errors import ArgumentError
-from chainrule.nn import activation as A
+from chainrule.nn.activation import Activation
 from chainrule.nn.module import Module
 from chainrule.train.callbacks import Callback, Logs
 from chainrule.train.serialization import atomic_write_text
@@ -42,28 +43,15 @@ MONITOR_SIZE = 256  # samples in the monitoring batch: enough for a unit active 
 FINAL_ERROR_SIZE = 2048
 
 _KINDS = ("grad", "weight", "update")
-_ROLES = ((A.ReLU, "relu"), (A.Sigmoid, "sigmoid"), (A.Tanh, "tanh"))
-_ACTIVATIONS = (
-    A.ELU,
-    A.GELU,
-    A.Hardtanh,
-    A.LeakyReLU,
-    A.PReLU,
-    A.ReLU,
-    A.Sigmoid,
-    A.Softplus,
-    A.Tanh,
-)
+_ROLES = ("relu", "sigmoid", "tanh")  # activations with statistics of their own (dead, saturated)
 
 
 def layer_role(module: Module) -> str | None:
     """'relu', 'sigmoid', 'tanh', 'activation' (another nonlinearity), 'weight' (owns a
     weight matrix or kernel), 'parametric' (owns other parameters) or None (not watched)."""
-    for cls, role in _ROLES:
-        if type(module) is cls:
-            return role
-    if isinstance(module, _ACTIVATIONS):
-        return "activation"
+    if isinstance(module, Activation):
+        name = type(module).__dict__.get("name")  # a subclass of ReLU is another activation
+        return name if name in _ROLES else "activation"
     own = [p for p in module._parameters.values() if p is not None]
     if not own:
         return None
@@ -90,9 +78,9 @@ class Monitor(Callback):
         monitor_size: int = MONITOR_SIZE,
         plot: bool = True,
     ) -> None:
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+        if not is_int(every) or every < 1:
             raise ArgumentError(f"Monitor: every must be a positive integer; got every={every!r}")
-        if isinstance(monitor_size, bool) or not isinstance(monitor_size, int) or monitor_size < 1:
+        if not is_int(monitor_size) or monitor_size < 1:
             raise ArgumentError(
                 f"Monitor: monitor_size must be a positive integer; got monitor_size={monitor_size!r}"
             )

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from chainrule.backend import manual_seed
+from chainrule.checks import is_int
 from chainrule.ensemble.ensemble import Ensemble
 from chainrule.errors import ArgumentError
 from chainrule.nn.module import Module
@@ -68,7 +69,7 @@ def train_ensemble(
     if not counts:
         raise ArgumentError("train_ensemble needs n_members, seeds or configs")
     n = next(iter(counts.values()))
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1 or set(counts.values()) != {n}:
+    if not is_int(n) or n < 1 or set(counts.values()) != {n}:
         raise ArgumentError(
             "train_ensemble: n_members, len(seeds) and len(configs) must agree on a positive "
             f"count; got {counts}"

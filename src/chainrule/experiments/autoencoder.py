@@ -27,7 +27,7 @@ from chainrule.experiments.layers import build_layers
 from chainrule.experiments.report import machine, to_json
 from chainrule.experiments.schema import ConfigError
 from chainrule.train import callbacks as cb
-from chainrule.train.loop import OPTIMIZERS, Trainer, predict
+from chainrule.train.loop import Trainer, predict
 from chainrule.train.serialization import atomic_write_text, save
 
 
@@ -75,9 +75,7 @@ def run_autoencoder(
         print(f"data: {data.description} (labels unused)")
         print(f"run directory: {run_dir}")
         print(model)
-    optimizer = getattr(optim, OPTIMIZERS[config.optimizer.name])(
-        model.parameters(), **config.optimizer.args
-    )
+    optimizer = optim.get(config.optimizer.name, model.parameters(), **config.optimizer.args)
     checkpoints = str(run_dir / "checkpoints").replace("{", "{{").replace("}", "}}")
     callbacks: list[cb.Callback] = [
         cb.CSVLogger(run_dir / "history.csv"),

@@ -29,6 +29,8 @@ from chainrule.experiments.schema import (
     pair,
 )
 from chainrule.nn.init import INITIALIZERS
+from chainrule.nn.registry import LAYERS as REGISTERED
+from chainrule.nn.registry import LayerEntry, layer_entry
 
 if TYPE_CHECKING:
     from chainrule.experiments.config import ExperimentConfig, LayerConfig
@@ -71,88 +73,80 @@ def initializer(spec: str | Mapping[str, Any]) -> Callable[..., Any]:
     return functools.partial(INITIALIZERS[spec["name"]], **args)
 
 
-_WEIGHTS = {"bias": boolean, "init": _init, "bias_init": _init}
-_WEIGHT_DEFAULTS = {"bias": True, "init": "xavier_uniform", "bias_init": "zeros"}
-_POOL = {"kernel": pair(1), "stride": pair(1), "padding": pair(0)}
-
-
-def _weights(args: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "bias": args["bias"],
-        "weight_init": initializer(args["init"]),
-        "bias_init": initializer(args["bias_init"]),
-    }
-
-
-def _pool(name: str) -> Callable[[Shape, Mapping[str, Any]], nn.Module]:
-    return lambda shape, a: getattr(nn, name)(a["kernel"], a.get("stride"), a["padding"])
-
-
-def _batchnorm(shape: Shape, a: Mapping[str, Any]) -> nn.Module:
-    cls = nn.BatchNorm2d if len(shape) == 3 else nn.BatchNorm1d
-    return cls(shape[0], eps=a["eps"], momentum=a["momentum"])
-
-
-def _activation(cls: Callable[..., nn.Module], **checks: Check) -> LayerType:
-    """A layer that needs no input size; its keys are ``cls``'s arguments, defaults included."""
-    parameters = inspect.signature(cls).parameters
-    return LayerType(
-        lambda shape, a: cls(**a), checks, {key: parameters[key].default for key in checks}
-    )
-
-
-LAYERS: dict[str, LayerType] = {
-    "linear": LayerType(
-        lambda shape, a: nn.Linear(shape[0], a["out"], **_weights(a)),
-        {"out": integer(1), **_WEIGHTS},
-        _WEIGHT_DEFAULTS,
-        required=("out",),
-        takes="flat",
-    ),
-    "conv2d": LayerType(
-        lambda shape, a: nn.Conv2d(
-            shape[0], a["out"], a["kernel"], a["stride"], a["padding"], **_weights(a)
-        ),
-        {"out": integer(1), "kernel": pair(1), "stride": pair(1), "padding": pair(0), **_WEIGHTS},
-        {"stride": 1, "padding": 0, **_WEIGHT_DEFAULTS},
-        required=("out", "kernel"),
-        takes="images",
-    ),
-    "maxpool2d": LayerType(_pool("MaxPool2d"), _POOL, {"padding": 0}, ("kernel",), "images"),
-    "avgpool2d": LayerType(_pool("AvgPool2d"), _POOL, {"padding": 0}, ("kernel",), "images"),
-    "lppool2d": LayerType(
-        lambda shape, a: nn.LPPool2d(a["p"], a["kernel"], a.get("stride")),
-        {"p": number(0, low_open=True), "kernel": pair(1), "stride": pair(1)},
-        {},
-        required=("p", "kernel"),
-        takes="images",
-    ),
-    "maxout": LayerType(
-        lambda shape, a: nn.MaxoutLinear(shape[0], a["out"], a["pieces"], **_weights(a)),
-        {"out": integer(1), "pieces": integer(2), **_WEIGHTS},
-        _WEIGHT_DEFAULTS,
-        required=("out", "pieces"),
-        takes="flat",
-    ),
-    "dropout": LayerType(
-        lambda shape, a: nn.Dropout(a["p"]),
-        {"p": number(0, 1, high_open=True)},
-        {"p": 0.5},
-    ),
-    "batchnorm": LayerType(
-        _batchnorm,
-        {"eps": number(0, low_open=True), "momentum": number(0, 1)},
-        {"eps": 1e-5, "momentum": 0.1},
-    ),
-    "flatten": _activation(nn.Flatten),
-    "relu": _activation(nn.ReLU),
-    "sigmoid": _activation(nn.Sigmoid),
-    "tanh": _activation(nn.Tanh),
-    "gelu": _activation(nn.GELU, approximate=choice("none", "tanh")),
-    "leaky_relu": _activation(nn.LeakyReLU, alpha=number(0)),
-    "elu": _activation(nn.ELU, alpha=number(0, low_open=True)),
-    "softplus": _activation(nn.Softplus, beta=number(0, low_open=True)),
+# The experiment files' short names for constructor arguments, the same for every layer.
+SHORT_KEYS = {
+    "out_features": "out",
+    "out_channels": "out",
+    "kernel_size": "kernel",
+    "num_pieces": "pieces",
+    "weight_init": "init",
 }
+
+# How a key's value is checked as the file is read; the layer's constructor checks the
+# rest when the model is built (a key not listed here is checked only then).
+KEY_CHECKS: dict[str, Check] = {
+    "out": integer(1),
+    "kernel": pair(1),
+    "stride": pair(1),
+    "padding": pair(0),
+    "bias": boolean,
+    "init": _init,
+    "bias_init": _init,
+    "pieces": integer(2),
+    "p": number(0, 1, high_open=True),
+    "eps": number(0, low_open=True),
+    "momentum": number(0, 1),
+    "alpha": number(0),
+    "beta": number(0, low_open=True),
+    "approximate": choice("none", "tanh"),
+}
+# Where one layer's key means something else than KEY_CHECKS says (layer type, key).
+LAYER_KEY_CHECKS: dict[tuple[str, str], Check] = {
+    ("lppool2d", "p"): number(0, low_open=True),  # the norm's order, not a probability
+    ("elu", "alpha"): number(0, low_open=True),
+    ("prelu", "init"): number(),  # the starting slope, not an initialiser
+}
+
+
+def _any_value(value: Any, path: str) -> Any:
+    return value
+
+
+def _layer_type(name: str, kinds: Mapping[str, LayerEntry]) -> LayerType:
+    """The file's view of the layer registered as ``name``: its keys (short names), their
+    checks and defaults, and how to build it for an input shape."""
+    entry = next(iter(kinds.values()))
+    to_key = {argument: SHORT_KEYS.get(argument, argument) for argument in entry.arguments}
+    checks = {
+        key: LAYER_KEY_CHECKS.get((name, key), KEY_CHECKS.get(key, _any_value))
+        for key in to_key.values()
+    }
+    initialisers = {key for key in to_key.values() if checks[key] is _init}
+
+    def build(shape: Shape, args: Mapping[str, Any]) -> nn.Module:
+        chosen = layer_entry(name, len(shape))
+        kwargs = {
+            argument: initializer(args[key]) if key in initialisers else args[key]
+            for argument, key in to_key.items()
+            if key in args
+        }
+        if chosen.size is not None:
+            kwargs[chosen.size] = shape[0]
+        return chosen.cls(**kwargs)
+
+    defaults = {to_key[argument]: value for argument, value in entry.defaults().items()}
+    required = tuple(to_key[argument] for argument in entry.required())
+    takes = entry.takes if len(kinds) == 1 else "any"
+    return LayerType(build, checks, defaults, required, takes)
+
+
+def layer_types() -> dict[str, LayerType]:
+    """Every layer type of ``[model] layers``: the layers registered in ``chainrule.nn``
+    (``nn.register_layer``), by their registered names."""
+    return {name: _layer_type(name, kinds) for name, kinds in REGISTERED.items()}
+
+
+LAYERS: dict[str, LayerType] = layer_types()  # as at import; ``layer_types()`` sees later ones
 
 
 def build_model(config: ExperimentConfig) -> nn.Sequential:
@@ -191,10 +185,13 @@ def build_layers(
     with no_grad():
         for i, layer in enumerate(layers):
             where = f"{path}[{i}] ({layer.type})"
-            kind = LAYERS[layer.type]
+            kind = layer_types()[layer.type]
             _check_takes(kind.takes, shape, where)
             try:
                 module = kind.build(shape, layer.args)
+            except ChainruleError as error:
+                raise ConfigError(f"{where}: {error}") from None
+            try:
                 module.eval()
                 x = module(x)
             except ChainruleError as error:

@@ -38,7 +38,7 @@ from chainrule.experiments.config import (
     ScheduleConfig,
     TrainingConfig,
 )
-from chainrule.experiments.layers import LAYERS
+from chainrule.experiments.layers import layer_types
 from chainrule.experiments.schema import (
     ConfigError,
     boolean,
@@ -59,7 +59,6 @@ from chainrule.experiments.transfer import parse_transfer
 from chainrule.nn.autoencoder import CORRUPTIONS
 from chainrule.nn.parameter import Parameter
 from chainrule.train import callbacks
-from chainrule.train.loop import OPTIMIZERS
 from chainrule.train.metrics import METRICS, get_metric
 
 
@@ -389,13 +388,14 @@ def _model(table: Mapping[str, Any]) -> ModelConfig:
 def _layer(table: Any, path: str) -> LayerConfig:
     table = require_table(table, path)
     kind = table.get("type")
-    if kind not in LAYERS:
-        hint = suggest(kind, LAYERS) if isinstance(kind, str) else ""
+    types = layer_types()
+    if kind not in types:
+        hint = suggest(kind, types) if isinstance(kind, str) else ""
         got = "nothing" if kind is None else repr(kind)
         raise ConfigError(
-            f"{path}.type: expected a layer type; got {got}{hint}; valid types: {', '.join(LAYERS)}"
+            f"{path}.type: expected a layer type; got {got}{hint}; valid types: {', '.join(types)}"
         )
-    spec = LAYERS[kind]
+    spec = types[kind]
     check_keys(table, ["type", *spec.checks], path)
     args = parse_fields(
         {k: v for k, v in table.items() if k != "type"}, spec.checks, path, spec.required
@@ -444,8 +444,8 @@ def _keyword_section(
 
 
 def _optimizer(table: Mapping[str, Any]) -> OptimizerConfig:
-    name = choice(*OPTIMIZERS)(table.get("name"), "optimizer.name")
-    cls = getattr(optim, OPTIMIZERS[name])
+    name = choice(*optim.OPTIMIZERS)(table.get("name"), "optimizer.name")
+    cls = optim.OPTIMIZERS[name]
     args = _keyword_section(
         table,
         "optimizer",

@@ -70,8 +70,8 @@ from chainrule.experiments.transfer import apply_transfer, describe
 from chainrule.train import callbacks as cb
 from chainrule.train.distill import Distiller
 from chainrule.train.history import History
-from chainrule.train.loop import OPTIMIZERS, Trainer, predict
-from chainrule.train.metrics import get_metric
+from chainrule.train.loop import Trainer, predict
+from chainrule.train.metrics import get_metric, softmax
 from chainrule.train.model_file import save as save_model
 from chainrule.train.serialization import atomic_write_text, load, save
 from chainrule.train.strategy import Strategy, get_strategy
@@ -469,9 +469,7 @@ def _train(
                 f"distillation from {distillation.teacher} ({len(teachers)} model(s)), "
                 f"T = {distillation.temperature:g}, alpha = {distillation.alpha:g}"
             )
-    optimizer = getattr(optim, OPTIMIZERS[config.optimizer.name])(
-        trained.parameters(), **config.optimizer.args
-    )
+    optimizer = optim.get(config.optimizer.name, trained.parameters(), **config.optimizer.args)
     checkpoints = directory / "checkpoints"
     held_out = config.data.validation != "test"
     monitor = _selection_monitor(config)
@@ -596,11 +594,6 @@ def _member_metrics(m: _Member) -> dict[str, Any]:
     }
 
 
-def _softmax(outputs: np.ndarray) -> np.ndarray:
-    shifted = np.exp(outputs - outputs.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
-
-
 def _test(
     config: ExperimentConfig, models: list[nn.Module], data: PreparedData
 ) -> tuple[dict[str, Any], list[np.ndarray]]:
@@ -608,7 +601,7 @@ def _test(
     (and reports the accuracy of a majority vote too)."""
     x_test, y_test = data.test
     outputs = [predict(model, x_test).astype(np.float64) for model in models]
-    probabilities = [_softmax(o) for o in outputs]
+    probabilities = [softmax(o) for o in outputs]
     if len(models) == 1:
         plain = _loss(config, smoothing=False)
         loss = float(plain(Tensor(outputs[0]), Tensor(y_test)).item())

@@ -8,10 +8,12 @@ from typing import Any
 import numpy as np
 
 from chainrule.backend import new_generator
+from chainrule.checks import is_int
 from chainrule.errors import ArgumentError, DataError
 from chainrule.federated.client import Client, stacked_or_sequential
+from chainrule.nn.loss import get_loss
 from chainrule.nn.module import Module
-from chainrule.train.loop import evaluate, get_loss
+from chainrule.train.loop import evaluate
 from chainrule.train.strategy import Strategy, get_strategy
 
 
@@ -85,7 +87,7 @@ class FedAvg:
             raise ArgumentError(f"FedAvg: fraction C must be in (0, 1]; got {fraction}")
         if not lr > 0:
             raise ArgumentError(f"FedAvg: lr must be positive; got {lr}")
-        if isinstance(local_epochs, bool) or not isinstance(local_epochs, int) or local_epochs < 1:
+        if not is_int(local_epochs) or local_epochs < 1:
             raise ArgumentError(
                 f"FedAvg: local_epochs E must be a positive integer; got {local_epochs!r}"
             )

@@ -23,17 +23,13 @@ from chainrule.ops import matmul
 Client = tuple[np.ndarray, np.ndarray]
 State = dict[str, np.ndarray]
 
-ELEMENTWISE = (
-    nn.ReLU,
-    nn.LeakyReLU,
-    nn.Tanh,
-    nn.Sigmoid,
-    nn.ELU,
-    nn.GELU,
-    nn.Softplus,
-    nn.Hardtanh,
-    nn.Identity,
-)
+
+def _elementwise(module: nn.Module) -> bool:
+    """Whether ``module`` maps each entry on its own with nothing to learn (so one layer
+    serves every client's stacked weights): a parameter-free activation, or Identity."""
+    if isinstance(module, nn.Identity):
+        return True
+    return isinstance(module, nn.Activation) and not any(True for _ in module.parameters())
 
 
 def batch_plan(
@@ -57,7 +53,7 @@ def is_stackable(model: nn.Module) -> bool:
     return (
         flatten_all
         and any(isinstance(m, nn.Linear) for m in layers)
-        and all(isinstance(m, (nn.Linear, nn.Flatten, *ELEMENTWISE)) for m in layers)
+        and all(isinstance(m, nn.Linear | nn.Flatten) or _elementwise(m) for m in layers)
     )
 
 

@@ -6,11 +6,12 @@ import numpy as np
 import numpy.typing as npt
 
 from chainrule.backend import default_generator
+from chainrule.checks import is_int
 from chainrule.errors import ArgumentError
 
 
 def _check(num_samples: int, num_clients: int, pieces: int) -> None:
-    if isinstance(num_clients, bool) or not isinstance(num_clients, int) or num_clients < 1:
+    if not is_int(num_clients) or num_clients < 1:
         raise ArgumentError(f"num_clients must be a positive integer; got {num_clients!r}")
     if num_samples < pieces:
         raise ArgumentError(

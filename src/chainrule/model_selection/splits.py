@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from chainrule.backend import default_generator
+from chainrule.checks import is_int
 from chainrule.data._optional import require
 from chainrule.errors import ArgumentError, ShapeError
 
@@ -23,7 +24,7 @@ def _random_state(seed: int | None) -> np.random.RandomState:
     """A RandomState for scikit-learn, seeded by ``seed`` or else by chainrule's generator."""
     if seed is None:
         seed = int(default_generator().integers(2**32))
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+    if not is_int(seed) or seed < 0:
         raise ArgumentError(f"seed must be a non-negative integer or None; got seed={seed!r}")
     return np.random.RandomState(int(seed))
 
@@ -104,7 +105,7 @@ class KFold:
 
     def __init__(self, n_splits: int = 5, shuffle: bool = False, seed: int | None = None) -> None:
         name = type(self).__name__
-        if isinstance(n_splits, bool) or not isinstance(n_splits, int | np.integer) or n_splits < 2:
+        if not is_int(n_splits) or n_splits < 2:
             raise ArgumentError(
                 f"{name}: n_splits must be an integer >= 2; got n_splits={n_splits!r}"
             )

@@ -1,48 +1,98 @@
 """Activations as layers: the elementwise nonlinearities, softmax, RBF units and maxout.
 
 Each wraps the function of the same name in ``chainrule.ops``; x: any shape -> same
-shape unless stated.
+shape unless stated. The elementwise ones are ``Activation``s: ask
+``isinstance(layer, nn.Activation)``, or ``nn.ACTIVATIONS`` / ``nn.get_activation`` for
+them by name, rather than keeping a list of them elsewhere.
 """
 
 from __future__ import annotations
 
+import functools
+from typing import Any, ClassVar
+
 from chainrule import backend
-from chainrule.autograd.creation import full, zeros
+from chainrule.autograd.creation import zeros
 from chainrule.autograd.tensor import Tensor
-from chainrule.errors import ShapeError
+from chainrule.checks import check_number, check_positive_int
+from chainrule.errors import ArgumentError, ShapeError, suggest
 from chainrule.nn import init
-from chainrule.nn.linear import check_positive_int
+from chainrule.nn.init import constant_
 from chainrule.nn.module import Module
-from chainrule.nn.parameter import Parameter
+from chainrule.nn.registry import register_layer
+from chainrule.nn.weight_layer import WeightLayer
 from chainrule.ops import activation as A
 from chainrule.ops import elementwise as E
-from chainrule.ops._operands import as_tensor, check_number
-from chainrule.ops.linalg import linear
+from chainrule.ops._operands import as_tensor
+from chainrule.ops.linalg import check_linear, linear
+
+# Every elementwise activation by its registered name ("relu", "leaky_relu", ...).
+ACTIVATIONS: dict[str, type[Activation]] = {}
 
 
-class Sigmoid(Module):
+class Activation(Module):
+    """Base of the elementwise nonlinearities y = f(x), x any shape -> the same shape.
+
+    A subclass that sets ``name`` is registered under it: in ``ACTIVATIONS``, and (with its
+    constructor arguments) as a layer type of the experiment files. ``suggested_init`` is
+    the initialiser that suits a weight layer in front of it (He for the rectifiers).
+    """
+
+    name: ClassVar[str | None] = None
+    suggested_init: ClassVar[str] = "xavier_uniform"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        name = cls.__dict__.get("name")
+        if name is not None:
+            ACTIVATIONS[name] = cls
+            register_layer(name)(cls)
+
+
+def get_activation(name: str, **kwargs: Any) -> Activation:
+    """The activation layer registered as ``name``, built with ``kwargs``; unknown names
+    are refused, listing the known ones."""
+    if not isinstance(name, str) or name not in ACTIVATIONS:
+        hint = suggest(name, ACTIVATIONS) if isinstance(name, str) else ""
+        raise ArgumentError(
+            f"unknown activation {name!r}{hint}; expected one of {sorted(ACTIVATIONS)}"
+        )
+    return ACTIVATIONS[name](**kwargs)
+
+
+class Sigmoid(Activation):
     """y = 1 / (1 + e^-x)."""
+
+    name = "sigmoid"
 
     def forward(self, x: Tensor) -> Tensor:
         return E.sigmoid(x)
 
 
-class Tanh(Module):
+class Tanh(Activation):
     """y = tanh x."""
+
+    name = "tanh"
 
     def forward(self, x: Tensor) -> Tensor:
         return E.tanh(x)
 
 
-class ReLU(Module):
+class ReLU(Activation):
     """y = max(x, 0)."""
+
+    name = "relu"
+    suggested_init = "he_normal"
 
     def forward(self, x: Tensor) -> Tensor:
         return E.relu(x)
 
 
-class LeakyReLU(Module):
+class LeakyReLU(Activation):
     """y = x where x > 0, else alpha x."""
+
+    name = "leaky_relu"
+    suggested_init = "he_normal"
 
     def __init__(self, alpha: float = 0.01) -> None:
         super().__init__()
@@ -56,9 +106,12 @@ class LeakyReLU(Module):
         return f"alpha={self.alpha}"
 
 
-class PReLU(Module):
+class PReLU(Activation, WeightLayer):
     """y = x where x > 0, else a x, with a learned: one slope shared (num_parameters=1) or
     one per channel of axis 1. ``weight`` (num_parameters,) starts at ``init`` (0.25)."""
+
+    name = "prelu"
+    suggested_init = "he_normal"
 
     def __init__(
         self, num_parameters: int = 1, init: float = 0.25, dtype: backend.DTypeLike = None
@@ -66,10 +119,8 @@ class PReLU(Module):
         super().__init__()
         self.num_parameters = check_positive_int(num_parameters, "num_parameters", "PReLU")
         self.init = check_number(init, "init", "PReLU")
-        self.weight = Parameter(full(num_parameters, init, dtype=dtype), dtype=dtype)
-
-    def reset_parameters(self) -> None:
-        self.weight.data[...] = self.init
+        start = functools.partial(constant_, value=self.init)
+        self.add_weight("weight", (num_parameters,), start, dtype, argument="init")
 
     def forward(self, x: Tensor) -> Tensor:
         return A.prelu(x, self.weight)
@@ -78,8 +129,11 @@ class PReLU(Module):
         return f"num_parameters={self.num_parameters}"
 
 
-class ELU(Module):
+class ELU(Activation):
     """y = x where x > 0, else alpha (e^x - 1)."""
+
+    name = "elu"
+    suggested_init = "he_normal"
 
     def __init__(self, alpha: float = 1.0) -> None:
         super().__init__()
@@ -93,8 +147,10 @@ class ELU(Module):
         return f"alpha={self.alpha}"
 
 
-class Softplus(Module):
+class Softplus(Activation):
     """y = log(1 + e^(beta x)) / beta."""
+
+    name = "softplus"
 
     def __init__(self, beta: float = 1.0) -> None:
         super().__init__()
@@ -108,8 +164,10 @@ class Softplus(Module):
         return f"beta={self.beta}"
 
 
-class Hardtanh(Module):
+class Hardtanh(Activation):
     """y = x clipped to [min_val, max_val]."""
+
+    name = "hardtanh"
 
     def __init__(self, min_val: float = -1.0, max_val: float = 1.0) -> None:
         super().__init__()
@@ -123,13 +181,16 @@ class Hardtanh(Module):
         return f"min_val={self.min_val}, max_val={self.max_val}"
 
 
-class AbsRectify(Module):
+class AbsRectify(Activation):
     """y = |x|, absolute value rectification."""
+
+    name = "abs_rectify"
 
     def forward(self, x: Tensor) -> Tensor:
         return A.abs_rectify(x)
 
 
+@register_layer("softmax")
 class Softmax(Module):
     """y = e^x / sum(e^x) along ``axis``."""
 
@@ -144,6 +205,7 @@ class Softmax(Module):
         return f"axis={self.axis}"
 
 
+@register_layer("log_softmax")
 class LogSoftmax(Module):
     """y = log softmax(x) along ``axis``."""
 
@@ -158,9 +220,11 @@ class LogSoftmax(Module):
         return f"axis={self.axis}"
 
 
-class GELU(Module):
+class GELU(Activation):
     """y = x Phi(x), Phi the normal CDF: exact (erf) by default, as in PyTorch, or the
     tanh approximation with ``approximate="tanh"``."""
+
+    name = "gelu"
 
     def __init__(self, approximate: str = "none") -> None:
         super().__init__()
@@ -174,7 +238,8 @@ class GELU(Module):
         return f"approximate={self.approximate!r}"
 
 
-class RBF(Module):
+@register_layer("rbf", takes="flat", size="in_features")
+class RBF(WeightLayer):
     """Radial basis units y[n, u] = exp(-||w_u - x_n||^2 / sigma^2): x (N, in_features)
     -> (N, out_features). The centres ``weight`` (out_features, in_features) are learned
     and default to N(0, 1) draws (``weight_init``); the width ``sigma`` is fixed."""
@@ -190,14 +255,9 @@ class RBF(Module):
         super().__init__()
         self.in_features = check_positive_int(in_features, "in_features", "RBF")
         self.out_features = check_positive_int(out_features, "out_features", "RBF")
-        self.weight = Parameter(zeros(out_features, in_features, dtype=dtype), dtype=dtype)
-        A.rbf(zeros(1, in_features), self.weight.detach(), sigma)  # checks sigma now
+        A.rbf(zeros(1, in_features), zeros(out_features, in_features), sigma)  # checks sigma now
         self.sigma = sigma
-        self.weight_init = init.get_initializer(weight_init, "weight_init")
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        self.weight_init(self.weight)
+        self.add_weight("weight", (out_features, in_features), weight_init, dtype)
 
     def forward(self, x: Tensor) -> Tensor:
         if not isinstance(x, Tensor):
@@ -231,7 +291,8 @@ class Maxout(Module):
         return f"num_pieces={self.num_pieces}, axis={self.axis}"
 
 
-class MaxoutLinear(Module):
+@register_layer("maxout", takes="flat", size="in_features")
+class MaxoutLinear(WeightLayer):
     """Goodfellow et al.'s maxout units: h_i = max over j < k of (x W^T + b)[i k + j].
 
     x (*, in_features) -> (*, out_features). weight (out_features * k, in_features) and
@@ -252,30 +313,13 @@ class MaxoutLinear(Module):
         self.in_features = check_positive_int(in_features, "in_features", "MaxoutLinear")
         self.out_features = check_positive_int(out_features, "out_features", "MaxoutLinear")
         self.num_pieces = check_positive_int(num_pieces, "num_pieces", "MaxoutLinear")
-        self.weight_init = init.get_initializer(weight_init, "weight_init")
-        self.bias_init = init.get_initializer(bias_init, "bias_init")
         pieces = out_features * num_pieces
-        self.weight = Parameter(zeros(pieces, in_features, dtype=dtype), dtype=dtype)
-        if bias:
-            self.bias = Parameter(zeros(pieces, dtype=dtype), dtype=dtype)
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        self.weight_init(self.weight)
-        if self.bias is not None:
-            self.bias_init(self.bias)
+        self.add_weight("weight", (pieces, in_features), weight_init, dtype)
+        self.add_weight("bias", (pieces,) if bias else None, bias_init, dtype)
 
     def forward(self, x: Tensor) -> Tensor:
-        if not isinstance(x, Tensor):
-            x = as_tensor(x)
-        if x.ndim == 0 or x.shape[-1] != self.in_features:
-            raise ShapeError(
-                f"MaxoutLinear({self.in_features} -> {self.out_features}, "
-                f"{self.num_pieces} pieces) got input of shape {tuple(x.shape)}; "
-                f"expected (*, {self.in_features})"
-            )
+        where = f"MaxoutLinear({self.in_features} -> {self.out_features}, {self.num_pieces} pieces)"
+        x = check_linear(x, self.weight, where)
         return A.maxout(linear(x, self.weight, self.bias), self.num_pieces, axis=-1)
 
     def extra_repr(self) -> str:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from chainrule import backend
 from chainrule.autograd.tensor import Tensor
+from chainrule.checks import check_number
 from chainrule.errors import ArgumentError, ArgumentTypeError
 from chainrule.nn.module import Module
-from chainrule.ops._operands import as_tensor, check_number
+from chainrule.ops._operands import as_tensor
 from chainrule.ops.loss import mse_loss
 from chainrule.ops.shape import reshape
 

@@ -6,8 +6,9 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from typing import Any, overload
 
+from chainrule.checks import check_positive_int
 from chainrule.errors import ArgumentError, ArgumentTypeError
-from chainrule.nn.linear import Linear, check_positive_int
+from chainrule.nn.linear import Linear
 from chainrule.nn.module import Module
 
 

@@ -3,18 +3,22 @@
 A description is ``{"type": "Linear", "config": {...}, "children": {name: description}}``:
 the registered type name, the constructor's keyword arguments (JSON values only), and
 the child modules by attribute name. Initialisers are not described; loading overwrites
-the weights anyway. Every shipped layer is registered here; a custom module registers
-with ``register_module`` how to describe and rebuild it. Building never imports or
+the weights anyway. Every shipped layer is registered here; a layer registered with
+``nn.register_layer`` is described by its constructor's arguments, read back from its
+attributes of the same names; any other module registers with ``register_module`` how
+to describe and rebuild it. Building never imports or
 evaluates anything named in a description: only registered types are built.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from chainrule.autograd.tensor import Tensor
 from chainrule.errors import ArgumentError, ArgumentTypeError
 from chainrule.nn import activation as act
 from chainrule.nn.autoencoder import Autoencoder
@@ -26,6 +30,7 @@ from chainrule.nn.linear import Identity, Linear
 from chainrule.nn.module import Module
 from chainrule.nn.normalization import BatchNorm1d, BatchNorm2d
 from chainrule.nn.pooling import AvgPool2d, LPPool2d, MaxPool2d
+from chainrule.nn.registry import LAYERS
 from chainrule.nn.residual import Residual
 
 Config = dict[str, Any]
@@ -91,13 +96,51 @@ def register_module(
 
 def module_type(name: str) -> ModuleType | None:
     """The registered type called ``name``, or None."""
+    _register_layers()
     return _BY_NAME.get(name)
+
+
+def _register_layers() -> None:
+    """Register every layer class of ``nn.register_layer`` not registered here yet, with
+    its constructor's arguments read back from the attributes of the same names (a bool
+    argument held as a parameter, like ``bias``, as whether it is there)."""
+    for kinds in LAYERS.values():
+        for entry in kinds.values():
+            if entry.cls not in _BY_CLASS:
+                register_module(entry.cls, _constructor_config(entry.cls))
+
+
+def _constructor_config(cls: type[Module]) -> Callable[[Module], Config]:
+    skip = {"dtype", "weight_init", "bias_init"}  # initialisers are not described
+    parameters = [
+        p
+        for p in inspect.signature(cls).parameters.values()
+        if p.name not in skip and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
+
+    def config(module: Module) -> Config:
+        values = {}
+        for p in parameters:
+            value = getattr(module, p.name)
+            if isinstance(p.default, bool) and (value is None or isinstance(value, Tensor)):
+                value = value is not None
+            values[p.name] = _json(value)
+        return values
+
+    return config
+
+
+def _json(value: Any) -> Any:
+    return [_json(v) for v in value] if isinstance(value, tuple | list) else value
 
 
 def describe(module: Module, where: str = "model") -> dict[str, Any]:
     """``module`` and everything below it as JSON data; refuses an unregistered class,
     naming where in the tree it is."""
     entry = _BY_CLASS.get(type(module))
+    if entry is None:
+        _register_layers()
+        entry = _BY_CLASS.get(type(module))
     if entry is None:
         raise ArgumentTypeError(
             f"cannot describe {where} ({type(module).__qualname__}): its class is not "
@@ -125,7 +168,7 @@ def build(description: Mapping[str, Any], where: str = "model", depth: int = 0) 
             f"{where}: expected {{type, config, children}}; got {description!r:.80}"
         )
     name, config, children = description["type"], description["config"], description["children"]
-    entry = _BY_NAME.get(name) if isinstance(name, str) else None
+    entry = module_type(name) if isinstance(name, str) else None
     if entry is None:
         raise ArgumentError(f"{where}: unknown module type {name!r:.60}; not registered")
     if not isinstance(config, Mapping) or not isinstance(children, Mapping):

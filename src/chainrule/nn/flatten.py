@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from chainrule.autograd.tensor import Tensor
 from chainrule.nn.module import Module
+from chainrule.nn.registry import register_layer
 from chainrule.ops.shape import flatten
 
 
+@register_layer("flatten", arguments=())
 class Flatten(Module):
     """Merge axes ``start_axis``..``end_axis`` (all but the batch axis by default)."""
 

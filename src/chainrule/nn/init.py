@@ -9,12 +9,12 @@ out * prod(kernel). ``get_initializer`` turns a name ('he_normal', 'xavier_unifo
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Callable
 from typing import Any
 
 from chainrule import backend
 from chainrule.autograd.tensor import Tensor
+from chainrule.checks import check_number
 from chainrule.errors import ArgumentError, ShapeError
 
 Initializer = Callable[..., Tensor]
@@ -42,20 +42,13 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
         "selu": 0.75,
     }
     if nonlinearity == "leaky_relu":
-        slope = 0.01 if param is None else _number(param, "a", "calculate_gain")
+        slope = 0.01 if param is None else check_number(param, "a", "calculate_gain")
         return math.sqrt(2.0 / (1 + slope**2))
     if not isinstance(nonlinearity, str) or nonlinearity not in gains:
         raise ArgumentError(
             f"unknown nonlinearity {nonlinearity!r}; expected one of {sorted([*gains, 'leaky_relu'])}"
         )
     return gains[nonlinearity]
-
-
-def _number(value: Any, name: str, fn: str) -> float:
-    """``value`` as a float if it is a finite real number, else an error naming it."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ArgumentError(f"{fn}: {name} must be a finite number; got {name}={value!r}")
-    return float(value) + 0.0  # -0.0 becomes 0.0: NumPy's samplers refuse a negative zero
 
 
 def _fill(tensor: Tensor, values: Any) -> Tensor:
@@ -77,12 +70,12 @@ def ones_(tensor: Tensor) -> Tensor:
 
 
 def constant_(tensor: Tensor, value: float) -> Tensor:
-    return _fill(tensor, _number(value, "value", "constant_"))
+    return _fill(tensor, check_number(value, "value", "constant_"))
 
 
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator: Any = None) -> Tensor:
     """Draws from U(a, b)."""
-    a, b = _number(a, "a", "uniform_"), _number(b, "b", "uniform_")
+    a, b = check_number(a, "a", "uniform_"), check_number(b, "b", "uniform_")
     if not a <= b:
         raise ArgumentError(f"uniform_: need a <= b; got a={a}, b={b}")
     return _fill(tensor, _rng(generator).uniform(a, b, tensor.shape))
@@ -90,7 +83,7 @@ def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator: Any = No
 
 def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator: Any = None) -> Tensor:
     """Draws from N(mean, std^2)."""
-    mean, std = _number(mean, "mean", "normal_"), _number(std, "std", "normal_")
+    mean, std = check_number(mean, "mean", "normal_"), check_number(std, "std", "normal_")
     if std < 0:
         raise ArgumentError(f"normal_: std must be non-negative; got {std}")
     return _fill(tensor, _rng(generator).normal(mean, std, tensor.shape))
@@ -105,12 +98,12 @@ def truncated_normal_(
     generator: Any = None,
 ) -> Tensor:
     """Draws from N(mean, std^2) redrawn until inside [a, b] (default mean -/+ 2 std)."""
-    mean = _number(mean, "mean", "truncated_normal_")
-    std = _number(std, "std", "truncated_normal_")
+    mean = check_number(mean, "mean", "truncated_normal_")
+    std = check_number(std, "std", "truncated_normal_")
     if not std > 0:
         raise ArgumentError(f"truncated_normal_: std must be positive; got std={std}")
-    a = mean - 2 * std if a is None else _number(a, "a", "truncated_normal_")
-    b = mean + 2 * std if b is None else _number(b, "b", "truncated_normal_")
+    a = mean - 2 * std if a is None else check_number(a, "a", "truncated_normal_")
+    b = mean + 2 * std if b is None else check_number(b, "b", "truncated_normal_")
     if not a < b:
         raise ArgumentError(
             f"truncated_normal_: need a < b; got a={a}, b={b} (mean={mean}, std={std})"
@@ -144,7 +137,7 @@ def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> 
 
 
 def _gain(gain: Any, fn: str) -> float:
-    gain = _number(gain, "gain", fn)
+    gain = check_number(gain, "gain", fn)
     if gain < 0:
         raise ArgumentError(f"{fn}: gain must be non-negative; got gain={gain}")
     return gain

@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from chainrule import backend
-from chainrule.autograd.creation import zeros
 from chainrule.autograd.tensor import Tensor
-from chainrule.errors import ArgumentError, ShapeError
+from chainrule.checks import check_positive_int
 from chainrule.nn import init
 from chainrule.nn.module import Module
-from chainrule.nn.parameter import Parameter
+from chainrule.nn.registry import register_layer
+from chainrule.nn.weight_layer import WeightLayer
 from chainrule.ops.linalg import Linear as LinearOp
+from chainrule.ops.linalg import check_linear
 
 
-def check_positive_int(value: Any, name: str, layer: str) -> int:
-    """``value`` if it is a positive int, else an error naming the layer and argument."""
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ArgumentError(f"{layer}: {name} must be a positive integer; got {name}={value!r}")
-    return value
-
-
-class Linear(Module):
+@register_layer("linear", takes="flat", size="in_features")
+class Linear(WeightLayer):
     """y = x W^T + b: x (*, in_features) -> (*, out_features).
 
     W defaults to Glorot/Xavier uniform, U(-a, a) with a = sqrt(6 / (in + out)), and b
@@ -41,28 +34,11 @@ class Linear(Module):
         super().__init__()
         self.in_features = check_positive_int(in_features, "in_features", "Linear")
         self.out_features = check_positive_int(out_features, "out_features", "Linear")
-        self.weight_init = init.get_initializer(weight_init, "weight_init")
-        self.bias_init = init.get_initializer(bias_init, "bias_init")
-        self.weight = Parameter(zeros(out_features, in_features, dtype=dtype))
-        if bias:
-            self.bias = Parameter(zeros(out_features, dtype=dtype))
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        self.weight_init(self.weight)
-        if self.bias is not None:
-            self.bias_init(self.bias)
+        self.add_weight("weight", (out_features, in_features), weight_init, dtype)
+        self.add_weight("bias", (out_features,) if bias else None, bias_init, dtype)
 
     def forward(self, x: Tensor) -> Tensor:
-        if not isinstance(x, Tensor):
-            x = Tensor(x)
-        if x.ndim == 0 or x.shape[-1] != self.in_features:
-            raise ShapeError(
-                f"Linear({self.in_features} -> {self.out_features}) got input of shape "
-                f"{tuple(x.shape)}; expected (*, {self.in_features})"
-            )
+        x = check_linear(x, self.weight, f"Linear({self.in_features} -> {self.out_features})")
         if self.bias is None:
             return LinearOp.apply(x, self.weight)
         return LinearOp.apply(x, self.weight, self.bias)

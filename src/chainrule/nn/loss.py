@@ -8,13 +8,14 @@ in PyTorch. See ``ops.loss`` for how weights enter the mean.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from chainrule.autograd.tensor import Tensor
-from chainrule.errors import ArgumentError
+from chainrule.checks import check_number
+from chainrule.errors import ArgumentError, suggest
 from chainrule.nn.module import Module
 from chainrule.ops import loss as L
-from chainrule.ops._operands import check_number
 
 
 class _Loss(Module):
@@ -57,7 +58,7 @@ class BCEWithLogitsLoss(_Loss):
 
 class CrossEntropyLoss(_Loss):
     """Cross-entropy of softmax(logits (N, C)) against class indices (N,) or probabilities
-    (N, C); ``label_smoothing`` eps mixes the target with the uniform distribution;
+    (N, C); ``label_smoothing`` s mixes the target with the uniform distribution;
     ``weight`` (C,) weighs the classes."""
 
     def __init__(
@@ -118,3 +119,34 @@ def _class_weight(weight: Any, owner: str) -> Tensor | None:
     if float(values.min()) < 0:
         raise ArgumentError(f"{owner}: weight must be finite and >= 0; got {values.tolist()}")
     return tensor
+
+
+LossFn = Callable[..., Tensor]
+
+# Every loss function by the names ``fit(loss=...)`` takes (Keras' names too); each is the
+# function in ``ops.loss`` that the module of the same kind above wraps.
+LOSSES: dict[str, LossFn] = {
+    "cross_entropy": L.cross_entropy,
+    "categorical_crossentropy": L.cross_entropy,
+    "mse": L.mse_loss,
+    "mean_squared_error": L.mse_loss,
+    "l1": L.l1_loss,
+    "mae": L.l1_loss,
+    "binary_cross_entropy": L.binary_cross_entropy,
+    "bce": L.binary_cross_entropy,
+    "bce_with_logits": L.binary_cross_entropy_with_logits,
+    "nll": L.nll_loss,
+}
+
+
+def get_loss(spec: str | LossFn) -> LossFn:
+    """A loss function ``loss(outputs, targets)`` from a name in ``LOSSES``, or ``spec``
+    itself when it is callable. Unknown names are refused, listing the known."""
+    if callable(spec):
+        return spec
+    if not isinstance(spec, str) or spec not in LOSSES:
+        hint = suggest(spec, LOSSES) if isinstance(spec, str) else ""
+        raise ArgumentError(
+            f"unknown loss {spec!r}{hint}; expected one of {sorted(LOSSES)} or a function"
+        )
+    return LOSSES[spec]

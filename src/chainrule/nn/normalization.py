@@ -5,15 +5,15 @@ from __future__ import annotations
 from chainrule import backend
 from chainrule.autograd.creation import ones, zeros
 from chainrule.autograd.tensor import Tensor
+from chainrule.checks import check_number, check_positive_int
 from chainrule.errors import ArgumentError, ShapeError
-from chainrule.nn.linear import check_positive_int
-from chainrule.nn.module import Module
-from chainrule.nn.parameter import Parameter
-from chainrule.ops._operands import as_tensor, check_number
+from chainrule.nn.registry import register_layer
+from chainrule.nn.weight_layer import WeightLayer
+from chainrule.ops._operands import as_tensor
 from chainrule.ops.norm import batch_norm
 
 
-class _BatchNorm(Module):
+class _BatchNorm(WeightLayer):
     """Normalise each channel (axis 1) by the batch's mean and variance in training, by
     running estimates after ``eval()``; then scale by gamma (``weight``, starts at 1) and
     shift by beta (``bias``, starts at 0) when ``affine``.
@@ -44,12 +44,9 @@ class _BatchNorm(Module):
         if not 0 <= check_number(momentum, "momentum", name) <= 1:
             raise ArgumentError(f"{name}: momentum must be in [0, 1]; got momentum={momentum}")
         self.eps, self.momentum, self.affine = eps, momentum, affine
-        if affine:
-            self.weight = Parameter(ones(num_features, dtype=dtype), dtype=dtype)
-            self.bias = Parameter(zeros(num_features, dtype=dtype), dtype=dtype)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        shape = (num_features,) if affine else None
+        self.add_weight("weight", shape, "ones", dtype)  # gamma
+        self.add_weight("bias", shape, "zeros", dtype)  # beta
         self.register_buffer("running_mean", zeros(num_features, dtype=dtype))
         self.register_buffer("running_var", ones(num_features, dtype=dtype))
 
@@ -59,9 +56,7 @@ class _BatchNorm(Module):
 
     def reset_parameters(self) -> None:
         self.reset_running_stats()
-        if self.affine:
-            self.weight.data[...] = 1
-            self.bias.data[...] = 0
+        super().reset_parameters()
 
     def forward(self, x: Tensor) -> Tensor:
         if not isinstance(x, Tensor):
@@ -88,6 +83,7 @@ class _BatchNorm(Module):
         )
 
 
+@register_layer("batchnorm", takes="flat", size="num_features", arguments=("eps", "momentum"))
 class BatchNorm1d(_BatchNorm):
     """Batch normalisation of features: x (N, C) or (N, C, L) -> same shape."""
 
@@ -95,6 +91,7 @@ class BatchNorm1d(_BatchNorm):
     input_layout = "(N, {c}) or (N, {c}, L)"
 
 
+@register_layer("batchnorm", takes="images", size="num_features", arguments=("eps", "momentum"))
 class BatchNorm2d(_BatchNorm):
     """Batch normalisation of feature maps (Ioffe & Szegedy): x (N, C, H, W) -> same shape,
     statistics per channel over N, H and W."""

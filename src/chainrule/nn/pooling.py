@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from chainrule.autograd.tensor import Tensor
-from chainrule.errors import ArgumentError, ShapeError
+from chainrule.errors import ArgumentError
 from chainrule.nn.module import Module
-from chainrule.ops._operands import as_tensor
-from chainrule.ops.conv import Pair, check_window_fits, format_pair
+from chainrule.nn.registry import register_layer
+from chainrule.ops._windows import Pair, format_pair
 from chainrule.ops.pool import AvgPool2d as AvgPool2dOp
 from chainrule.ops.pool import LPPool2d as LPPool2dOp
 from chainrule.ops.pool import MaxPool2d as MaxPool2dOp
-from chainrule.ops.pool import check_lp_norm, pool_geometry
+from chainrule.ops.pool import check_lp_norm, check_pool_input, pool_geometry
 
 
 class _Pool2d(Module):
@@ -25,18 +25,14 @@ class _Pool2d(Module):
         )
 
     def _check(self, x: Tensor) -> Tensor:
-        if not isinstance(x, Tensor):
-            x = as_tensor(x)
         name = f"{type(self).__name__}(kernel {format_pair(self.kernel_size)})"
-        if x.ndim != 4:
-            raise ShapeError(f"{name} got input of shape {tuple(x.shape)}; expected (N, C, H, W)")
-        check_window_fits(x.shape, self.kernel_size, self.padding, name)
-        return x
+        return check_pool_input(x, self.kernel_size, self.padding, name)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
+@register_layer("maxpool2d", takes="images")
 class MaxPool2d(_Pool2d):
     """Maximum of each window: (N, C, H, W) -> (N, C, H', W'); stride defaults to kernel_size."""
 
@@ -51,6 +47,7 @@ class MaxPool2d(_Pool2d):
         )
 
 
+@register_layer("avgpool2d", takes="images")
 class AvgPool2d(_Pool2d):
     """Mean of each window (zero padding counts): (N, C, H, W) -> (N, C, H', W')."""
 
@@ -65,6 +62,7 @@ class AvgPool2d(_Pool2d):
         )
 
 
+@register_layer("lppool2d", takes="images", arguments=("p", "kernel_size", "stride"))
 class LPPool2d(_Pool2d):
     """L^p pooling, ((1/k) sum_window x^p)^(1/p) with k = kh*kw: (N, C, H, W) -> (N, C, H', W').
 

@@ -15,9 +15,10 @@ from chainrule.autograd.creation import zeros
 from chainrule.autograd.grad_mode import no_grad
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_array_module
+from chainrule.checks import is_finite_number
 from chainrule.errors import ArgumentError, ArgumentTypeError, ShapeError
 from chainrule.nn.module import Module
-from chainrule.nn.utils import as_tensor_list, is_finite_number
+from chainrule.nn.utils import as_tensor_list
 
 
 def regularized_parameters(module: Module) -> list[Tensor]:

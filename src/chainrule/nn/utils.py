@@ -7,22 +7,13 @@ gradient array may be shared with another tensor.
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Iterable
 from typing import Any
 
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_array_module
+from chainrule.checks import is_finite_number
 from chainrule.errors import ArgumentError, ArgumentTypeError
-
-
-def is_finite_number(value: Any) -> bool:
-    """Whether ``value`` is a real, finite number (and not a bool)."""
-    return (
-        isinstance(value, numbers.Real)
-        and not isinstance(value, bool)
-        and math.isfinite(float(value))
-    )
 
 
 def as_tensor_list(parameters: Tensor | Iterable[Tensor], owner: str) -> list[Tensor]:

@@ -8,6 +8,7 @@ from typing import Any
 
 from chainrule import backend
 from chainrule.autograd.tensor import Tensor
+from chainrule.checks import is_int
 from chainrule.errors import ArgumentError, ArgumentTypeError
 
 
@@ -43,7 +44,7 @@ def normalize_axis(axis: int | Sequence[int] | None, ndim: int, op: str) -> tupl
         raise ArgumentTypeError(f"{op}: axis must be an int or a sequence of ints; got {axis!r}")
     result = []
     for a in axes:
-        if isinstance(a, bool) or not isinstance(a, numbers.Integral):
+        if not is_int(a):
             raise ArgumentTypeError(
                 f"{op}: axis must be an int or a sequence of ints; got {axis!r}"
             )
@@ -59,20 +60,7 @@ def normalize_axis(axis: int | Sequence[int] | None, ndim: int, op: str) -> tupl
 
 def normalize_single_axis(axis: int, ndim: int, op: str) -> int:
     """``axis`` as one non-negative axis, checked against ``ndim``."""
-    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+    if not is_int(axis):
         raise ArgumentTypeError(f"{op}: axis must be an int; got axis={axis!r}")
     (a,) = normalize_axis(axis, ndim, op)
     return a
-
-
-def check_number(value: Any, name: str, op: str, finite: bool = True) -> float:
-    """``value`` as a float if it is a real number (finite, unless ``finite`` is False;
-    never NaN), else an error naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ArgumentTypeError(f"{op}: {name} must be a number; got {name}={value!r}")
-    value = float(value)
-    if value != value or (finite and value in (float("inf"), float("-inf"))):
-        raise ArgumentError(
-            f"{op}: {name} must be a {'finite ' if finite else ''}number; got {name}={value}"
-        )
-    return value

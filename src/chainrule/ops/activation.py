@@ -13,8 +13,9 @@ from typing import Any
 from chainrule.autograd.function import Function
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_array_module
+from chainrule.checks import check_number, check_positive_int
 from chainrule.errors import ArgumentError, ShapeError
-from chainrule.ops._operands import as_tensor, check_number, normalize_single_axis
+from chainrule.ops._operands import as_tensor, normalize_single_axis
 from chainrule.ops.elementwise import abs, clip
 from chainrule.ops.special import erfc
 
@@ -402,8 +403,7 @@ def maxout(x: Tensor, num_pieces: int, axis: int = 1) -> Tensor:
     """Max over groups of ``num_pieces`` consecutive features along ``axis``:
     (N, F, *) -> (N, F / num_pieces, *). Ties share the gradient evenly."""
     x = as_tensor(x)
-    if isinstance(num_pieces, bool) or not isinstance(num_pieces, int) or num_pieces <= 0:
-        raise ArgumentError(f"maxout: num_pieces must be a positive integer; got {num_pieces!r}")
+    num_pieces = check_positive_int(num_pieces, "num_pieces", "maxout")
     a = _single_axis(axis, x, "maxout")
     features = x.shape[a]
     if features % num_pieces:

@@ -1,4 +1,4 @@
-"""2-D convolution as im2col + one matrix product, and the window arithmetic pooling shares."""
+"""2-D convolution as im2col + one matrix product."""
 
 from __future__ import annotations
 
@@ -8,65 +8,11 @@ from chainrule.autograd.function import Function
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_array_module
 from chainrule.backend.kernels import col2im, im2col, workspace
-from chainrule.errors import ArgumentError, ArgumentTypeError, ShapeError
+from chainrule.errors import ShapeError
 from chainrule.ops._operands import as_tensor
+from chainrule.ops._windows import Pair, as_pair, check_window_fits, crop_spatial
 
-Pair = tuple[int, int]
 KEEP_COLUMNS_BYTES = 1 << 21  # columns up to 2 MiB are kept from forward to backward
-
-
-def as_pair(value: Any, name: str, op: str, minimum: int = 1) -> Pair:
-    """An int or an (h, w) pair of ints, each at least ``minimum``, as (h, w)."""
-    pair = (value, value) if isinstance(value, int) and not isinstance(value, bool) else value
-    if (
-        not isinstance(pair, tuple | list)
-        or len(pair) != 2
-        or not all(isinstance(v, int) and not isinstance(v, bool) for v in pair)
-    ):
-        raise ArgumentTypeError(f"{op}: {name} must be an int or a pair of ints; got {value!r}")
-    if min(pair) < minimum:
-        bound = "positive" if minimum == 1 else "non-negative"
-        raise ArgumentError(f"{op}: {name} must be {bound}; got {name}={value!r}")
-    return int(pair[0]), int(pair[1])
-
-
-def format_pair(pair: Pair) -> str:
-    """'3' for (3, 3), '(3, 5)' otherwise: how a layer names its kernel."""
-    return str(pair[0]) if pair[0] == pair[1] else str(tuple(pair))
-
-
-def check_window_fits(shape: tuple[int, ...], kernel: Pair, padding: Pair, where: str) -> None:
-    """Raise unless a ``kernel`` window fits the padded spatial size of an (N, C, H, W) shape."""
-    h, w = shape[2] + 2 * padding[0], shape[3] + 2 * padding[1]
-    if kernel[0] > h or kernel[1] > w:
-        raise ShapeError(
-            f"{where} got input of shape {tuple(shape)}: the {kernel[0]}x{kernel[1]} kernel "
-            f"does not fit the {h}x{w} input (after padding {padding}); expected H + 2*padding "
-            f">= {kernel[0]} and W + 2*padding >= {kernel[1]}"
-        )
-
-
-def output_size(size: Pair, kernel: Pair, stride: Pair, padding: Pair) -> Pair:
-    """(H', W') = floor((H + 2p - k) / s) + 1 per axis."""
-    return tuple((n + 2 * p - k) // s + 1 for n, k, s, p in zip(size, kernel, stride, padding))
-
-
-def pad_spatial(x: Any, padding: Pair, value: float = 0.0) -> Any:
-    """x (..., H, W) with ``padding`` rows/columns of ``value`` on each side, in x's layout."""
-    ph, pw = padding
-    if ph == 0 and pw == 0:
-        return x
-    xp = get_array_module(x)
-    shape = (*x.shape[:-2], x.shape[-2] + 2 * ph, x.shape[-1] + 2 * pw)
-    padded = xp.full_like(x, value, shape=shape)
-    padded[..., ph : ph + x.shape[-2], pw : pw + x.shape[-1]] = x
-    return padded
-
-
-def crop_spatial(x: Any, padding: Pair) -> Any:
-    """The inverse of ``pad_spatial``: a view without the padding."""
-    ph, pw = padding
-    return x[..., ph : x.shape[-2] - ph, pw : x.shape[-1] - pw]
 
 
 def to_batch_last(x: Any, padding: Pair) -> Any:
@@ -160,6 +106,20 @@ class Conv2d(Function):
         return grad_x, grad_w, grad_b
 
 
+def check_conv2d(x: Any, weight: Tensor, padding: Pair, where: str) -> Tensor:
+    """x as a tensor, if it fits ``weight`` (F, C, kh, kw): x (N, C, H, W) with the kernel
+    fitting the padded H and W; else a ShapeError that names ``where`` (the op, or the
+    layer that forwards through it)."""
+    x = as_tensor(x)
+    if weight.ndim != 4:
+        raise ShapeError(f"{where}: weight must be 4-D (F, C, kh, kw); got shape {weight.shape}")
+    c, kh, kw = weight.shape[1:]
+    if x.ndim != 4 or x.shape[1] != c:
+        raise ShapeError(f"{where} got input of shape {tuple(x.shape)}; expected (N, {c}, H, W)")
+    check_window_fits(x.shape, (kh, kw), padding, where)
+    return x
+
+
 def conv2d(
     x: Tensor,
     weight: Tensor,
@@ -171,20 +131,12 @@ def conv2d(
 
     H' = floor((H + 2 padding - kh) / stride) + 1, likewise W'; padding adds zeros.
     """
-    x = as_tensor(x)
     stride = as_pair(stride, "stride", "conv2d")
     padding = as_pair(padding, "padding", "conv2d", minimum=0)
-    if weight.ndim != 4:
-        raise ShapeError(f"conv2d: weight must be 4-D (F, C, kh, kw); got shape {weight.shape}")
-    f, c, kh, kw = weight.shape
-    if x.ndim != 4 or x.shape[1] != c:
-        raise ShapeError(
-            f"conv2d: input of shape {tuple(x.shape)} does not fit weight of shape "
-            f"{tuple(weight.shape)}; expected input (N, {c}, H, W)"
-        )
-    check_window_fits(x.shape, (kh, kw), padding, "conv2d")
+    x = check_conv2d(x, weight, padding, f"conv2d with weight of shape {tuple(weight.shape)}")
     if bias is None:
         return Conv2d.apply(x, weight, stride=stride, padding=padding)
+    f = weight.shape[0]
     if tuple(bias.shape) != (f,):
         raise ShapeError(f"conv2d: bias must have shape ({f},); got {tuple(bias.shape)}")
     return Conv2d.apply(x, weight, bias, stride=stride, padding=padding)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from numbers import Real
 from typing import Any
 
 from chainrule import backend
 from chainrule.autograd.function import Function
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend.random import device_generator
+from chainrule.checks import is_number
 from chainrule.errors import ArgumentError, ArgumentTypeError, DTypeError
 from chainrule.ops._operands import as_tensor
 
@@ -29,7 +29,7 @@ class Dropout(Function):
 
 def check_p(p: Any, where: str) -> float:
     """``p`` as a float if it is a drop probability in [0, 1), else an error naming ``where``."""
-    if isinstance(p, bool) or not isinstance(p, Real):
+    if not is_number(p):
         raise ArgumentTypeError(f"{where}: p must be a number in [0, 1); got p={p!r}")
     if not 0 <= p < 1:
         raise ArgumentError(f"{where}: p must be in [0, 1) (the probability to drop); got p={p}")

@@ -8,7 +8,8 @@ from chainrule.autograd.function import Function
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_array_module
 from chainrule.backend.kernels import relu_backward
-from chainrule.ops._operands import as_tensor, binary, check_number
+from chainrule.checks import check_number
+from chainrule.ops._operands import as_tensor, binary
 
 # ------------------------------------------------------------------ arithmetic
 

@@ -90,16 +90,22 @@ def matmul(a: Any, b: Any) -> Tensor:
     return MatMul.apply(a, b)
 
 
-def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """x W^T + b: x (*, in_features), weight (out_features, in_features), bias (out_features,)."""
+def check_linear(x: Any, weight: Tensor, where: str) -> Tensor:
+    """x as a tensor, if it fits ``weight`` (out, in): x (*, in); else a ShapeError that
+    names ``where`` (the op, or the layer that forwards through it)."""
     x = as_tensor(x)
     if weight.ndim != 2:
-        raise ShapeError(f"linear: weight must be 2-D (out, in); got shape {weight.shape}")
+        raise ShapeError(f"{where}: weight must be 2-D (out, in); got shape {weight.shape}")
     if x.ndim == 0 or x.shape[-1] != weight.shape[1]:
         raise ShapeError(
-            f"linear: input of shape {x.shape} does not fit weight of shape {weight.shape}; "
-            f"expected input (*, {weight.shape[1]})"
+            f"{where} got input of shape {tuple(x.shape)}; expected (*, {weight.shape[1]})"
         )
+    return x
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """x W^T + b: x (*, in_features), weight (out_features, in_features), bias (out_features,)."""
+    x = check_linear(x, weight, f"linear with weight of shape {tuple(weight.shape)}")
     if bias is None:
         return Linear.apply(x, weight)
     return Linear.apply(x, weight, bias)

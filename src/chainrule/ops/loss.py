@@ -17,8 +17,9 @@ from chainrule.autograd.function import Function
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_array_module
 from chainrule.backend.checks import flagged
+from chainrule.checks import check_number
 from chainrule.errors import ArgumentError, DTypeError, ShapeError
-from chainrule.ops._operands import as_tensor, check_number
+from chainrule.ops._operands import as_tensor
 from chainrule.ops.activation import softmax, stable_sigmoid
 from chainrule.ops.elementwise import abs
 from chainrule.ops.shape import getitem
@@ -170,9 +171,10 @@ def cross_entropy(
     """Cross-entropy between softmax(logits) and the target.
 
     logits: (N, C). target: class indices (N,) in [0, C), or probabilities (N, C).
-    ``label_smoothing`` eps mixes the target with the uniform distribution:
-    q = (1 - eps) q + eps / C. ``weight`` (C,) weighs the classes as in PyTorch, and
-    ``sample_weight`` (N,) the samples (see the module's docstring for the mean).
+    ``label_smoothing`` s mixes the target with the uniform distribution:
+    q = (1 - s) q + s / C (s, not eps: eps is the numerical guard of norms and
+    optimisers). ``weight`` (C,) weighs the classes as in PyTorch, and ``sample_weight``
+    (N,) the samples (see the module's docstring for the mean).
     """
     check_reduction(reduction, "cross_entropy")
     logits = as_tensor(logits)

@@ -9,8 +9,9 @@ from chainrule.autograd.creation import ones, zeros
 from chainrule.autograd.function import Function
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_array_module
+from chainrule.checks import check_number
 from chainrule.errors import ArgumentError, DTypeError, ShapeError
-from chainrule.ops._operands import as_tensor, check_number
+from chainrule.ops._operands import as_tensor
 
 
 class BatchNorm(Function):

@@ -15,9 +15,10 @@ from chainrule.autograd.function import Function
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_array_module
 from chainrule.backend.kernels import max_pool_backward_compiled, max_pool_compiled
+from chainrule.checks import is_number
 from chainrule.errors import ArgumentError, ArgumentTypeError, ShapeError
 from chainrule.ops._operands import as_tensor
-from chainrule.ops.conv import (
+from chainrule.ops._windows import (
     Pair,
     as_pair,
     check_window_fits,
@@ -220,22 +221,28 @@ def pool_geometry(kernel_size: Any, stride: Any, padding: Any, op: str) -> tuple
 
 def check_lp_norm(p: Any, op: str) -> float:
     """p as a float, if it is a positive finite number."""
-    if isinstance(p, bool) or not isinstance(p, int | float):
+    if not is_number(p):
         raise ArgumentTypeError(f"{op}: p must be a number; got {p!r}")
     if not 0 < p < math.inf:
         raise ArgumentError(f"{op}: p must be positive and finite; got p={p}")
     return float(p)
 
 
+def check_pool_input(x: Any, kernel: Pair, padding: Pair, where: str) -> Tensor:
+    """x as a tensor, if it is (N, C, H, W) with the ``kernel`` window fitting the padded
+    H and W; else a ShapeError that names ``where`` (the op, or the layer)."""
+    x = as_tensor(x)
+    if x.ndim != 4:
+        raise ShapeError(f"{where} got input of shape {tuple(x.shape)}; expected (N, C, H, W)")
+    check_window_fits(x.shape, kernel, padding, where)
+    return x
+
+
 def _pool_input(
     x: Any, kernel_size: Any, stride: Any, padding: Any, op: str
 ) -> tuple[Tensor, Pair, Pair, Pair]:
-    x = as_tensor(x)
     kernel, stride, padding = pool_geometry(kernel_size, stride, padding, op)
-    if x.ndim != 4:
-        raise ShapeError(f"{op}: expected input (N, C, H, W); got shape {tuple(x.shape)}")
-    check_window_fits(x.shape, kernel, padding, op)
-    return x, kernel, stride, padding
+    return check_pool_input(x, kernel, padding, op), kernel, stride, padding
 
 
 def max_pool2d(

@@ -10,6 +10,7 @@ from chainrule.autograd.function import Function
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_array_module
 from chainrule.backend.kernels import index_add
+from chainrule.checks import is_number
 from chainrule.errors import ArgumentError, ArgumentTypeError, ShapeError
 from chainrule.ops._operands import as_tensor, normalize_axis, normalize_single_axis
 
@@ -284,7 +285,7 @@ def pad(x: Tensor, pad_width: int | Sequence[Any], value: float = 0.0) -> Tensor
             f"pad: pad_width must give non-negative (before, after) ints for each of the "
             f"{x.ndim} axes; got {pad_width!r}"
         )
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if not is_number(value):
         raise ArgumentTypeError(f"pad: value must be a number; got value={value!r}")
     return Pad.apply(x, widths=[(int(a), int(b)) for a, b in widths], value=value)
 

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import bisect
 import math
-import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from chainrule.checks import check_int, check_real, is_number
 from chainrule.errors import ArgumentError, ArgumentTypeError
-from chainrule.nn.utils import is_finite_number
 
 
 def _check_optimizer(optimizer: Any, owner: str) -> Any:
@@ -24,22 +23,6 @@ def _check_optimizer(optimizer: Any, owner: str) -> Any:
             f"{owner} needs an optimiser (with param_groups); got {type(optimizer).__name__}"
         )
     return optimizer
-
-
-def _check_int(owner: str, key: str, value: Any, minimum: int) -> int:
-    """``value`` if it is an integer >= ``minimum``, else an error naming the argument."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ArgumentError(f"{owner}: {key} must be an integer >= {minimum}; got {key}={value!r}")
-    return value
-
-
-def _check_number(
-    owner: str, key: str, value: Any, ok: Callable[[float], bool], expected: str
-) -> float:
-    """``value`` as a float if it is a finite number for which ``ok`` holds."""
-    if not is_finite_number(value) or not ok(value):
-        raise ArgumentError(f"{owner}: {key} must be {expected}; got {key}={value!r}")
-    return float(value)
 
 
 class LRScheduler:
@@ -85,7 +68,9 @@ class LRScheduler:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Resume at the saved step, setting each group's lr to the formula's value there."""
-        self.last_epoch = _check_int(type(self).__name__, "last_epoch", state["last_epoch"], 0)
+        self.last_epoch = check_int(
+            state["last_epoch"], "last_epoch", type(self).__name__, minimum=0
+        )
         self._apply()
 
     def __repr__(self) -> str:
@@ -96,10 +81,10 @@ class LinearDecay(LRScheduler):
     """The lecture's decay: lr_k = (1 - k/tau) lr_0 + (k/tau) final_lr until k = tau, then final_lr."""
 
     def __init__(self, optimizer: Any, final_lr: float, tau: int) -> None:
-        self.final_lr = _check_number(
-            "LinearDecay", "final_lr", final_lr, lambda v: v >= 0, "a non-negative number"
+        self.final_lr = check_real(
+            final_lr, "final_lr", "LinearDecay", lambda v: v >= 0, "a non-negative number"
         )
-        self.tau = _check_int("LinearDecay", "tau", tau, 1)
+        self.tau = check_int(tau, "tau", "LinearDecay", minimum=1)
         super().__init__(optimizer)
 
     def lr_at(self, base_lr: float, k: int) -> float:
@@ -111,8 +96,8 @@ class StepLR(LRScheduler):
     """lr_k = lr_0 * gamma^(k // step_size): multiply by gamma every step_size steps."""
 
     def __init__(self, optimizer: Any, step_size: int, gamma: float = 0.1) -> None:
-        self.step_size = _check_int("StepLR", "step_size", step_size, 1)
-        self.gamma = _check_number("StepLR", "gamma", gamma, lambda v: v > 0, "a positive number")
+        self.step_size = check_int(step_size, "step_size", "StepLR", minimum=1)
+        self.gamma = check_real(gamma, "gamma", "StepLR", lambda v: v > 0, "a positive number")
         super().__init__(optimizer)
 
     def lr_at(self, base_lr: float, k: int) -> float:
@@ -132,9 +117,7 @@ class MultiStepLR(LRScheduler):
                 "MultiStepLR: milestones must be strictly increasing positive integers; got "
                 f"milestones={self.milestones}"
             )
-        self.gamma = _check_number(
-            "MultiStepLR", "gamma", gamma, lambda v: v > 0, "a positive number"
-        )
+        self.gamma = check_real(gamma, "gamma", "MultiStepLR", lambda v: v > 0, "a positive number")
         super().__init__(optimizer)
 
     def lr_at(self, base_lr: float, k: int) -> float:
@@ -145,8 +128,8 @@ class ExponentialLR(LRScheduler):
     """lr_k = lr_0 * gamma^k."""
 
     def __init__(self, optimizer: Any, gamma: float) -> None:
-        self.gamma = _check_number(
-            "ExponentialLR", "gamma", gamma, lambda v: v > 0, "a positive number"
+        self.gamma = check_real(
+            gamma, "gamma", "ExponentialLR", lambda v: v > 0, "a positive number"
         )
         super().__init__(optimizer)
 
@@ -161,9 +144,9 @@ class CosineAnnealingLR(LRScheduler):
     """
 
     def __init__(self, optimizer: Any, T_max: int, eta_min: float = 0.0) -> None:
-        self.T_max = _check_int("CosineAnnealingLR", "T_max", T_max, 1)
-        self.eta_min = _check_number(
-            "CosineAnnealingLR", "eta_min", eta_min, lambda v: v >= 0, "a non-negative number"
+        self.T_max = check_int(T_max, "T_max", "CosineAnnealingLR", minimum=1)
+        self.eta_min = check_real(
+            eta_min, "eta_min", "CosineAnnealingLR", lambda v: v >= 0, "a non-negative number"
         )
         super().__init__(optimizer)
 
@@ -203,9 +186,9 @@ class LinearWarmup(LRScheduler):
         start_factor: float = 0.0,
         after: LRScheduler | None = None,
     ) -> None:
-        self.warmup_steps = _check_int("LinearWarmup", "warmup_steps", warmup_steps, 1)
-        self.start_factor = _check_number(
-            "LinearWarmup", "start_factor", start_factor, lambda v: 0 <= v <= 1, "in [0, 1]"
+        self.warmup_steps = check_int(warmup_steps, "warmup_steps", "LinearWarmup", minimum=1)
+        self.start_factor = check_real(
+            start_factor, "start_factor", "LinearWarmup", lambda v: 0 <= v <= 1, "in [0, 1]"
         )
         if after is not None and not isinstance(after, LRScheduler):
             raise ArgumentTypeError(
@@ -241,18 +224,18 @@ class OneCycleLR(LRScheduler):
         final_div_factor: float = 1e4,
     ) -> None:
         name = "OneCycleLR"
-        self.max_lr = _check_number(name, "max_lr", max_lr, lambda v: v > 0, "a positive number")
-        self.total_steps = _check_int(name, "total_steps", total_steps, 2)
-        pct_start = _check_number(name, "pct_start", pct_start, lambda v: 0 < v < 1, "in (0, 1)")
+        self.max_lr = check_real(max_lr, "max_lr", name, lambda v: v > 0, "a positive number")
+        self.total_steps = check_int(total_steps, "total_steps", name, minimum=2)
+        pct_start = check_real(pct_start, "pct_start", name, lambda v: 0 < v < 1, "in (0, 1)")
         self.peak_step = pct_start * total_steps - 1
         if not 0 < self.peak_step < total_steps - 1:
             raise ArgumentError(
                 f"{name}: the peak, pct_start * total_steps - 1 = {self.peak_step:g}, must lie "
                 f"between step 0 and the last step {total_steps - 1}"
             )
-        div_factor = _check_number(name, "div_factor", div_factor, lambda v: v >= 1, ">= 1")
-        final_div_factor = _check_number(
-            name, "final_div_factor", final_div_factor, lambda v: v >= 1, ">= 1"
+        div_factor = check_real(div_factor, "div_factor", name, lambda v: v >= 1, ">= 1")
+        final_div_factor = check_real(
+            final_div_factor, "final_div_factor", name, lambda v: v >= 1, ">= 1"
         )
         self.start_lr = self.max_lr / div_factor
         self.final_lr = self.start_lr / final_div_factor
@@ -299,15 +282,13 @@ class ReduceLROnPlateau:
                 f"{name}: threshold_mode must be 'rel' or 'abs'; got threshold_mode={threshold_mode!r}"
             )
         self.mode, self.threshold_mode = mode, threshold_mode
-        self.factor = _check_number(name, "factor", factor, lambda v: 0 < v < 1, "in (0, 1)")
-        self.patience = _check_int(name, "patience", patience, 0)
-        self.threshold = _check_number(
-            name, "threshold", threshold, lambda v: v >= 0, "a non-negative number"
+        self.factor = check_real(factor, "factor", name, lambda v: 0 < v < 1, "in (0, 1)")
+        self.patience = check_int(patience, "patience", name, minimum=0)
+        self.threshold = check_real(
+            threshold, "threshold", name, lambda v: v >= 0, "a non-negative number"
         )
-        self.cooldown = _check_int(name, "cooldown", cooldown, 0)
-        self.min_lr = _check_number(
-            name, "min_lr", min_lr, lambda v: v >= 0, "a non-negative number"
-        )
+        self.cooldown = check_int(cooldown, "cooldown", name, minimum=0)
+        self.min_lr = check_real(min_lr, "min_lr", name, lambda v: v >= 0, "a non-negative number")
         self.best = math.inf if mode == "min" else -math.inf
         self.num_bad_epochs = 0
         self.cooldown_counter = 0
@@ -326,7 +307,7 @@ class ReduceLROnPlateau:
     def step(self, metric: float) -> None:
         """Record this step's monitored value; reduce the lr if it has plateaued."""
         metric = metric.item() if hasattr(metric, "item") else metric
-        if isinstance(metric, bool) or not isinstance(metric, numbers.Real):
+        if not is_number(metric):
             raise ArgumentTypeError(
                 f"ReduceLROnPlateau.step: metric must be a number (e.g. the validation loss); "
                 f"got metric={metric!r}"

@@ -14,8 +14,8 @@ from typing import Any
 from chainrule import backend
 from chainrule.autograd.grad_mode import enable_grad
 from chainrule.autograd.tensor import Tensor
+from chainrule.checks import is_finite_number
 from chainrule.errors import ArgumentError, ArgumentTypeError, ShapeError
-from chainrule.nn.utils import is_finite_number
 
 Array = backend.Array
 

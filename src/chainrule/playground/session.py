@@ -37,7 +37,7 @@ from chainrule.experiments.layers import build_model
 from chainrule.experiments.runner import build_regularizer
 from chainrule.playground.settings import N_SAMPLES, Settings, experiment
 from chainrule.train.callbacks import Logs
-from chainrule.train.loop import OPTIMIZERS, Trainer
+from chainrule.train.loop import Trainer
 
 ENGINE = threading.Lock()  # one chainrule computation at a time (see the module doc)
 
@@ -113,9 +113,7 @@ class Session:
         manual_seed(config.seed)
         model = build_model(config)
         data = prepare_data(config)
-        optimizer = getattr(optim, OPTIMIZERS[config.optimizer.name])(
-            model.parameters(), **config.optimizer.args
-        )
+        optimizer = optim.get(config.optimizer.name, model.parameters(), **config.optimizer.args)
         self.monitor = _KeepingMonitor()
         self.trainer = Trainer(
             model,

@@ -16,11 +16,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from chainrule.checks import is_int
 from chainrule.data.plane import FEATURES, PLANE_SETS
 from chainrule.experiments.config import ExperimentConfig, to_toml
 from chainrule.experiments.parse import parse_config
 from chainrule.experiments.schema import ConfigError, choice, fail, number
-from chainrule.train.loop import OPTIMIZERS
+from chainrule.optim import OPTIMIZERS
 
 MAX_LAYERS = 8
 MAX_UNITS = 8
@@ -67,7 +68,7 @@ def _at_most(check: Any, high: float, kind: str) -> Any:
 
 def _int_range(low: int, high: int) -> Any:
     def check(value: Any, path: str) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        if not is_int(value) or not low <= value <= high:
             raise fail(path, f"an integer >= {low} and <= {high}", value)
         return value
 
@@ -240,7 +241,7 @@ def export_script(settings: Settings, epochs: int) -> str:
         noise=s.noise,
         train_fraction=s.train_fraction,
         layers="".join(f"    {line},\n" for line in lines),
-        optimizer=OPTIMIZERS[s.optimizer],
+        optimizer=OPTIMIZERS[s.optimizer].__name__,
         lr=s.lr,
         batch_size=s.batch_size,
         regularizer=penalty.get(s.regularization, "None") if s.reg_rate else "None",

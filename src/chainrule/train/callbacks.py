@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chainrule.errors import ArgumentError
+from chainrule.optim import lr_scheduler
 from chainrule.train.serialization import atomic_write_text, save
 
 if TYPE_CHECKING:
@@ -254,7 +255,21 @@ class LearningRateScheduler(Callback):
 
 
 class ReduceLROnPlateau(Callback):
-    """Multiply the learning rate by ``factor`` when ``monitor`` stops improving."""
+    """Multiply the learning rate by ``factor`` when ``monitor`` stops improving: feeds the
+    logged value to ``optim.lr_scheduler.ReduceLROnPlateau`` after every epoch, so the rule
+    is the scheduler's (PyTorch's), the one rule of the library.
+
+    The rule: an epoch improves when the value beats the best so far by more than
+    ``min_delta`` (mode 'min': value < best - min_delta with ``threshold_mode='abs'``, the
+    default here; value < best * (1 - min_delta) with 'rel'); the lr is cut when more
+    than ``patience`` epochs in a row have not improved, then ``cooldown`` epochs pass
+    before bad epochs count again; it never goes below ``min_lr``.
+
+    From Keras: ``monitor``, ``mode`` (with 'auto'), ``factor``, ``cooldown``, ``min_lr``,
+    ``verbose`` mean the same; ``min_delta`` is the scheduler's ``threshold`` with
+    ``threshold_mode='abs'``. NOTE: Keras cuts after ``patience`` bad epochs, PyTorch after
+    more than ``patience``: Keras' ``patience=p`` is ``patience=p - 1`` here.
+    """
 
     def __init__(
         self,
@@ -266,20 +281,30 @@ class ReduceLROnPlateau(Callback):
         cooldown: int = 0,
         min_lr: float = 0.0,
         verbose: bool = True,
+        threshold_mode: str = "abs",
     ) -> None:
-        if not 0.0 < factor < 1.0:
-            raise ArgumentError(f"ReduceLROnPlateau: factor must be in (0, 1); got factor={factor}")
         self.monitor = monitor
         self.mode = _resolve_mode(mode, monitor)
         self.factor, self.patience, self.cooldown, self.min_lr = factor, patience, cooldown, min_lr
+        self.min_delta, self.threshold_mode = min_delta, threshold_mode
         self.verbose = verbose
-        self._improved = _better(self.mode, min_delta)
-        self.on_train_begin()
+        self.scheduler: lr_scheduler.ReduceLROnPlateau | None = None
+        self._make(_NoOptimizer())  # checks the arguments now, not at the first epoch
+
+    def _make(self, optimizer: Any) -> lr_scheduler.ReduceLROnPlateau:
+        return lr_scheduler.ReduceLROnPlateau(
+            optimizer,
+            mode=self.mode,
+            factor=self.factor,
+            patience=self.patience,
+            threshold=self.min_delta,
+            threshold_mode=self.threshold_mode,
+            cooldown=self.cooldown,
+            min_lr=self.min_lr,
+        )
 
     def on_train_begin(self, logs: Logs | None = None) -> None:
-        self.best = math.inf if self.mode == "min" else -math.inf
-        self.wait = 0
-        self.cooldown_left = 0
+        self.scheduler = self._make(self.trainer.optimizer)
 
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         current = (logs or {}).get(self.monitor)
@@ -287,32 +312,41 @@ class ReduceLROnPlateau(Callback):
             raise ArgumentError(
                 f"ReduceLROnPlateau monitors {self.monitor!r}, which is not logged; logged: {sorted(logs or {})}"
             )
-        if self.cooldown_left > 0:
-            self.cooldown_left -= 1
-            self.wait = 0
-        if self._improved(current, self.best):
-            self.best, self.wait = current, 0
-            return
-        if self.cooldown_left > 0:
-            return
-        self.wait += 1
-        if self.wait >= self.patience:
-            for group in self.trainer.optimizer.param_groups:
-                new_lr = max(group["lr"] * self.factor, self.min_lr)
-                if new_lr < group["lr"] and self.verbose:
-                    self.trainer.log(f"epoch {epoch + 1}: reducing learning rate to {new_lr:.3g}")
-                group["lr"] = new_lr
-            self.cooldown_left, self.wait = self.cooldown, 0
+        groups = self.trainer.optimizer.param_groups
+        before = [group["lr"] for group in groups]
+        self.scheduler.step(current)
+        if self.verbose and any(g["lr"] < lr for g, lr in zip(groups, before)):
+            new_lr = min(g["lr"] for g in groups)
+            self.trainer.log(f"epoch {epoch + 1}: reducing learning rate to {new_lr:.3g}")
+
+    @property
+    def best(self) -> float:
+        """The best value of ``monitor`` so far (inf, or -inf for mode 'max', before any)."""
+        if self.scheduler is None:
+            return math.inf if self.mode == "min" else -math.inf
+        return self.scheduler.best
 
     def state_dict(self) -> dict[str, Any]:
-        return {"best": self.best, "wait": self.wait, "cooldown_left": self.cooldown_left}
+        return self.scheduler.state_dict() if self.scheduler is not None else {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.best, self.wait, self.cooldown_left = (
-            state["best"],
-            state["wait"],
-            state["cooldown_left"],
-        )
+        if (
+            "wait" in state
+        ):  # a checkpoint of the callback's own counters, before it fed a scheduler
+            state = {
+                "best": state["best"],
+                "num_bad_epochs": state["wait"],
+                "cooldown_counter": state["cooldown_left"],
+                "last_epoch": 0,
+            }
+        if self.scheduler is not None and state:
+            self.scheduler.load_state_dict(state)
+
+
+class _NoOptimizer:
+    """An optimiser with no parameter groups: lets a scheduler check its arguments."""
+
+    param_groups = ()
 
 
 class CSVLogger(Callback):

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from chainrule.checks import is_int
 from chainrule.errors import ArgumentError, ChainruleError, CheckpointError
 from chainrule.train.serialization import load, save
 
@@ -29,9 +30,7 @@ class Checkpointer:
     def __init__(
         self, directory: str | os.PathLike[str], every_steps: int | None = None, keep: int = 3
     ) -> None:
-        if every_steps is not None and (
-            isinstance(every_steps, bool) or not isinstance(every_steps, int) or every_steps < 1
-        ):
+        if every_steps is not None and (not is_int(every_steps) or every_steps < 1):
             raise ArgumentError(
                 f"checkpoint_every must be a positive number of steps; got {every_steps!r}"
             )

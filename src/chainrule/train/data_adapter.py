@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.autograd.tensor import Tensor
+from chainrule.checks import is_int
 from chainrule.errors import ArgumentError, DataError
 
 
@@ -50,7 +51,7 @@ def as_loader(
 
     if isinstance(data, DataLoader):
         return data
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+    if not is_int(batch_size) or batch_size < 1:
         raise ArgumentError(f"batch_size must be a positive integer; got batch_size={batch_size!r}")
     if isinstance(data, Dataset):
         if len(data) == 0:

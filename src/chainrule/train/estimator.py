@@ -39,11 +39,10 @@ from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_rng_state, manual_seed, set_rng_state
 from chainrule.errors import ArgumentError, DataError
 from chainrule.train.loop import fit
+from chainrule.train.metrics import softmax
 from chainrule.train.weights import check_sample_weight
 
 PREDICT_BATCH = 1024  # rows per forward pass when predicting
-
-ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "leaky_relu")
 
 
 def build_mlp(
@@ -53,31 +52,21 @@ def build_mlp(
     activation: str,
     dropout: float,
 ) -> Any:
-    """Linear -> activation (-> Dropout) for each hidden size, then a Linear output layer."""
+    """Linear -> activation (-> Dropout) for each hidden size, then a Linear output layer.
+
+    ``activation`` is a name in ``nn.ACTIVATIONS``; each Linear before it starts from the
+    initialiser that activation suggests (He for the rectifiers, Glorot otherwise)."""
     from chainrule import nn
 
-    layers: dict[str, Any] = {
-        "relu": nn.ReLU,
-        "tanh": nn.Tanh,
-        "sigmoid": nn.Sigmoid,
-        "elu": nn.ELU,
-        "leaky_relu": nn.LeakyReLU,
-    }
-    if activation not in layers:
-        raise ArgumentError(f"activation must be one of {ACTIVATIONS}; got {activation!r}")
+    if activation not in nn.ACTIVATIONS:
+        raise ArgumentError(
+            f"activation must be one of {sorted(nn.ACTIVATIONS)}; got {activation!r}"
+        )
+    cls = nn.ACTIVATIONS[activation]
     modules: list[Any] = []
     width = n_features
     for size in hidden_layer_sizes:
-        modules += [
-            nn.Linear(
-                width,
-                size,
-                weight_init="he_normal"
-                if activation in ("relu", "leaky_relu", "elu")
-                else "xavier_uniform",
-            ),
-            layers[activation](),
-        ]
+        modules += [nn.Linear(width, size, weight_init=cls.suggested_init), cls()]
         if dropout:
             modules.append(nn.Dropout(dropout))
         width = size
@@ -130,11 +119,10 @@ class _NeuralNet(BaseEstimator):
         sample_weight: np.ndarray | None,
     ) -> None:
         from chainrule import optim
-        from chainrule.train.loop import OPTIMIZERS
 
-        if self.optimizer.lower() not in OPTIMIZERS:
+        if not isinstance(self.optimizer, str) or self.optimizer.lower() not in optim.OPTIMIZERS:
             raise ArgumentError(
-                f"optimizer must be one of {sorted(OPTIMIZERS)}; got {self.optimizer!r}"
+                f"optimizer must be one of {sorted(optim.OPTIMIZERS)}; got {self.optimizer!r}"
             )
         caller_state = get_rng_state()
         if self.seed is not None:
@@ -147,8 +135,8 @@ class _NeuralNet(BaseEstimator):
                 self.model_ = build_mlp(
                     n_features, n_outputs, self.hidden_layer_sizes, self.activation, self.dropout
                 )
-            optimizer = getattr(optim, OPTIMIZERS[self.optimizer.lower()])(
-                self.model_.parameters(), lr=self.lr, weight_decay=self.weight_decay
+            optimizer = optim.get(
+                self.optimizer, self.model_.parameters(), lr=self.lr, weight_decay=self.weight_decay
             )
             self.history_ = fit(
                 self.model_,
@@ -275,8 +263,7 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
         if self.binary_:
             positive = _sigmoid(logits[:, 0])
             return np.column_stack([1 - positive, positive])
-        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return shifted / shifted.sum(axis=1, keepdims=True)
+        return softmax(logits)
 
     def predict_log_proba(self, X: Any) -> np.ndarray:
         """log of ``predict_proba`` (N, n_classes)."""

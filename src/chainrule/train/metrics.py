@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from chainrule.checks import is_int
 from chainrule.errors import ArgumentError, DTypeError, ShapeError, suggest
 
 if TYPE_CHECKING:
@@ -30,6 +31,14 @@ def _class_targets(targets: np.ndarray) -> np.ndarray:
     if targets.ndim == 2 and targets.shape[1] > 1:
         return targets.argmax(axis=1)
     return targets.reshape(-1).astype(np.int64, copy=False)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Softmax of each row of host logits (N, C): class probabilities (N, C), same dtype.
+
+    The one host-side softmax (the engine's is ``chainrule.ops.softmax``, on tensors)."""
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
 
 
 def predicted_classes(outputs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
@@ -82,7 +91,7 @@ def confusion_matrix(
     true = _class_targets(targets)
     if num_classes is None:
         num_classes = outputs.shape[1] if outputs.ndim == 2 and outputs.shape[1] > 1 else 2
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+    if not is_int(num_classes) or num_classes < 1:
         raise ArgumentError(
             f"confusion_matrix: num_classes must be a positive integer; got {num_classes!r}"
         )

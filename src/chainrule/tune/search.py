@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.backend import default_generator
+from chainrule.checks import check_int
 from chainrule.errors import ArgumentError
 from chainrule.tune import study as studies
 from chainrule.tune.result import SearchError, SearchResult, check_direction
@@ -22,17 +23,11 @@ from chainrule.tune.space import Choice, Distribution, check_space, grid, grid_v
 from chainrule.tune.trial import Objective, describe, run_trial
 
 
-def check_count(value: object, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ArgumentError(f"{name} must be an integer >= {minimum}; got {name}={value!r}")
-    return int(value)
-
-
 def _seed(seed: int | None) -> int:
     """The seed given, or one drawn from chainrule's generator (so manual_seed fixes it)."""
     if seed is None:
         return int(default_generator().integers(2**32))
-    return check_count(seed, "seed", minimum=0)
+    return check_int(seed, "seed", minimum=0)
 
 
 def _check_objective(objective: object) -> Objective:
@@ -129,7 +124,7 @@ def random_search(
     objective = _check_objective(objective)
     direction = check_direction(direction)
     space = check_space(space)
-    n_trials = check_count(n_trials, "n_trials")
+    n_trials = check_int(n_trials, "n_trials")
     seed = _seed(seed)
     if storage is None:
         rng = np.random.default_rng(seed)
@@ -174,9 +169,9 @@ def bayesian_search(
     objective = _check_objective(objective)
     direction = check_direction(direction)
     space = check_space(space)
-    n_trials = check_count(n_trials, "n_trials")
+    n_trials = check_int(n_trials, "n_trials")
     if n_jobs != -1:
-        n_jobs = check_count(n_jobs, "n_jobs")
+        n_jobs = check_int(n_jobs, "n_jobs")
     seed = _seed(seed)
     optuna = studies.require_optuna("bayesian_search")
     return _run_study(

@@ -15,11 +15,12 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.checks import is_int, is_number
 from chainrule.errors import ArgumentError, ArgumentTypeError
 
 
 def _real(value: object, owner: str, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+    if not is_number(value):
         raise ArgumentTypeError(f"{owner}: {name} must be a number; got {value!r}")
     if not math.isfinite(value):
         raise ArgumentError(f"{owner}: {name} must be finite; got {name}={value}")
@@ -76,7 +77,7 @@ class IntUniform(Distribution):
 
     def __init__(self, low: int, high: int, log: bool = False) -> None:
         for name, value in (("low", low), ("high", high)):
-            if isinstance(value, bool) or not isinstance(value, int | np.integer):
+            if not is_int(value):
                 raise ArgumentTypeError(f"IntUniform: {name} must be an integer; got {value!r}")
         self.low, self.high, self.log = int(low), int(high), bool(log)
         if not self.low < self.high:

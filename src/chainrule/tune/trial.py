@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.checks import is_number
+
 Objective = Callable[[dict[str, Any]], Any]
 
 
@@ -55,7 +57,7 @@ def call_objective(
         extras = {str(k): _plain(v) for k, v in outcome.items() if k != "score"}
         outcome = outcome["score"]
     outcome = _plain(outcome)
-    if isinstance(outcome, bool) or not isinstance(outcome, int | float):
+    if not is_number(outcome):
         return (
             math.nan,
             extras,

@@ -23,6 +23,7 @@ import pickle
 from collections.abc import Callable
 from typing import Any
 
+from chainrule.checks import check_int
 from chainrule.errors import ArgumentError
 from chainrule.tune import search as searches
 from chainrule.tune import study as studies
@@ -64,14 +65,14 @@ def run_workers(
     search_fn = SEARCHES.get(search, search) if isinstance(search, str) else search
     if search_fn not in SEARCHES.values():
         raise ArgumentError(f"search must be one of {sorted(SEARCHES)}; got {search!r}")
-    n_workers = searches.check_count(n_workers, "n_workers")
+    n_workers = check_int(n_workers, "n_workers")
     direction = check_direction(direction)
     space = check_space(space)
     if search_fn is searches.grid_search:
         if n_trials is not None:
             raise ArgumentError("grid search splits its grid among the workers; drop n_trials")
     else:
-        n_trials = searches.check_count(n_trials, "n_trials")
+        n_trials = check_int(n_trials, "n_trials")
     if not isinstance(storage, str) or not study_name:
         raise ArgumentError(
             "run_workers needs a storage the processes can share (a database URL such as "
