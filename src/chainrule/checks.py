@@ -12,17 +12,17 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeGuard
 
 from chainrule.errors import ArgumentError, ArgumentTypeError
 
 
-def is_int(value: Any) -> bool:
+def is_int(value: object) -> TypeGuard[int]:  # NumPy integers pass too
     """Whether ``value`` is an integer (Python's or NumPy's), and not a bool."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def is_number(value: Any) -> bool:
+def is_number(value: object) -> TypeGuard[float]:  # NumPy numbers pass too
     """Whether ``value`` is a real number (Python's or NumPy's, NaN and inf included), and
     not a bool."""
     return isinstance(value, numbers.Real) and not isinstance(value, bool)

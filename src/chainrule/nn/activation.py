@@ -19,6 +19,7 @@ from chainrule.errors import ArgumentError, ShapeError, suggest
 from chainrule.nn import init
 from chainrule.nn.init import constant_
 from chainrule.nn.module import Module
+from chainrule.nn.parameter import Parameter
 from chainrule.nn.registry import register_layer
 from chainrule.nn.weight_layer import WeightLayer
 from chainrule.ops import activation as A
@@ -109,6 +110,8 @@ class LeakyReLU(Activation):
 class PReLU(Activation, WeightLayer):
     """y = x where x > 0, else a x, with a learned: one slope shared (num_parameters=1) or
     one per channel of axis 1. ``weight`` (num_parameters,) starts at ``init`` (0.25)."""
+
+    weight: Parameter
 
     name = "prelu"
     suggested_init = "he_normal"
@@ -244,6 +247,8 @@ class RBF(WeightLayer):
     -> (N, out_features). The centres ``weight`` (out_features, in_features) are learned
     and default to N(0, 1) draws (``weight_init``); the width ``sigma`` is fixed."""
 
+    weight: Parameter
+
     def __init__(
         self,
         in_features: int,
@@ -298,6 +303,9 @@ class MaxoutLinear(WeightLayer):
     x (*, in_features) -> (*, out_features). weight (out_features * k, in_features) and
     bias (out_features * k,) default to Glorot uniform and zeros, as in Linear.
     """
+
+    weight: Parameter
+    bias: Parameter | None
 
     def __init__(
         self,

@@ -6,6 +6,7 @@ from chainrule import backend
 from chainrule.autograd.tensor import Tensor
 from chainrule.checks import check_positive_int
 from chainrule.nn import init
+from chainrule.nn.parameter import Parameter
 from chainrule.nn.registry import register_layer
 from chainrule.nn.weight_layer import WeightLayer
 from chainrule.ops._windows import Pair, as_pair, format_pair
@@ -22,6 +23,9 @@ class Conv2d(WeightLayer):
     as in Keras; ``weight_init`` / ``bias_init`` take a name from
     ``nn.init.INITIALIZERS`` or a function.
     """
+
+    weight: Parameter
+    bias: Parameter | None
 
     def __init__(
         self,

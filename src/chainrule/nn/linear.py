@@ -7,6 +7,7 @@ from chainrule.autograd.tensor import Tensor
 from chainrule.checks import check_positive_int
 from chainrule.nn import init
 from chainrule.nn.module import Module
+from chainrule.nn.parameter import Parameter
 from chainrule.nn.registry import register_layer
 from chainrule.nn.weight_layer import WeightLayer
 from chainrule.ops.linalg import Linear as LinearOp
@@ -21,6 +22,9 @@ class Linear(WeightLayer):
     to zeros, as in Keras; ``weight_init`` / ``bias_init`` take a name from
     ``nn.init.INITIALIZERS`` or a function.
     """
+
+    weight: Parameter
+    bias: Parameter | None
 
     def __init__(
         self,

@@ -7,6 +7,7 @@ from chainrule.autograd.creation import ones, zeros
 from chainrule.autograd.tensor import Tensor
 from chainrule.checks import check_number, check_positive_int
 from chainrule.errors import ArgumentError, ShapeError
+from chainrule.nn.parameter import Parameter
 from chainrule.nn.registry import register_layer
 from chainrule.nn.weight_layer import WeightLayer
 from chainrule.ops._operands import as_tensor
@@ -21,6 +22,9 @@ class _BatchNorm(WeightLayer):
     ``running_mean`` (starts at 0) and ``running_var`` (starts at 1) are buffers, updated
     as running = (1 - momentum) running + momentum batch, the variance unbiased.
     """
+
+    weight: Parameter | None
+    bias: Parameter | None
 
     has_running_stats = True  # freeze() pins it to eval mode (Keras' trainable = False)
     input_ndims: tuple[int, ...]

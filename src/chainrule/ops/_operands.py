@@ -62,5 +62,4 @@ def normalize_single_axis(axis: int, ndim: int, op: str) -> int:
     """``axis`` as one non-negative axis, checked against ``ndim``."""
     if not is_int(axis):
         raise ArgumentTypeError(f"{op}: axis must be an int; got axis={axis!r}")
-    (a,) = normalize_axis(axis, ndim, op)
-    return a
+    return normalize_axis(axis, ndim, op)[0]  # type: ignore[index]  # an int gives one axis

@@ -41,7 +41,8 @@ def check_window_fits(shape: tuple[int, ...], kernel: Pair, padding: Pair, where
 
 def output_size(size: Pair, kernel: Pair, stride: Pair, padding: Pair) -> Pair:
     """(H', W') = floor((H + 2p - k) / s) + 1 per axis."""
-    return tuple((n + 2 * p - k) // s + 1 for n, k, s, p in zip(size, kernel, stride, padding))
+    (h, w), (kh, kw), (sh, sw), (ph, pw) = size, kernel, stride, padding
+    return (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
 
 
 def pad_spatial(x: Any, padding: Pair, value: float = 0.0) -> Any:

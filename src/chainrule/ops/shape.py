@@ -268,7 +268,7 @@ def pad(x: Tensor, pad_width: int | Sequence[Any], value: float = 0.0) -> Tensor
     """x padded with ``value``: ``pad_width`` as in numpy.pad, ((before, after), ...) per
     axis, one (before, after) pair for all axes, or one int for all sides."""
     x = as_tensor(x)
-    widths = None
+    widths: list[tuple[Any, ...]] | None = None
     if _is_int(pad_width):
         widths = [(pad_width, pad_width)] * x.ndim
     elif isinstance(pad_width, tuple | list):

@@ -240,7 +240,7 @@ class Session:
             "neurons": [_heat_maps(h) for h in hidden],
             "logits": _heat_maps(logits),
             "weights": [np.nan_to_num(m.weight.numpy()).tolist() for m in linears],
-            "biases": [np.nan_to_num(m.bias.numpy()).tolist() for m in linears],
+            "biases": [np.nan_to_num(m.bias.numpy()).tolist() for m in linears],  # type: ignore[union-attr]
         }
 
     def _doctor(self, now: float) -> list[dict[str, Any]]:

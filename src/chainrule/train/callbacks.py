@@ -314,6 +314,7 @@ class ReduceLROnPlateau(Callback):
             )
         groups = self.trainer.optimizer.param_groups
         before = [group["lr"] for group in groups]
+        assert self.scheduler is not None, "on_train_begin makes the scheduler"
         self.scheduler.step(current)
         if self.verbose and any(g["lr"] < lr for g, lr in zip(groups, before)):
             new_lr = min(g["lr"] for g in groups)
