@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.autograd.grad_mode import no_grad
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_array_module, to_numpy
 from chainrule.errors import ArgumentError
 from chainrule.nn import activation as A
+from chainrule.nn.modes import evaluating
 from chainrule.nn.module import Module
 from chainrule.train.callbacks import Callback, Logs
 from chainrule.train.serialization import atomic_write_text
@@ -340,16 +340,11 @@ class Monitor(Callback):
         indices = np.unique(np.linspace(0, n - 1, min(FINAL_ERROR_SIZE, n)).astype(np.int64))
         inputs = gather(loader.dataset, indices)[0]
         model = self.trainer.model
-        was_training = model.training
-        model.eval()
-        try:
-            with no_grad():
-                outputs = [
-                    to_numpy(model(Tensor(inputs[i : i + 256])).data)
-                    for i in range(0, len(inputs), 256)
-                ]
-        finally:
-            model.train(was_training)
+        with evaluating(model):
+            outputs = [
+                to_numpy(model(Tensor(inputs[i : i + 256])).data)
+                for i in range(0, len(inputs), 256)
+            ]
         error = 1.0 - accuracy(np.concatenate(outputs), labels[indices])
         return {"train_error": error, "train_samples": float(len(indices))}
 
@@ -385,13 +380,10 @@ class Monitor(Callback):
             module.register_forward_hook(hook_for(name, role))
             for name, (module, role) in self._watched.items()
         ]
-        was_training = model.training
-        model.eval()
         try:
-            with no_grad():
+            with evaluating(model):
                 model(self._batch)
         finally:
-            model.train(was_training)
             for handle in handles:
                 handle.remove()
         return results

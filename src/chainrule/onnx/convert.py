@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 
 from chainrule import backend, nn
-from chainrule.autograd.grad_mode import no_grad
 from chainrule.autograd.tensor import Tensor
 from chainrule.errors import ArgumentTypeError
+from chainrule.nn.modes import evaluating
 from chainrule.train.serialization import atomic_write_bytes
 
 OPSET = 17
@@ -116,13 +116,8 @@ def export(
     if x.dtype not in kinds:
         raise ArgumentTypeError(f"export: example_input must be float32 or float64; got {x.dtype}")
     graph = Graph(x.dtype)
-    was_training = model.training
-    model.eval()
-    try:
-        with no_grad():
-            name, y = graph.convert(model, "model", "input", x)
-    finally:
-        model.train(was_training)
+    with evaluating(model):
+        name, y = graph.convert(model, "model", "input", x)
     graph.nodes.append(helper.make_node("Identity", [name], ["output"]))
     kind = kinds[x.dtype]
     onnx_graph = helper.make_graph(
