@@ -24,7 +24,7 @@ from chainrule.federated import (
     train_stacked,
     weighted_average,
 )
-from chainrule.train.loop import get_loss
+from chainrule.train.resolve import get_loss
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from chainrule.errors import ArgumentError
 from chainrule.nn.module import Module
 from chainrule.optim import SGD
 from chainrule.train.data_adapter import as_loader
-from chainrule.train.loop import LossFn, get_loss
+from chainrule.train.resolve import LossFn, get_loss
 
 SMOOTHING = 0.9  # EMA weight of the past loss: ~10 steps of memory, short against 200 steps
 DIVERGE_FACTOR = 4.0  # stop once the smoothed loss is 4x its minimum: past here it only explodes

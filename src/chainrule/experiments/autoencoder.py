@@ -27,7 +27,9 @@ from chainrule.experiments.layers import build_layers
 from chainrule.experiments.report import machine, to_json
 from chainrule.experiments.schema import ConfigError
 from chainrule.train import callbacks as cb
-from chainrule.train.loop import OPTIMIZERS, Trainer, predict
+from chainrule.train.evaluation import predict
+from chainrule.train.loop import Trainer
+from chainrule.train.resolve import OPTIMIZERS
 from chainrule.train.serialization import atomic_write_text, save
 
 

@@ -59,8 +59,8 @@ from chainrule.experiments.transfer import parse_transfer
 from chainrule.nn.autoencoder import CORRUPTIONS
 from chainrule.nn.parameter import Parameter
 from chainrule.train import callbacks
-from chainrule.train.loop import OPTIMIZERS
 from chainrule.train.metrics import METRICS, get_metric
+from chainrule.train.resolve import OPTIMIZERS
 
 
 # ------------------------------------------------------------------ finding experiments

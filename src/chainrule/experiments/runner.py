@@ -69,10 +69,12 @@ from chainrule.experiments.schema import ConfigError
 from chainrule.experiments.transfer import apply_transfer, describe
 from chainrule.train import callbacks as cb
 from chainrule.train.distill import Distiller
+from chainrule.train.evaluation import predict
 from chainrule.train.history import History
-from chainrule.train.loop import OPTIMIZERS, Trainer, predict
+from chainrule.train.loop import Trainer
 from chainrule.train.metrics import get_metric
 from chainrule.train.model_file import save as save_model
+from chainrule.train.resolve import OPTIMIZERS
 from chainrule.train.serialization import atomic_write_text, load, save
 from chainrule.train.strategy import Strategy, get_strategy
 from chainrule.train.weights import class_sample_weight

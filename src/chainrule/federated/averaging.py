@@ -11,7 +11,8 @@ from chainrule.backend import new_generator
 from chainrule.errors import ArgumentError, DataError
 from chainrule.federated.client import Client, stacked_or_sequential
 from chainrule.nn.module import Module
-from chainrule.train.loop import evaluate, get_loss
+from chainrule.train.evaluation import evaluate
+from chainrule.train.resolve import get_loss
 from chainrule.train.strategy import Strategy, get_strategy
 
 

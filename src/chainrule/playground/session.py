@@ -37,7 +37,8 @@ from chainrule.experiments.runner import build_regularizer
 from chainrule.nn.modes import evaluating
 from chainrule.playground.settings import N_SAMPLES, Settings, experiment
 from chainrule.train.callbacks import Logs
-from chainrule.train.loop import OPTIMIZERS, Trainer
+from chainrule.train.loop import Trainer
+from chainrule.train.resolve import OPTIMIZERS
 
 ENGINE = threading.Lock()  # one chainrule computation at a time (see the module doc)
 

@@ -20,7 +20,7 @@ from chainrule.data.plane import FEATURES, PLANE_SETS
 from chainrule.experiments.config import ExperimentConfig, to_toml
 from chainrule.experiments.parse import parse_config
 from chainrule.experiments.schema import ConfigError, choice, fail, number
-from chainrule.train.loop import OPTIMIZERS
+from chainrule.train.resolve import OPTIMIZERS
 
 MAX_LAYERS = 8
 MAX_UNITS = 8

@@ -71,6 +71,35 @@ def as_loader(
     )
 
 
+def training_loaders(
+    train_data: Any,
+    batch_size: int,
+    *,
+    validation_data: Any,
+    validation_split: float,
+    shuffle: bool,
+    transform: Callable[[Any], Any] | None,
+    strategy: Any,
+) -> tuple[Any, Any]:
+    """This process's training loader and validation loader (or None) for ``fit``."""
+    if validation_split:
+        if validation_data is not None:
+            raise ArgumentError("give validation_data or validation_split, not both")
+        train_data, validation_data = split_validation(train_data, validation_split)
+    loader = as_loader(
+        train_data, batch_size, shuffle=shuffle, transform=transform, role="training"
+    )
+    val_loader = (
+        as_loader(validation_data, batch_size, shuffle=False, role="validation")
+        if validation_data is not None
+        else None
+    )
+    loader = strategy.distribute(loader, training=True)
+    if val_loader is not None:
+        val_loader = strategy.distribute(val_loader, training=False)
+    return loader, val_loader
+
+
 def split_validation(data: Any, fraction: float) -> tuple[Any, Any]:
     """Hold out the last ``fraction`` of (x, y) arrays for validation (before any shuffling)."""
     if not 0.0 < fraction < 1.0:
@@ -85,3 +114,10 @@ def split_validation(data: Any, fraction: float) -> tuple[Any, Any]:
         raise DataError(f"validation_split={fraction} of {len(x)} samples leaves an empty split")
     arrays = (x, y) if len(data) == 2 or data[2] is None else (x, y, _host(data[2]))
     return tuple(a[:cut] for a in arrays), tuple(a[cut:] for a in arrays)
+
+
+def to_model_device(model: Any, *batch: Tensor) -> tuple[Tensor, ...]:
+    """The batch's tensors on the device of the model's parameters (data is loaded on the host)."""
+    first = next(model.parameters(), None)
+    device = first.device if first is not None else "cpu"
+    return tuple(t if t.device == device else t.to(device) for t in batch)

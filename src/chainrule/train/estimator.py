@@ -130,7 +130,7 @@ class _NeuralNet(BaseEstimator):
         sample_weight: np.ndarray | None,
     ) -> None:
         from chainrule import optim
-        from chainrule.train.loop import OPTIMIZERS
+        from chainrule.train.resolve import OPTIMIZERS
 
         if self.optimizer.lower() not in OPTIMIZERS:
             raise ArgumentError(

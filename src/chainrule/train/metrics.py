@@ -10,6 +10,7 @@ matrix), as scikit-learn's ``accuracy_score`` and ``confusion_matrix`` define th
 from __future__ import annotations
 
 import functools
+import inspect
 import re
 from collections.abc import Callable
 from typing import Any
@@ -252,3 +253,12 @@ def get_metric(spec: str | Metric) -> tuple[str, Metric]:
             f"{sorted(METRICS)}, top_<k>_accuracy, or a function"
         )
     return ("accuracy" if spec == "acc" else spec), METRICS[spec]
+
+
+def takes_sample_weight(metric: Any) -> bool:
+    """Whether ``metric`` has a ``sample_weight`` parameter (or takes any keyword)."""
+    try:
+        parameters = inspect.signature(metric).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "sample_weight" or p.kind is p.VAR_KEYWORD for p in parameters)
