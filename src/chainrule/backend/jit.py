@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy
 
+from chainrule.errors import ArgumentError
+
 # NOTE: numba is imported on the first compiled call, not here: importing it costs
 # about a third of a second and pulls in SciPy, which `import chainrule` must not.
 _installed = importlib.util.find_spec("numba") is not None
@@ -40,8 +42,6 @@ def set_jit(enabled: bool) -> None:
     """Switch the compiled kernels on or off (off: the plain NumPy path everywhere)."""
     global _enabled
     if enabled and not _installed:
-        from chainrule.errors import ArgumentError
-
         raise ArgumentError("set_jit(True) needs numba: pip install 'chainrule[fast]'")
     _enabled = bool(enabled)
 
@@ -73,7 +73,7 @@ def usable(*arrays: Any, contiguous: bool = True) -> bool:
 def njit(parallel: bool = False) -> Any:
     """numba.njit with the project's settings: cached on disk, no fast-math (the compiled
     kernels round exactly as the NumPy ones do, operation by operation)."""
-    import numba
+    import numba  # optional: numba
 
     return numba.njit(cache=True, parallel=parallel, fastmath=False, nogil=True)
 
@@ -83,7 +83,7 @@ def warm_up() -> None:
     now, rather than inside the first training step that needs it."""
     if not _enabled:
         return
-    from chainrule.backend import _numba_kernels as k
+    from chainrule.backend import _numba_kernels as k  # optional: numba, compiled on first use
 
     for dtype in (numpy.float32, numpy.float64):
         one = dtype(1)

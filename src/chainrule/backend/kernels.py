@@ -30,7 +30,7 @@ def index_add(target: Array, index: Any, values: Array) -> None:
     if xp is numpy:
         numpy.add.at(target, index, values)
     elif target.dtype in SCATTER_ADD_DTYPES:
-        import cupyx
+        import cupyx  # optional: CuPy, only on a GPU
 
         cupyx.scatter_add(target, index, values)
     else:
@@ -134,7 +134,7 @@ def col2im(
 
 
 def _numba() -> Any:
-    from chainrule.backend import _numba_kernels
+    from chainrule.backend import _numba_kernels  # optional: numba, compiled on first use
 
     return _numba_kernels
 

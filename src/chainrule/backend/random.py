@@ -20,14 +20,14 @@ from typing import Any
 
 import numpy
 
+from chainrule.errors import ArgumentError
+
 _generator = numpy.random.Generator(numpy.random.PCG64())
 _device_generators: dict[int, Any] = {}  # GPU number -> its CuPy generator
 
 
 def manual_seed(seed: int) -> numpy.random.Generator:
     """Reseed the library's generator; returns it."""
-    from chainrule.errors import ArgumentError
-
     if isinstance(seed, bool) or not isinstance(seed, int | numpy.integer) or seed < 0:
         raise ArgumentError(f"seed must be a non-negative integer; got {seed!r}")
     _generator.bit_generator.state = numpy.random.PCG64(int(seed)).state

@@ -7,7 +7,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from chainrule import tune
 from chainrule.cli import int_at_least
+from chainrule.errors import ArgumentError
+from chainrule.experiments.config import to_toml
+from chainrule.experiments.search import ExperimentObjective, load_search
+from chainrule.train.serialization import atomic_write_text
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -45,10 +50,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from chainrule import tune
-    from chainrule.errors import ArgumentError
-    from chainrule.experiments.search import ExperimentObjective, load_search
-
     search = load_search(args.search)
     search = replace(
         search,
@@ -89,9 +90,6 @@ def run(args: argparse.Namespace) -> int:
     directory.mkdir(parents=True, exist_ok=True)
     result.to_csv(directory / "trials.csv")
     if result.best_trial is not None:
-        from chainrule.experiments.config import to_toml
-        from chainrule.train.serialization import atomic_write_text
-
         best = objective.config_for(result.best_params)
         atomic_write_text(directory / "best.toml", to_toml(best))
         print(f"\nbest: {result.best_params} ({search.score} {result.best_score:.4f})")

@@ -21,11 +21,14 @@ import numpy as np
 
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_array_module, to_numpy
+from chainrule.data.dataset import gather
+from chainrule.diagnose import plots
 from chainrule.errors import ArgumentError
 from chainrule.nn import activation as A
 from chainrule.nn.modes import evaluating
 from chainrule.nn.module import Module
 from chainrule.train.callbacks import Callback, Logs
+from chainrule.train.metrics import accuracy
 from chainrule.train.serialization import atomic_write_text
 
 DIAGNOSTICS_FILE = "diagnostics.json"
@@ -211,9 +214,7 @@ class Monitor(Callback):
         path = run_dir / DIAGNOSTICS_FILE
         atomic_write_text(path, json.dumps(diagnostics))
         if plot:
-            from chainrule.diagnose.plots import plot_gradient_norms
-
-            plot_gradient_norms(diagnostics, run_dir / GRADIENT_PLOT_FILE)
+            plots.plot_gradient_norms(diagnostics, run_dir / GRADIENT_PLOT_FILE)
         return path
 
     def state_dict(self) -> dict[str, Any]:
@@ -333,9 +334,6 @@ class Monitor(Callback):
         labels = loader.labels() if loader is not None and hasattr(loader, "labels") else None
         if "accuracy" not in metrics or labels is None:
             return None
-        from chainrule.data.dataset import gather
-        from chainrule.train.metrics import accuracy
-
         n = len(loader.dataset)
         indices = np.unique(np.linspace(0, n - 1, min(FINAL_ERROR_SIZE, n)).astype(np.int64))
         inputs = gather(loader.dataset, indices)[0]
@@ -358,8 +356,6 @@ class Monitor(Callback):
             raise ArgumentError(
                 "Monitor needs monitor_data (inputs for the monitoring batch) outside Trainer.fit"
             )
-        from chainrule.data.dataset import gather
-
         n = len(loader.dataset)
         indices = np.unique(np.linspace(0, n - 1, min(self.monitor_size, n)).astype(np.int64))
         return Tensor(gather(loader.dataset, indices)[0])  # evenly spread: draws nothing random

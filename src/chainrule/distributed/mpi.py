@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import sys
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -44,7 +45,7 @@ INSTALL_HINT = (
 def import_mpi() -> Any:
     """mpi4py's ``MPI`` module, or an error saying how to install it."""
     try:
-        from mpi4py import MPI
+        from mpi4py import MPI  # optional: mpi4py
     except ImportError as error:
         raise ImportError(INSTALL_HINT) from error
     return MPI
@@ -213,8 +214,6 @@ class MPIStrategy(Strategy):
 
     def fail(self, error: BaseException) -> None:
         """This process failed: say why, and end the job rather than leave the others waiting."""
-        import traceback
-
         traceback.print_exception(error)
         self.abort(
             f"chainrule.distributed: rank {self.rank} of {self.world_size} failed "

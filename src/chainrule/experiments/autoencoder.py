@@ -25,12 +25,14 @@ from chainrule.experiments.config import ExperimentConfig
 from chainrule.experiments.datasets import NormalizedSamples, prepare_data
 from chainrule.experiments.layers import build_layers
 from chainrule.experiments.report import machine, to_json
+from chainrule.experiments.runner import RunResult, _open_run_dir, _version
 from chainrule.experiments.schema import ConfigError
 from chainrule.train import callbacks as cb
 from chainrule.train.evaluation import predict
 from chainrule.train.loop import Trainer
 from chainrule.train.resolve import OPTIMIZERS
 from chainrule.train.serialization import atomic_write_text, save
+from chainrule.viz import plots
 
 
 class Reconstruction(NormalizedSamples):
@@ -63,8 +65,6 @@ def run_autoencoder(
     config: ExperimentConfig, run_dir: Path, epochs: int | None, verbose: int
 ) -> Any:
     """Train and test an ``[autoencoder]`` experiment into ``run_dir``; a ``RunResult``."""
-    from chainrule.experiments.runner import RunResult, _open_run_dir, _version
-
     if epochs is not None:
         config = replace(config, training=replace(config.training, epochs=epochs))
     start = time.perf_counter()
@@ -146,8 +146,6 @@ def _plots(
     images: np.ndarray | None,
     reconstructions: np.ndarray,
 ) -> None:
-    from chainrule.viz import plots
-
     try:
         plots.plot_curves(history, "loss", run_dir / "loss.png")
         if images is None:

@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule import functional, nn, optim
+from chainrule import __version__, functional, nn, optim
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import manual_seed
 from chainrule.data.preprocessing import one_hot
@@ -78,6 +78,7 @@ from chainrule.train.resolve import OPTIMIZERS
 from chainrule.train.serialization import atomic_write_text, load, save
 from chainrule.train.strategy import Strategy, get_strategy
 from chainrule.train.weights import class_sample_weight
+from chainrule.viz import plots
 
 
 class RunDirectoryError(ChainruleError, OSError):
@@ -176,6 +177,7 @@ def _run_experiment(
     if config.autoencoder is not None:
         if resume or member is not None:
             raise RunDirectoryError(f"{run_dir}: an autoencoder run is not resumed; start it again")
+        # cycle: autoencoder.py imports this module
         from chainrule.experiments.autoencoder import run_autoencoder
 
         return run_autoencoder(config, run_dir, epochs, verbose)
@@ -340,8 +342,6 @@ def _non_finite_weights(model: Any, directory: Path) -> str | None:
 
 # ------------------------------------------------------------------ pieces
 def _version() -> str:
-    from chainrule import __version__
-
     return __version__
 
 
@@ -634,8 +634,6 @@ def _plots(
     model: nn.Sequential,
 ) -> None:
     """The PNGs of the run; without matplotlib, one line saying they were skipped."""
-    from chainrule.viz import plots
-
     try:
         plots.plot_curves(histories, "loss", run_dir / "loss.png")
         if any("accuracy" in h for h in histories):

@@ -43,7 +43,7 @@ class Graph:
     """The nodes and initialisers of the graph being built."""
 
     def __init__(self, dtype: np.dtype) -> None:
-        from onnx import helper, numpy_helper
+        from onnx import helper, numpy_helper  # optional: onnx
 
         self._helper, self._numpy_helper = helper, numpy_helper
         self.dtype = dtype
@@ -103,8 +103,8 @@ def export(
     """Write ``model``, in eval mode, as an ONNX file at ``path`` (atomically), checked by
     ``onnx.checker``. ``example_input`` (N, ...) fixes every axis but the batch axis."""
     try:
-        import onnx
-        from onnx import TensorProto, helper
+        import onnx  # optional: onnx
+        from onnx import TensorProto, helper  # optional: onnx
     except ImportError as error:
         raise ImportError('ONNX export needs: pip install "chainrule[onnx]"') from error
     if not isinstance(model, nn.Module):

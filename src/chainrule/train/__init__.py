@@ -62,6 +62,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name in ("NeuralNetClassifier", "NeuralNetRegressor"):
+        # optional: scikit-learn, only when an estimator is asked for
         from chainrule.train import estimator
 
         return getattr(estimator, name)

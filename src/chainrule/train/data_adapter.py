@@ -8,7 +8,9 @@ from typing import Any
 import numpy as np
 
 from chainrule.autograd.tensor import Tensor
+from chainrule.data import DataLoader, Dataset, TensorDataset
 from chainrule.errors import ArgumentError, DataError
+from chainrule.train.weights import check_sample_weight
 
 
 def _host(array: Any) -> np.ndarray:
@@ -46,8 +48,6 @@ def as_loader(
     role: str,
 ) -> Any:
     """A DataLoader for ``data``: (x, y) arrays or Tensors, a Dataset, or a DataLoader."""
-    from chainrule.data import DataLoader, Dataset, TensorDataset
-
     if isinstance(data, DataLoader):
         return data
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -60,8 +60,6 @@ def as_loader(
         x, y = check_arrays(data[0], data[1], role)
         arrays = (x,) if y is None else (x, y)
         if len(data) == 3 and data[2] is not None:  # Keras' (x, y, sample_weight)
-            from chainrule.train.weights import check_sample_weight
-
             arrays += (check_sample_weight(data[2], len(x), role),)
         dataset = TensorDataset(*arrays)
         return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, transform=transform)

@@ -24,6 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import nn, optim
+from chainrule.train.resolve import OPTIMIZERS
+
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
     from sklearn.utils.class_weight import compute_sample_weight
@@ -54,8 +57,6 @@ def build_mlp(
     dropout: float,
 ) -> Any:
     """Linear -> activation (-> Dropout) for each hidden size, then a Linear output layer."""
-    from chainrule import nn
-
     layers: dict[str, Any] = {
         "relu": nn.ReLU,
         "tanh": nn.Tanh,
@@ -129,9 +130,6 @@ class _NeuralNet(BaseEstimator):
         loss: str,
         sample_weight: np.ndarray | None,
     ) -> None:
-        from chainrule import optim
-        from chainrule.train.resolve import OPTIMIZERS
-
         if self.optimizer.lower() not in OPTIMIZERS:
             raise ArgumentError(
                 f"optimizer must be one of {sorted(OPTIMIZERS)}; got {self.optimizer!r}"

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.backend import get_array_module
 from chainrule.errors import ArgumentError, DTypeError, ShapeError, suggest
 
 Metric = Callable[[np.ndarray, np.ndarray], float]
@@ -197,8 +198,6 @@ METRICS: dict[str, Metric] = {
 def _device_hits(outputs: Any, targets: Any, k: int = 1) -> Any:
     """(N,) booleans, computed where the arrays are: whether each row's target is among its
     k highest scores (k = 1: the predicted class, as ``predicted_classes`` finds it)."""
-    from chainrule.backend import get_array_module
-
     if len(outputs) != len(targets) or (
         targets.ndim == 2 and targets.shape[1] > 1 and targets.shape != outputs.shape
     ):

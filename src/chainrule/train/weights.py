@@ -172,7 +172,7 @@ def importance_weights(
         raise ArgumentError(f"clip must be >= 1 (the weights' mean) or None; got {clip!r}")
     if classifier is None:
         try:
-            from sklearn.linear_model import LogisticRegression
+            from sklearn.linear_model import LogisticRegression  # optional: scikit-learn
         except ImportError as error:  # pragma: no cover - exercised only without scikit-learn
             raise ImportError('importance_weights needs: pip install "chainrule[data]"') from error
         classifier = LogisticRegression(max_iter=1000)
