@@ -77,11 +77,6 @@ def workspace(shape: tuple[int, ...], dtype: Any, like: Array) -> Array:
     return buf[:size].reshape(shape)
 
 
-def clear_workspaces() -> None:
-    """Free this thread's workspace buffers (they are re-made on the next use)."""
-    _local.workspaces = {}
-
-
 def im2col(
     x: Array, kernel: tuple[int, int], stride: tuple[int, int], out: Array | None = None
 ) -> Array:

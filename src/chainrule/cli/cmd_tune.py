@@ -11,7 +11,7 @@ from chainrule import tune
 from chainrule.cli import int_at_least
 from chainrule.errors import ArgumentError
 from chainrule.experiments.config import to_toml
-from chainrule.experiments.search import ExperimentObjective, load_search
+from chainrule.experiments.tuning import ExperimentObjective, load_search
 from chainrule.train.serialization import atomic_write_text
 
 
@@ -21,7 +21,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="search hyperparameters of an experiment",
         description=(
             "Train variants of an experiment as SEARCH.toml describes (see "
-            "chainrule.experiments.search), score each on held-out validation data, and "
+            "chainrule.experiments.tuning), score each on held-out validation data, and "
             "print the trials best first. With --storage several workers (this command run "
             "on several machines, or --workers N here) share one study."
         ),

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from chainrule.diagnose import plots
+from chainrule.diagnose import doctor_plots
 from chainrule.diagnose.findings import Finding, diagnose, final_errors
 from chainrule.diagnose.monitor import DIAGNOSTICS_FILE, GRADIENT_PLOT_FILE, MONITOR_SIZE, Monitor
 from chainrule.errors import ArgumentError
@@ -129,9 +129,9 @@ def write_plots(run_dir: str | os.PathLike[str]) -> list[Path]:
     history, diagnostics = load_run(run_dir)
     written = []
     if diagnostics is not None and diagnostics.get("epochs"):
-        written.append(plots.plot_gradient_norms(diagnostics, run_dir / GRADIENT_PLOT_FILE))
+        written.append(doctor_plots.plot_gradient_norms(diagnostics, run_dir / GRADIENT_PLOT_FILE))
     if history.get("loss") and not (run_dir / "loss.png").is_file():
-        written.append(plots.plot_learning_curves(history, run_dir / CURVES_PLOT_FILE))
+        written.append(doctor_plots.plot_learning_curves(history, run_dir / CURVES_PLOT_FILE))
     return written
 
 

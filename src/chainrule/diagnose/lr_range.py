@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from chainrule.backend import get_rng_state, set_rng_state
-from chainrule.diagnose import plots
+from chainrule.diagnose import doctor_plots
 from chainrule.errors import ArgumentError
 from chainrule.nn.module import Module
 from chainrule.optim import SGD
@@ -114,7 +114,7 @@ def lr_find(
         min_loss_lr=lrs[lowest],
     )
     if plot is not None:
-        result.plot_path = plots.plot_lr_find(lrs, smoothed, result.suggestion, plot)
+        result.plot_path = doctor_plots.plot_lr_find(lrs, smoothed, result.suggestion, plot)
     return result
 
 

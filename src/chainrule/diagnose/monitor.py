@@ -22,7 +22,7 @@ import numpy as np
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_array_module, to_numpy
 from chainrule.data.dataset import gather
-from chainrule.diagnose import plots
+from chainrule.diagnose import doctor_plots
 from chainrule.errors import ArgumentError
 from chainrule.nn import activation as A
 from chainrule.nn.modes import evaluating
@@ -214,7 +214,7 @@ class Monitor(Callback):
         path = run_dir / DIAGNOSTICS_FILE
         atomic_write_text(path, json.dumps(diagnostics))
         if plot:
-            plots.plot_gradient_norms(diagnostics, run_dir / GRADIENT_PLOT_FILE)
+            doctor_plots.plot_gradient_norms(diagnostics, run_dir / GRADIENT_PLOT_FILE)
         return path
 
     def state_dict(self) -> dict[str, Any]:

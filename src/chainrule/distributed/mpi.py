@@ -29,7 +29,7 @@ import numpy as np
 
 from chainrule import backend
 from chainrule.autograd.tensor import Tensor
-from chainrule.distributed.loader import DistributedLoader
+from chainrule.distributed.sharded_loader import DistributedLoader
 from chainrule.errors import ArgumentError
 from chainrule.train.serialization import dumps, loads
 from chainrule.train.strategy import Strategy

@@ -22,7 +22,7 @@ import numpy as np
 from chainrule import nn, optim
 from chainrule.backend import manual_seed
 from chainrule.experiments.config import ExperimentConfig
-from chainrule.experiments.datasets import NormalizedSamples, prepare_data
+from chainrule.experiments.data_prep import NormalizedSamples, prepare_data
 from chainrule.experiments.layers import build_layers
 from chainrule.experiments.report import machine, to_json
 from chainrule.experiments.runner import RunResult, _open_run_dir, _version

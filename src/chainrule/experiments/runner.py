@@ -56,7 +56,7 @@ from chainrule.experiments.config import (
     ScheduleConfig,
     to_toml,
 )
-from chainrule.experiments.datasets import (
+from chainrule.experiments.data_prep import (
     NormalizedSamples,
     PreparedData,
     prepare_data,

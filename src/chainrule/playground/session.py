@@ -31,7 +31,7 @@ from chainrule.data.plane import load_plane, plane_features
 from chainrule.diagnose.findings import diagnose
 from chainrule.diagnose.monitor import Monitor
 from chainrule.errors import ChainruleError
-from chainrule.experiments.datasets import prepare_data
+from chainrule.experiments.data_prep import prepare_data
 from chainrule.experiments.layers import build_model
 from chainrule.experiments.runner import build_regularizer
 from chainrule.nn.modes import evaluating

@@ -55,16 +55,6 @@ class Settings:
         }
 
 
-def _at_most(check: Any, high: float, kind: str) -> Any:
-    def checked(value: Any, path: str) -> Any:
-        value = check(value, path)
-        if value > high:
-            raise fail(path, f"{kind} <= {high:g}", value)
-        return value
-
-    return checked
-
-
 def _int_range(low: int, high: int) -> Any:
     def check(value: Any, path: str) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
