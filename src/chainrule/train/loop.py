@@ -16,7 +16,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from chainrule.autograd.tensor import Tensor
-from chainrule.backend import get_rng_state
 from chainrule.backend.checks import defer_checks
 from chainrule.errors import ArgumentError
 from chainrule.nn.module import Module
@@ -32,7 +31,7 @@ from chainrule.train.metrics import Metric, get_metric
 from chainrule.train.preflight import preflight
 from chainrule.train.progress import ProgressBar
 from chainrule.train.resolve import LossFn, get_loss, get_optimizer
-from chainrule.train.run_state import check_fits, load_run_state, run_state
+from chainrule.train.run_state import check_fits, load_run_state, resume_run, run_state, save_run
 from chainrule.train.strategy import Strategy, get_strategy
 from chainrule.train.weights import weighted_data
 
@@ -169,15 +168,8 @@ class Trainer:
         self.stop_reason = None
         self.strategy.setup(self.model)
         if resume:
-            self._resume()
-
-    def _resume(self) -> None:
-        """Load the newest good checkpoint (read by the writer, given to every process)."""
-        state, path = self.strategy.on_writer(
-            lambda: self.checkpointer.load_latest(self.check_fits)
-        )
-        self.load_state_dict(state)
-        self.log(f"resumed from {path} (at epoch {self.epoch + 1}, batch {self.batch})")
+            path = resume_run(self)
+            self.log(f"resumed from {path} (at epoch {self.epoch + 1}, batch {self.batch})")
 
     def _begin(self, epochs: int) -> CallbackList:
         """The run's callbacks (with the progress bar), set up and begun; a resumed run's
@@ -250,12 +242,7 @@ class Trainer:
 
     def save_checkpoint(self) -> None:
         """Every process takes part (each one's random state goes in); the writer saves."""
-        rng_by_rank = self.strategy.all_gather(get_rng_state())
-        if self.strategy.is_writer:
-            state = self.state_dict()  # only the writer runs the file-writing callbacks
-            if len(rng_by_rank) > 1:
-                state["rng_by_rank"] = rng_by_rank
-            self.checkpointer.save(state, self.global_step)
+        save_run(self)
 
     # ------------------------------------------------------------ run state
     def state_dict(self) -> dict[str, Any]:

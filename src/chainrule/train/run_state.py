@@ -1,5 +1,5 @@
-"""The state of a training run, as ``Trainer.state_dict`` saves it and a resume loads it:
-see ``train.checkpoint`` for what it holds. Each process's random generators are found
+"""The state of a training run: saved as a checkpoint, loaded to resume (see
+``train.checkpoint`` for what it holds). Each process's random generators are found
 here: the library's, the loader's, its transforms' and the model's layers'."""
 
 from __future__ import annotations
@@ -26,6 +26,27 @@ RUN_STATE_KEYS = (
     "rng",
     "generators",
 )
+
+
+def save_run(trainer: Trainer) -> None:
+    """Checkpoint ``trainer``'s run: every process takes part (each one's random state goes
+    in); the writer saves."""
+    rng_by_rank = trainer.strategy.all_gather(get_rng_state())
+    if trainer.strategy.is_writer:
+        state = trainer.state_dict()  # only the writer runs the file-writing callbacks
+        if len(rng_by_rank) > 1:
+            state["rng_by_rank"] = rng_by_rank
+        trainer.checkpointer.save(state, trainer.global_step)
+
+
+def resume_run(trainer: Trainer) -> str:
+    """Load the newest good checkpoint into ``trainer`` (read by the writer, given to every
+    process); returns its path."""
+    state, path = trainer.strategy.on_writer(
+        lambda: trainer.checkpointer.load_latest(trainer.check_fits)
+    )
+    trainer.load_state_dict(state)
+    return path
 
 
 def run_state(trainer: Trainer) -> dict[str, Any]:
