@@ -72,7 +72,7 @@ def torch_child(seed: int, threads: int) -> dict[str, float]:
 
     import chainrule as cr
     from chainrule.experiments import load_config
-    from chainrule.experiments.datasets import prepare_data
+    from chainrule.experiments.data_prep import prepare_data
     from chainrule.experiments.layers import build_model
 
     config = load_config(EXPERIMENT)

@@ -5,7 +5,7 @@ import pytest
 
 from chainrule.cli import main
 from chainrule.data.mnist import search_dirs
-from chainrule.experiments import datasets, load_config
+from chainrule.experiments import data_prep, load_config
 from conftest import MNIST_DIR
 
 HAVE_MNIST = (MNIST_DIR / "train-images-idx3-ubyte.gz").exists()
@@ -29,13 +29,13 @@ def test_train_data_dir_is_recorded_and_evaluate_needs_no_environment(
 ):
     monkeypatch.delenv("CHAINRULE_DATA", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty-cache"))
-    load = datasets.load_splits
+    load = data_prep.load_splits
 
     def small_test_set(config):  # keeps this quick
         train, (x_test, y_test) = load(config)
         return train, (x_test[:200], y_test[:200])
 
-    monkeypatch.setattr(datasets, "load_splits", small_test_set)
+    monkeypatch.setattr(data_prep, "load_splits", small_test_set)
     (tmp_path / "tiny.toml").write_text(TINY)
     data_dir = MNIST_DIR.parent  # DIR holding mnist/, as CHAINRULE_DATA takes it
     run = tmp_path / "run"

@@ -111,7 +111,7 @@ def teacher_run(tmp_path_factory):
 
 def test_an_ensemble_run_serves_as_the_teacher(teacher_run):
     from chainrule.experiments import load_run
-    from chainrule.experiments.datasets import prepare_data
+    from chainrule.experiments.data_prep import prepare_data
 
     run_dir, run = teacher_run
     teachers = load_run(run_dir)

@@ -19,7 +19,7 @@ from chainrule.experiments import (
     run_experiment,
     to_toml,
 )
-from chainrule.experiments.datasets import prepare_data
+from chainrule.experiments.data_prep import prepare_data
 from chainrule.experiments.toml import dumps
 from chainrule.experiments.toml import loads as toml_loads
 from chainrule.train import load

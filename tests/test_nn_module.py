@@ -192,3 +192,32 @@ def test_parameter_keeps_float64_and_owns_its_memory():
     q = nn.Parameter(kept)
     q.data += 1
     np.testing.assert_array_equal(kept, [1.0, 1.0])
+
+
+def test_evaluating_sets_eval_mode_and_no_grad_and_restores_each_module_even_on_error():
+    from chainrule.nn.modes import evaluating
+
+    model = nn.Sequential(nn.Linear(3, 3), nn.Dropout(0.5), nn.BatchNorm1d(3))
+    model.train()
+    model[1].eval()  # a mixed state: it comes back as it was, module by module
+    before = [m.training for m in model.modules()]
+    with pytest.raises(RuntimeError, match="inside"), evaluating(model):
+        assert not any(m.training for m in model.modules())
+        assert not model(cr.randn(4, 3)).requires_grad  # no graph
+        raise RuntimeError("inside")
+    assert [m.training for m in model.modules()] == before
+    assert cr.is_grad_enabled()
+
+
+def test_summary_goes_through_forward_hooks_and_leaves_none_behind():
+    import chainrule.nn.module as module_file
+
+    m = TwoLayer()
+    seen = []
+    m.hidden.register_forward_hook(lambda module, inputs, out: seen.append(out.shape))
+    text = m.summary((4,), print_fn=None)
+    assert "hidden (Linear)" in text and "(None, 8)" in text and "(None, 3)" in text
+    assert seen == [(2, 8)]  # the user's hook ran once, in the summary's pass
+    assert [name for name, module in m.named_modules() if module._forward_hooks] == ["hidden"]
+    assert len(m.hidden._forward_hooks) == 1
+    assert not hasattr(module_file, "_recording")  # no global checked in every __call__

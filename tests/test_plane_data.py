@@ -8,7 +8,7 @@ from chainrule.data.plane import PLANE_SETS
 from chainrule.errors import ArgumentError
 from chainrule.experiments import load_config
 from chainrule.experiments.config import to_toml
-from chainrule.experiments.datasets import load_splits
+from chainrule.experiments.data_prep import load_splits
 from chainrule.experiments.parse import loads
 from chainrule.experiments.schema import ConfigError
 

@@ -20,9 +20,8 @@ import pytest
 
 import chainrule
 from chainrule.cli import cmd_train, main
-from chainrule.diagnose import plots as diagnose_plots
-from chainrule.experiments import datasets as experiment_datasets
-from chainrule.experiments import runner
+from chainrule.diagnose import doctor_plots
+from chainrule.experiments import data_prep, runner
 from chainrule.train import loop
 from conftest import MNIST_DIR
 
@@ -150,7 +149,7 @@ def _toml_block(marker: str) -> Block:
 def small_experiments(monkeypatch):
     """Experiments train on 64 images, test on 32, hold out 16, run 1-2 epochs, and an
     ensemble has two members (the README's loop runs members 0 and 1)."""
-    load_splits = experiment_datasets.load_splits
+    load_splits = data_prep.load_splits
     cache: dict = {}
     loads = cmd_train.loads
     run_experiment = cmd_train.run_experiment
@@ -177,9 +176,9 @@ def small_experiments(monkeypatch):
     def few_epochs(config, run_dir, epochs=None, **kwargs):
         return run_experiment(config, run_dir, epochs=epochs and min(epochs // 5 or 1, 2), **kwargs)
 
-    monkeypatch.setattr(experiment_datasets, "load_splits", small_splits)
+    monkeypatch.setattr(data_prep, "load_splits", small_splits)
     monkeypatch.setattr(runner, "_plots", lambda *args: None)  # tests/test_plots.py draws them
-    monkeypatch.setattr(diagnose_plots, "plot_gradient_norms", lambda *args: None)
+    monkeypatch.setattr(doctor_plots, "plot_gradient_norms", lambda *args: None)
     monkeypatch.setattr(cmd_train, "loads", small_config)
     monkeypatch.setattr(cmd_train, "run_experiment", few_epochs)
     monkeypatch.setenv("CHAINRULE_DATA", str(MNIST_DIR))
@@ -221,9 +220,9 @@ def test_the_search_example_runs_on_its_experiment(tmp_path, monkeypatch, capsys
     search = re.sub(r"trials = \d+", "trials = 2", _toml_block("[space]").text)
     (tmp_path / "search.toml").write_text(search, encoding="utf-8")
     monkeypatch.setattr(
-        experiment_datasets,
+        data_prep,
         "load_splits",
-        lambda config, load=experiment_datasets.load_splits: tuple(
+        lambda config, load=data_prep.load_splits: tuple(
             (x[:400], y[:400]) for x, y in load(config)
         ),
     )

@@ -318,3 +318,42 @@ def test_batch_size_zero_and_bad_epochs_are_refused():
         fit(model, (x, y), loss="cross_entropy", optimizer="sgd", epochs=0, verbose=0)
     with pytest.raises(ArgumentError, match="unknown loss"):
         fit(model, (x, y), loss="hinge", optimizer="sgd", epochs=1, verbose=0)
+
+
+def test_each_hook_reaches_every_callback_once_in_the_order_given():
+    calls = []
+
+    def recorder(tag):
+        return LambdaCallback(
+            on_epoch_begin=lambda epoch, logs=None: calls.append((tag, "epoch_begin", epoch)),
+            on_batch_end=lambda batch, logs: calls.append((tag, "batch_end", batch)),
+            on_epoch_end=lambda epoch, logs: calls.append((tag, "epoch_end", epoch)),
+        )
+
+    x, y = blobs(n=8)
+    fit(
+        mlp(),
+        (x, y),
+        loss="cross_entropy",
+        optimizer="sgd",
+        epochs=1,
+        batch_size=4,
+        callbacks=[recorder("a"), recorder("b")],
+        verbose=0,
+    )
+    assert calls == [
+        ("a", "epoch_begin", 0), ("b", "epoch_begin", 0),
+        ("a", "batch_end", 0), ("b", "batch_end", 0),
+        ("a", "batch_end", 1), ("b", "batch_end", 1),
+        ("a", "epoch_end", 0), ("b", "epoch_end", 0),
+    ]  # fmt: skip
+
+
+def test_evaluate_needs_no_trainer_and_refuses_what_is_not_a_model():
+    x, y = blobs(n=40)
+    model = mlp()
+    model.train()
+    logs = evaluate(model, (x, y), loss="cross_entropy", metrics=["accuracy"])
+    assert set(logs) == {"loss", "accuracy"} and model.training
+    with pytest.raises(ArgumentError, match="model must be a chainrule.nn.Module; got function"):
+        evaluate(lambda t: t, (x, y), loss="cross_entropy")

@@ -8,7 +8,7 @@ import pytest
 
 from chainrule.cli import main
 from chainrule.experiments.schema import ConfigError
-from chainrule.experiments.search import ExperimentObjective, load_search
+from chainrule.experiments.tuning import ExperimentObjective, load_search
 
 SEARCH = """
 experiment = "digits"

@@ -4,6 +4,9 @@ A computational graph with reverse-mode automatic differentiation on NumPy, and 
 the layers, optimisers and training practice of a university deep-learning course.
 """
 
+# Set before the imports below: modules they load (model files, run directories) read it.
+__version__ = "0.1.0"  # the one place: pyproject.toml and `chainrule --version` read it
+
 from chainrule import backend, errors
 from chainrule.autograd import (
     Function,
@@ -86,8 +89,6 @@ from chainrule import data, model_selection  # isort: skip
 from chainrule import ensemble, tune  # isort: skip
 from chainrule import diagnose  # isort: skip
 from chainrule.train.model_file import load, save  # isort: skip  (whole models)
-
-__version__ = "0.1.0"  # the one place: pyproject.toml and `chainrule --version` read it
 
 __all__ = [
     "ChainruleError",

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from chainrule import backend
 from chainrule.autograd import anomaly, hooks
-from chainrule.errors import ArgumentTypeError, GraphError
+from chainrule.errors import ArgumentTypeError, GraphError, ShapeError
 
 if TYPE_CHECKING:
     from chainrule.autograd.tensor import Tensor
@@ -64,7 +65,7 @@ def backward(
     as soon as backward ends. With ``inputs``, no ``.grad`` is touched: the arrays
     d(root)/d(input) are returned instead (None where an input is not reached).
     """
-    from chainrule.autograd.tensor import Tensor
+    from chainrule.autograd.tensor import Tensor  # cycle: tensor.py imports this module
 
     if root._ctx is not None and root._ctx.saved is _RELEASED:
         raise GraphError(
@@ -161,7 +162,7 @@ def grad(
     ``retain_graph`` (default False) keeps the graph for another backward. An input the
     outputs do not depend on raises unless ``allow_unused``, which gives None for it.
     """
-    from chainrule.autograd.tensor import Tensor
+    from chainrule.autograd.tensor import Tensor  # cycle: tensor.py imports this module
 
     outputs = _as_tensors(outputs, "outputs")
     inputs = _as_tensors(inputs, "inputs")
@@ -202,7 +203,7 @@ def grad(
 
 
 def _as_tensors(value: Any, what: str) -> list[Tensor]:
-    from chainrule.autograd.tensor import Tensor
+    from chainrule.autograd.tensor import Tensor  # cycle: tensor.py imports this module
 
     items = [value] if isinstance(value, Tensor) else list(value)
     if not items or not all(isinstance(t, Tensor) for t in items):
@@ -214,9 +215,6 @@ def _as_tensors(value: Any, what: str) -> list[Tensor]:
 
 def _seed(output: Tensor, grad_output: Any, k: int) -> Any:
     """d(loss)/d(output) as an array of the output's shape and dtype."""
-    from chainrule import backend
-    from chainrule.errors import ShapeError
-
     xp = backend.get_array_module(output.data)
     if grad_output is None:
         if output.data.size != 1:

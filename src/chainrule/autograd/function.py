@@ -77,7 +77,7 @@ class Function:
 def _wrap(data: Any, requires_grad: bool) -> Tensor:
     """Tensor._wrap, bound on first use (tensor.py imports this module)."""
     global _wrap
-    from chainrule.autograd.tensor import Tensor
+    from chainrule.autograd.tensor import Tensor  # cycle: tensor.py imports this module
 
     _wrap = Tensor._wrap
     return _wrap(data, requires_grad)

@@ -68,7 +68,7 @@ def retains_grad(tensor: Tensor) -> bool:
 def run(tensor: Tensor, grad: Any, retain: bool = True) -> Any:
     """``grad`` (an array) after ``tensor``'s hooks: user hooks in order, then (with
     ``retain``; ``grad()`` passes False, as it changes no ``.grad``) retain_grad."""
-    from chainrule.autograd.tensor import Tensor
+    from chainrule.autograd.tensor import Tensor  # cycle: tensor.py imports this module
 
     hooks = _table.get(id(tensor))
     if not hooks:

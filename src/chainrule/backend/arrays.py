@@ -14,7 +14,7 @@ from typing import Any
 import numpy
 import numpy.typing
 
-from chainrule.errors import ArgumentError
+from chainrule.errors import ArgumentError, ArgumentTypeError, DTypeError
 
 # A numpy.ndarray or a cupy.ndarray: CuPy ships no type stubs, so nothing narrower holds.
 Array = Any
@@ -33,7 +33,7 @@ def _cupy_module() -> types.ModuleType:
     global _cupy
     if _cupy is None:
         try:
-            import cupy
+            import cupy  # optional: CuPy, only on a GPU
         except ImportError as error:
             raise ArgumentError(
                 "device='cuda' needs CuPy; install it with pip install cupy-cuda12x "
@@ -91,8 +91,6 @@ def device_of(array: Array) -> str:
         return "cpu"
     if _cupy is not None and isinstance(array, _cupy.ndarray):
         return "cuda"
-    from chainrule.errors import ArgumentTypeError
-
     raise ArgumentTypeError(
         f"device_of: expected a NumPy or CuPy array; got {type(array).__module__}."
         f"{type(array).__qualname__}"
@@ -115,8 +113,6 @@ def set_default_float_dtype(dtype: DTypeLike) -> None:
 
 def as_dtype(dtype: DTypeLike) -> numpy.dtype:
     """``dtype`` as a dtype object ('float32', numpy.float64, ... all accepted)."""
-    from chainrule.errors import DTypeError
-
     try:
         return numpy.dtype(dtype)
     except TypeError as error:
@@ -152,16 +148,12 @@ def asarray(
             with xp.cuda.Device(_gpu_index(device)):  # 'cuda:N': GPU N, not the current one
                 array = xp.asarray(data)
     except (ValueError, TypeError) as error:
-        from chainrule.errors import ArgumentError
-
         raise ArgumentError(
             f"{name} must be numbers of one rectangular shape (a tensor, an array, a number "
             f"or nested lists of equal length); got a {type(data).__name__} NumPy cannot "
             f"make an array of ({error})"
         ) from None
     if array.dtype.kind not in "fiub":
-        from chainrule.errors import DTypeError
-
         raise DTypeError(
             f"{name} must be real numbers (float, int or bool); got data of dtype "
             f"{array.dtype}{' (complex numbers)' if array.dtype.kind == 'c' else ''}"
@@ -176,8 +168,6 @@ def asarray(
 def _refuse_non_numbers(data: ArrayLike, name: str) -> None:
     """Refuse, before NumPy guesses, the Python values that are never numbers."""
     if isinstance(data, str | bytes | dict | set | frozenset) or data is None:
-        from chainrule.errors import ArgumentTypeError
-
         raise ArgumentTypeError(
             f"{name} must be numbers (a tensor, an array, a number or nested lists of "
             f"numbers); got {type(data).__name__} {_short(data)}"

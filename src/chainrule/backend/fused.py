@@ -173,7 +173,7 @@ def _kernels() -> Any:
     """The numba kernels, compiled (or loaded from numba's cache) on first use."""
     global _compiled_kernels
     if _compiled_kernels is None:
-        from chainrule.backend import _numba_kernels
+        from chainrule.backend import _numba_kernels  # optional: numba, compiled on first use
 
         _compiled_kernels = _numba_kernels
     return _compiled_kernels

@@ -18,6 +18,7 @@ from typing import Any
 import numpy
 
 from chainrule.backend.arrays import Array
+from chainrule.errors import ArgumentError
 
 # NOTE: numba is imported on the first compiled call, not here: importing it costs
 # about a third of a second and pulls in SciPy, which `import chainrule` must not.
@@ -42,8 +43,6 @@ def set_jit(enabled: bool) -> None:
     """Switch the compiled kernels on or off (off: the plain NumPy path everywhere)."""
     global _enabled
     if enabled and not _installed:
-        from chainrule.errors import ArgumentError
-
         raise ArgumentError("set_jit(True) needs numba: pip install 'chainrule[fast]'")
     _enabled = bool(enabled)
 
@@ -77,7 +76,7 @@ def njit(parallel: bool = False) -> Any:
     kernels round exactly as the NumPy ones do, operation by operation), and NumPy's
     error model: x / 0 is inf or NaN, not an exception. Python's model tests every
     division for zero, which keeps LLVM from vectorising the loop (Adam ran 4.7x slower)."""
-    import numba
+    import numba  # optional: numba
 
     return numba.njit(
         cache=True, parallel=parallel, fastmath=False, nogil=True, error_model="numpy"
@@ -89,7 +88,7 @@ def warm_up() -> None:
     now, rather than inside the first training step that needs it."""
     if not _enabled:
         return
-    from chainrule.backend import _numba_kernels as k
+    from chainrule.backend import _numba_kernels as k  # optional: numba, compiled on first use
 
     for dtype in (numpy.float32, numpy.float64):
         one = dtype(1)

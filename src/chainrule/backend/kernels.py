@@ -31,7 +31,7 @@ def index_add(target: Array, index: Array | tuple[Array, ...], values: Array) ->
     if xp is numpy:
         numpy.add.at(target, index, values)
     elif target.dtype in SCATTER_ADD_DTYPES:
-        import cupyx
+        import cupyx  # optional: CuPy, only on a GPU
 
         cupyx.scatter_add(target, index, values)
     else:
@@ -76,11 +76,6 @@ def workspace(shape: tuple[int, ...], dtype: DTypeLike, like: Array) -> Array:
         buf = buffers[key] = None  # free the old one first
         buf = buffers[key] = xp.empty(size, dtype)
     return buf[:size].reshape(shape)
-
-
-def clear_workspaces() -> None:
-    """Free this thread's workspace buffers (they are re-made on the next use)."""
-    _local.workspaces = {}
 
 
 def im2col(
@@ -135,7 +130,7 @@ def col2im(
 
 
 def _numba() -> Any:
-    from chainrule.backend import _numba_kernels
+    from chainrule.backend import _numba_kernels  # optional: numba, compiled on first use
 
     return _numba_kernels
 

@@ -23,6 +23,7 @@ from typing import Any
 import numpy
 
 from chainrule.checks import is_int
+from chainrule.errors import ArgumentError
 
 _generator = numpy.random.Generator(numpy.random.PCG64())
 _device_generators: dict[int, Any] = {}  # GPU number -> its CuPy generator
@@ -30,8 +31,6 @@ _device_generators: dict[int, Any] = {}  # GPU number -> its CuPy generator
 
 def manual_seed(seed: int) -> numpy.random.Generator:
     """Reseed the library's generator; returns it."""
-    from chainrule.errors import ArgumentError
-
     if not is_int(seed) or seed < 0:
         raise ArgumentError(f"seed must be a non-negative integer; got {seed!r}")
     _generator.bit_generator.state = numpy.random.PCG64(int(seed)).state

@@ -14,6 +14,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+from chainrule import __version__
 from chainrule.errors import ChainruleError
 
 COMMANDS = (
@@ -32,8 +33,6 @@ USER_ERRORS = (ChainruleError, OSError, ImportError)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from chainrule import __version__
-
     parser = argparse.ArgumentParser(
         prog="chainrule",
         description="Train and evaluate the named experiments of the course, or your own TOML files.",

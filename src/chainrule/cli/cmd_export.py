@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import load, onnx, zeros
 from chainrule.experiments import RunDirectoryError, load_config
 
 FORMATS = ("onnx",)
@@ -34,8 +35,6 @@ def add_parser(
 
 
 def run(args: argparse.Namespace) -> int:
-    from chainrule import load, onnx, zeros
-
     run_dir = Path(args.run_dir)
     model_path = run_dir / "model.npz"
     config_path = _config_of(run_dir)

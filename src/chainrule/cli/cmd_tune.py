@@ -7,7 +7,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from chainrule import tune
 from chainrule.cli import int_at_least
+from chainrule.errors import ArgumentError
+from chainrule.experiments.config import to_toml
+from chainrule.experiments.tuning import ExperimentObjective, load_search
+from chainrule.train.serialization import atomic_write_text
 
 
 def add_parser(
@@ -18,7 +23,7 @@ def add_parser(
         help="search hyperparameters of an experiment",
         description=(
             "Train variants of an experiment as SEARCH.toml describes (see "
-            "chainrule.experiments.search), score each on held-out validation data, and "
+            "chainrule.experiments.tuning), score each on held-out validation data, and "
             "print the trials best first. With --storage several workers (this command run "
             "on several machines, or --workers N here) share one study."
         ),
@@ -47,10 +52,6 @@ def add_parser(
 
 
 def run(args: argparse.Namespace) -> int:
-    from chainrule import tune
-    from chainrule.errors import ArgumentError
-    from chainrule.experiments.search import ExperimentObjective, load_search
-
     search = load_search(args.search)
     search = replace(
         search,
@@ -91,9 +92,6 @@ def run(args: argparse.Namespace) -> int:
     directory.mkdir(parents=True, exist_ok=True)
     result.to_csv(directory / "trials.csv")
     if result.best_trial is not None:
-        from chainrule.experiments.config import to_toml
-        from chainrule.train.serialization import atomic_write_text
-
         best = objective.config_for(result.best_params)
         atomic_write_text(directory / "best.toml", to_toml(best))
         print(f"\nbest: {result.best_params} ({search.score} {result.best_score:.4f})")

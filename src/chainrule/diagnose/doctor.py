@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from chainrule.diagnose import doctor_plots
 from chainrule.diagnose.findings import Finding, diagnose, final_errors
 from chainrule.diagnose.monitor import DIAGNOSTICS_FILE, GRADIENT_PLOT_FILE, MONITOR_SIZE, Monitor
 from chainrule.errors import ArgumentError
@@ -124,15 +125,13 @@ def write_plots(run_dir: str | os.PathLike[str]) -> list[Path]:
     """Draw ``gradient_norms.png`` (when there are diagnostics) and ``learning_curves.png``
     into ``run_dir``; the paths written. A run that already has ``chainrule train``'s
     ``loss.png`` gets no learning_curves.png: the same curves, drawn once."""
-    from chainrule.diagnose.plots import plot_gradient_norms, plot_learning_curves
-
     run_dir = Path(run_dir)
     history, diagnostics = load_run(run_dir)
     written = []
     if diagnostics is not None and diagnostics.get("epochs"):
-        written.append(plot_gradient_norms(diagnostics, run_dir / GRADIENT_PLOT_FILE))
+        written.append(doctor_plots.plot_gradient_norms(diagnostics, run_dir / GRADIENT_PLOT_FILE))
     if history.get("loss") and not (run_dir / "loss.png").is_file():
-        written.append(plot_learning_curves(history, run_dir / CURVES_PLOT_FILE))
+        written.append(doctor_plots.plot_learning_curves(history, run_dir / CURVES_PLOT_FILE))
     return written
 
 

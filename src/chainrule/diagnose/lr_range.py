@@ -17,6 +17,7 @@ from typing import Any
 
 from chainrule.backend import get_rng_state, set_rng_state
 from chainrule.checks import is_int
+from chainrule.diagnose import doctor_plots
 from chainrule.errors import ArgumentError
 from chainrule.nn.loss import LossFn, get_loss
 from chainrule.nn.module import Module
@@ -114,9 +115,7 @@ def lr_find(
         min_loss_lr=lrs[lowest],
     )
     if plot is not None:
-        from chainrule.diagnose.plots import plot_lr_find
-
-        result.plot_path = plot_lr_find(lrs, smoothed, result.suggestion, plot)
+        result.plot_path = doctor_plots.plot_lr_find(lrs, smoothed, result.suggestion, plot)
     return result
 
 

@@ -19,14 +19,17 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.autograd.grad_mode import no_grad
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_array_module, to_numpy
 from chainrule.checks import is_int
+from chainrule.data.dataset import gather
+from chainrule.diagnose import doctor_plots
 from chainrule.errors import ArgumentError
 from chainrule.nn.activation import Activation
+from chainrule.nn.modes import evaluating
 from chainrule.nn.module import Module
 from chainrule.train.callbacks import Callback, Logs
+from chainrule.train.metrics import accuracy
 from chainrule.train.serialization import atomic_write_text
 
 DIAGNOSTICS_FILE = "diagnostics.json"
@@ -199,9 +202,7 @@ class Monitor(Callback):
         path = run_dir / DIAGNOSTICS_FILE
         atomic_write_text(path, json.dumps(diagnostics))
         if plot:
-            from chainrule.diagnose.plots import plot_gradient_norms
-
-            plot_gradient_norms(diagnostics, run_dir / GRADIENT_PLOT_FILE)
+            doctor_plots.plot_gradient_norms(diagnostics, run_dir / GRADIENT_PLOT_FILE)
         return path
 
     def state_dict(self) -> dict[str, Any]:
@@ -321,23 +322,15 @@ class Monitor(Callback):
         labels = loader.labels() if loader is not None and hasattr(loader, "labels") else None
         if "accuracy" not in metrics or labels is None:
             return None
-        from chainrule.data.dataset import gather
-        from chainrule.train.metrics import accuracy
-
         n = len(loader.dataset)
         indices = np.unique(np.linspace(0, n - 1, min(FINAL_ERROR_SIZE, n)).astype(np.int64))
         inputs = gather(loader.dataset, indices)[0]
         model = self.trainer.model
-        was_training = model.training
-        model.eval()
-        try:
-            with no_grad():
-                outputs = [
-                    to_numpy(model(Tensor(inputs[i : i + 256])).data)
-                    for i in range(0, len(inputs), 256)
-                ]
-        finally:
-            model.train(was_training)
+        with evaluating(model):
+            outputs = [
+                to_numpy(model(Tensor(inputs[i : i + 256])).data)
+                for i in range(0, len(inputs), 256)
+            ]
         error = 1.0 - accuracy(np.concatenate(outputs), labels[indices])
         return {"train_error": error, "train_samples": float(len(indices))}
 
@@ -351,8 +344,6 @@ class Monitor(Callback):
             raise ArgumentError(
                 "Monitor needs monitor_data (inputs for the monitoring batch) outside Trainer.fit"
             )
-        from chainrule.data.dataset import gather
-
         n = len(loader.dataset)
         indices = np.unique(np.linspace(0, n - 1, min(self.monitor_size, n)).astype(np.int64))
         return Tensor(gather(loader.dataset, indices)[0])  # evenly spread: draws nothing random
@@ -373,13 +364,10 @@ class Monitor(Callback):
             module.register_forward_hook(hook_for(name, role))
             for name, (module, role) in self._watched.items()
         ]
-        was_training = model.training
-        model.eval()
         try:
-            with no_grad():
+            with evaluating(model):
                 model(self._batch)
         finally:
-            model.train(was_training)
             for handle in handles:
                 handle.remove()
         return results

@@ -38,7 +38,7 @@ What a run does on N processes:
   CUDA-aware).
 """
 
-from chainrule.distributed.loader import DistributedLoader, shard
 from chainrule.distributed.mpi import MPIStrategy
+from chainrule.distributed.sharded_loader import DistributedLoader, shard
 
 __all__ = ["DistributedLoader", "MPIStrategy", "shard"]

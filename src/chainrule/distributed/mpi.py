@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import sys
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -28,7 +29,7 @@ import numpy as np
 
 from chainrule import backend
 from chainrule.autograd.tensor import Tensor
-from chainrule.distributed.loader import DistributedLoader
+from chainrule.distributed.sharded_loader import DistributedLoader
 from chainrule.errors import ArgumentError
 from chainrule.train.serialization import dumps, loads
 from chainrule.train.strategy import Strategy
@@ -47,7 +48,7 @@ INSTALL_HINT = (
 def import_mpi() -> Any:
     """mpi4py's ``MPI`` module, or an error saying how to install it."""
     try:
-        from mpi4py import MPI
+        from mpi4py import MPI  # optional: mpi4py
     except ImportError as error:
         raise ImportError(INSTALL_HINT) from error
     return MPI
@@ -217,8 +218,6 @@ class MPIStrategy(Strategy):
 
     def fail(self, error: BaseException) -> None:
         """This process failed: say why, and end the job rather than leave the others waiting."""
-        import traceback
-
         traceback.print_exception(error)
         self.abort(
             f"chainrule.distributed: rank {self.rank} of {self.world_size} failed "

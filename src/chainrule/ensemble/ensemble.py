@@ -14,7 +14,7 @@ from chainrule.errors import ArgumentError, ArgumentTypeError, ShapeError
 from chainrule.nn.container import ModuleList
 from chainrule.nn.module import Module
 from chainrule.train.data_adapter import check_arrays
-from chainrule.train.loop import predict_proba
+from chainrule.train.evaluation import predict_proba
 
 METHODS = ("average", "vote")
 

@@ -22,13 +22,16 @@ import numpy as np
 from chainrule import nn, optim
 from chainrule.backend import manual_seed
 from chainrule.experiments.config import ExperimentConfig
-from chainrule.experiments.datasets import NormalizedSamples, prepare_data
+from chainrule.experiments.data_prep import NormalizedSamples, prepare_data
 from chainrule.experiments.layers import build_layers
 from chainrule.experiments.report import machine, to_json
+from chainrule.experiments.runner import RunResult, _open_run_dir, _version
 from chainrule.experiments.schema import ConfigError
 from chainrule.train import callbacks as cb
-from chainrule.train.loop import Trainer, predict
+from chainrule.train.evaluation import predict
+from chainrule.train.loop import Trainer
 from chainrule.train.serialization import atomic_write_text, save
+from chainrule.viz import plots
 
 
 class Reconstruction(NormalizedSamples):
@@ -61,8 +64,6 @@ def run_autoencoder(
     config: ExperimentConfig, run_dir: Path, epochs: int | None, verbose: int
 ) -> Any:
     """Train and test an ``[autoencoder]`` experiment into ``run_dir``; a ``RunResult``."""
-    from chainrule.experiments.runner import RunResult, _open_run_dir, _version
-
     if epochs is not None:
         config = replace(config, training=replace(config.training, epochs=epochs))
     start = time.perf_counter()
@@ -142,8 +143,6 @@ def _plots(
     images: np.ndarray | None,
     reconstructions: np.ndarray,
 ) -> None:
-    from chainrule.viz import plots
-
     try:
         plots.plot_curves(history, "loss", run_dir / "loss.png")
         if images is None:

@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule import functional, nn, optim
+from chainrule import __version__, functional, nn, optim
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import manual_seed
 from chainrule.data.preprocessing import one_hot
@@ -56,7 +56,7 @@ from chainrule.experiments.config import (
     ScheduleConfig,
     to_toml,
 )
-from chainrule.experiments.datasets import (
+from chainrule.experiments.data_prep import (
     NormalizedSamples,
     PreparedData,
     prepare_data,
@@ -69,13 +69,15 @@ from chainrule.experiments.schema import ConfigError
 from chainrule.experiments.transfer import apply_transfer, describe
 from chainrule.train import callbacks as cb
 from chainrule.train.distill import Distiller
+from chainrule.train.evaluation import predict
 from chainrule.train.history import History
-from chainrule.train.loop import Trainer, predict
+from chainrule.train.loop import Trainer
 from chainrule.train.metrics import get_metric, softmax
 from chainrule.train.model_file import save as save_model
 from chainrule.train.serialization import atomic_write_text, load, save
 from chainrule.train.strategy import Strategy, get_strategy
 from chainrule.train.weights import class_sample_weight
+from chainrule.viz import plots
 
 
 class RunDirectoryError(ChainruleError, OSError):
@@ -174,6 +176,7 @@ def _run_experiment(
     if config.autoencoder is not None:
         if resume or member is not None:
             raise RunDirectoryError(f"{run_dir}: an autoencoder run is not resumed; start it again")
+        # cycle: autoencoder.py imports this module
         from chainrule.experiments.autoencoder import run_autoencoder
 
         return run_autoencoder(config, run_dir, epochs, verbose)
@@ -338,8 +341,6 @@ def _non_finite_weights(model: Any, directory: Path) -> str | None:
 
 # ------------------------------------------------------------------ pieces
 def _version() -> str:
-    from chainrule import __version__
-
     return __version__
 
 
@@ -625,8 +626,6 @@ def _plots(
     model: nn.Sequential,
 ) -> None:
     """The PNGs of the run; without matplotlib, one line saying they were skipped."""
-    from chainrule.viz import plots
-
     try:
         plots.plot_curves(histories, "loss", run_dir / "loss.png")
         if any("accuracy" in h for h in histories):

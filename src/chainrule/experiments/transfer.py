@@ -96,12 +96,12 @@ def parse_transfer(
                 "[model]: missing; a saved state_dict does not say the architecture, so "
                 "give [model] (or transfer from a run directory)"
             )
-        from chainrule.experiments.parse import load_config
+        from chainrule.experiments.parse import load_config  # cycle: parse.py imports this module
 
         source = load_config(config_path)
         layers = source.model.layers
         if source.autoencoder is not None:  # its encoder, then a head
-            from chainrule.experiments.parse import _layer
+            from chainrule.experiments.parse import _layer  # cycle: parse.py imports this module
 
             head = _layer({"type": "linear", "out": data.num_classes}, "transfer")
             model = ModelConfig((*layers, head))
@@ -155,7 +155,7 @@ def apply_transfer(model: nn.Sequential, config: ExperimentConfig) -> dict[str, 
     config_path, weights_path = source_files(transfer.source)
     source_offset, encoder_only = 0, False
     if config_path is not None:
-        from chainrule.experiments.parse import load_config
+        from chainrule.experiments.parse import load_config  # cycle: parse.py imports this module
 
         source = load_config(config_path)
         source_offset, encoder_only = int(source.data.flatten), source.autoencoder is not None

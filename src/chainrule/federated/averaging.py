@@ -13,7 +13,7 @@ from chainrule.errors import ArgumentError, DataError
 from chainrule.federated.client import Client, stacked_or_sequential
 from chainrule.nn.loss import get_loss
 from chainrule.nn.module import Module
-from chainrule.train.loop import evaluate
+from chainrule.train.evaluation import evaluate
 from chainrule.train.strategy import Strategy, get_strategy
 
 

@@ -11,6 +11,7 @@ from chainrule import backend
 from chainrule.autograd.tensor import Tensor
 from chainrule.errors import ArgumentTypeError, DTypeError, ShapeError
 from chainrule.nn.parameter import Parameter
+from chainrule.nn.summary import summarize
 
 
 class Module:
@@ -91,8 +92,6 @@ class Module:
                 result = hook(self, args, out)
                 if result is not None:
                     out = result
-        if _recording is not None:
-            _recording.append((self, out))
         return out
 
     def register_forward_hook(self, hook: Any) -> RemovableHandle:
@@ -317,8 +316,6 @@ class Module:
 
         ``input_shape`` leaves out the batch axis, as in Keras: ``(1, 28, 28)``.
         """
-        from chainrule.nn.summary import summarize
-
         text = summarize(self, input_shape, dtype)
         if print_fn is not None:
             print_fn(text)
@@ -345,10 +342,6 @@ class RemovableHandle:
 
     def remove(self) -> None:
         self.hooks.pop(self.id, None)
-
-
-# While summary() runs a forward pass, every module call is recorded here.
-_recording: list[tuple[Module, Any]] | None = None
 
 
 def _names_a_dtype(name: str) -> bool:

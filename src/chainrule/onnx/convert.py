@@ -22,9 +22,9 @@ import numpy as np
 import numpy.typing as npt
 
 from chainrule import backend, nn
-from chainrule.autograd.grad_mode import no_grad
 from chainrule.autograd.tensor import Tensor
 from chainrule.errors import ArgumentTypeError
+from chainrule.nn.modes import evaluating
 from chainrule.train.serialization import atomic_write_bytes
 
 OPSET = 17
@@ -44,7 +44,7 @@ class Graph:
     """The nodes and initialisers of the graph being built."""
 
     def __init__(self, dtype: np.dtype) -> None:
-        from onnx import helper, numpy_helper
+        from onnx import helper, numpy_helper  # optional: onnx
 
         self._helper, self._numpy_helper = helper, numpy_helper
         self.dtype = dtype
@@ -108,8 +108,8 @@ def export(
     """Write ``model``, in eval mode, as an ONNX file at ``path`` (atomically), checked by
     ``onnx.checker``. ``example_input`` (N, ...) fixes every axis but the batch axis."""
     try:
-        import onnx
-        from onnx import TensorProto, helper
+        import onnx  # optional: onnx
+        from onnx import TensorProto, helper  # optional: onnx
     except ImportError as error:
         raise ImportError('ONNX export needs: pip install "chainrule[onnx]"') from error
     if not isinstance(model, nn.Module):
@@ -121,13 +121,8 @@ def export(
     if x.dtype not in kinds:
         raise ArgumentTypeError(f"export: example_input must be float32 or float64; got {x.dtype}")
     graph = Graph(x.dtype)
-    was_training = model.training
-    model.eval()
-    try:
-        with no_grad():
-            name, y = graph.convert(model, "model", "input", x)
-    finally:
-        model.train(was_training)
+    with evaluating(model):
+        name, y = graph.convert(model, "model", "input", x)
     graph.nodes.append(helper.make_node("Identity", [name], ["output"]))
     kind = kinds[x.dtype]
     onnx_graph = helper.make_graph(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from chainrule.autograd.tensor import Tensor
+from chainrule.backend import get_array_module
 from chainrule.errors import ShapeError
 from chainrule.ops._operands import as_tensor, binary, normalize_axis
 
@@ -54,7 +55,5 @@ def all(x: Any, axis: int | None = None) -> Tensor:
 
 
 def isfinite(x: Any) -> Tensor:
-    from chainrule.backend import get_array_module
-
     data = as_tensor(x).data
     return Tensor._wrap(get_array_module(data).isfinite(data), False)

@@ -9,6 +9,7 @@ from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_array_module
 from chainrule.backend.kernels import relu_backward
 from chainrule.checks import check_number
+from chainrule.errors import ArgumentError
 from chainrule.ops._operands import as_tensor, binary
 
 # ------------------------------------------------------------------ arithmetic
@@ -367,8 +368,6 @@ def minimum(a: Any, b: Any) -> Tensor:
 
 def clip(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:
     """x limited to [min, max] (either bound may be None)."""
-    from chainrule.errors import ArgumentError
-
     for name, bound in (("min", min), ("max", max)):
         if bound is not None:
             check_number(bound, name, "clip", finite=False)

@@ -8,6 +8,7 @@ from typing import Any
 from chainrule.autograd.function import Function
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_array_module
+from chainrule.errors import ArgumentError, ShapeError
 from chainrule.ops._operands import as_tensor, normalize_axis, normalize_single_axis
 
 Axis = int | Sequence[int] | None
@@ -58,8 +59,6 @@ class Max(Function):
 
 
 def _check_nonempty(x: Tensor, axes: tuple[int, ...] | None, op: str) -> None:
-    from chainrule.errors import ShapeError
-
     sizes = x.shape if axes is None else [x.shape[a] for a in axes]
     if any(n == 0 for n in sizes):
         raise ShapeError(f"{op}: cannot reduce over an empty axis; got shape {x.shape}")
@@ -100,8 +99,6 @@ def var(x: Tensor, axis: Axis = None, keepdims: bool = False, ddof: int = 0) -> 
     _check_nonempty(x, axes, "var")
     count = x.size if axes is None else _prod(x.shape[a] for a in axes)
     if count - ddof <= 0:
-        from chainrule.errors import ArgumentError
-
         raise ArgumentError(f"var: ddof={ddof} leaves no degrees of freedom for {count} values")
     deviation = x - mean(x, axes, keepdims=True)
     return sum(deviation * deviation, axes, keepdims) * (1.0 / (count - ddof))

@@ -25,16 +25,16 @@ from typing import Any
 import numpy as np
 
 from chainrule import nn, optim
-from chainrule.autograd.grad_mode import no_grad
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_rng_state, manual_seed, set_rng_state
 from chainrule.data.plane import load_plane, plane_features
 from chainrule.diagnose.findings import diagnose
 from chainrule.diagnose.monitor import Monitor
 from chainrule.errors import ChainruleError
-from chainrule.experiments.datasets import prepare_data
+from chainrule.experiments.data_prep import prepare_data
 from chainrule.experiments.layers import build_model
 from chainrule.experiments.runner import build_regularizer
+from chainrule.nn.modes import evaluating
 from chainrule.playground.settings import N_SAMPLES, Settings, experiment
 from chainrule.train.callbacks import Logs
 from chainrule.train.loop import Trainer
@@ -220,17 +220,13 @@ class Session:
         the weights and biases of every layer. Eval mode, no graph."""
         hidden, current = [], None
         x = Tensor(self.grid_inputs)
-        self.model.eval()
-        try:
-            with no_grad():
-                for module in self.model:
-                    if isinstance(module, nn.Linear) and current is not None:
-                        hidden.append(current)  # the previous block's output
-                    x = module(x)
-                    if not isinstance(module, nn.Dropout):
-                        current = x.numpy()
-        finally:
-            self.model.train()
+        with evaluating(self.model):
+            for module in self.model:
+                if isinstance(module, nn.Linear) and current is not None:
+                    hidden.append(current)  # the previous block's output
+                x = module(x)
+                if not isinstance(module, nn.Dropout):
+                    current = x.numpy()
         logits = x.numpy().astype(np.float64)
         p1 = 1.0 / (1.0 + np.exp(np.clip(logits[:, 0] - logits[:, 1], -500, 500)))
         linears = [m for m in self.model if isinstance(m, nn.Linear)]

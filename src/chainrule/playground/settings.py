@@ -56,16 +56,6 @@ class Settings:
         }
 
 
-def _at_most(check: Any, high: float, kind: str) -> Any:
-    def checked(value: Any, path: str) -> Any:
-        value = check(value, path)
-        if value > high:
-            raise fail(path, f"{kind} <= {high:g}", value)
-        return value
-
-    return checked
-
-
 def _int_range(low: int, high: int) -> Any:
     def check(value: Any, path: str) -> int:
         if not is_int(value) or not low <= value <= high:

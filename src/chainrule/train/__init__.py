@@ -17,8 +17,9 @@ from chainrule.train.callbacks import (
     TerminateOnNaN,
 )
 from chainrule.train.distill import Distiller
+from chainrule.train.evaluation import evaluate, predict, predict_proba
 from chainrule.train.history import History
-from chainrule.train.loop import Trainer, evaluate, fit, predict, predict_proba
+from chainrule.train.loop import Trainer, fit
 from chainrule.train.metrics import accuracy, confusion_matrix, precision_recall, top_k_accuracy
 from chainrule.train.serialization import load, save
 from chainrule.train.strategy import Strategy
@@ -61,6 +62,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name in ("NeuralNetClassifier", "NeuralNetRegressor"):
+        # optional: scikit-learn, only when an estimator is asked for
         from chainrule.train import estimator
 
         return getattr(estimator, name)

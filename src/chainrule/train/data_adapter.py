@@ -9,7 +9,9 @@ import numpy as np
 
 from chainrule.autograd.tensor import Tensor
 from chainrule.checks import is_int
+from chainrule.data import DataLoader, Dataset, TensorDataset
 from chainrule.errors import ArgumentError, DataError
+from chainrule.train.weights import check_sample_weight
 
 
 def _host(array: Any) -> np.ndarray:
@@ -47,8 +49,6 @@ def as_loader(
     role: str,
 ) -> Any:
     """A DataLoader for ``data``: (x, y) arrays or Tensors, a Dataset, or a DataLoader."""
-    from chainrule.data import DataLoader, Dataset, TensorDataset
-
     if isinstance(data, DataLoader):
         return data
     if not is_int(batch_size) or batch_size < 1:
@@ -61,8 +61,6 @@ def as_loader(
         x, y = check_arrays(data[0], data[1], role)
         arrays = (x,) if y is None else (x, y)
         if len(data) == 3 and data[2] is not None:  # Keras' (x, y, sample_weight)
-            from chainrule.train.weights import check_sample_weight
-
             arrays += (check_sample_weight(data[2], len(x), role),)
         dataset = TensorDataset(*arrays)
         return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, transform=transform)
@@ -70,6 +68,35 @@ def as_loader(
         f"{role} data must be an (x, y) pair of arrays, an (x, y, sample_weight) triple, a "
         f"chainrule.data.Dataset or a DataLoader; got {type(data).__name__}"
     )
+
+
+def training_loaders(
+    train_data: Any,
+    batch_size: int,
+    *,
+    validation_data: Any,
+    validation_split: float,
+    shuffle: bool,
+    transform: Callable[[Any], Any] | None,
+    strategy: Any,
+) -> tuple[Any, Any]:
+    """This process's training loader and validation loader (or None) for ``fit``."""
+    if validation_split:
+        if validation_data is not None:
+            raise ArgumentError("give validation_data or validation_split, not both")
+        train_data, validation_data = split_validation(train_data, validation_split)
+    loader = as_loader(
+        train_data, batch_size, shuffle=shuffle, transform=transform, role="training"
+    )
+    val_loader = (
+        as_loader(validation_data, batch_size, shuffle=False, role="validation")
+        if validation_data is not None
+        else None
+    )
+    loader = strategy.distribute(loader, training=True)
+    if val_loader is not None:
+        val_loader = strategy.distribute(val_loader, training=False)
+    return loader, val_loader
 
 
 def split_validation(data: Any, fraction: float) -> tuple[Any, Any]:
@@ -86,3 +113,10 @@ def split_validation(data: Any, fraction: float) -> tuple[Any, Any]:
         raise DataError(f"validation_split={fraction} of {len(x)} samples leaves an empty split")
     arrays = (x, y) if len(data) == 2 or data[2] is None else (x, y, _host(data[2]))
     return tuple(a[:cut] for a in arrays), tuple(a[cut:] for a in arrays)
+
+
+def to_model_device(model: Any, *batch: Tensor) -> tuple[Tensor, ...]:
+    """The batch's tensors on the device of the model's parameters (data is loaded on the host)."""
+    first = next(model.parameters(), None)
+    device = first.device if first is not None else "cpu"
+    return tuple(t if t.device == device else t.to(device) for t in batch)

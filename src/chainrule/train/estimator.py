@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import nn, optim
+
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
     from sklearn.utils.class_weight import compute_sample_weight
@@ -34,10 +36,10 @@ except ImportError as error:  # pragma: no cover - exercised only without scikit
         'the scikit-learn estimators need scikit-learn >= 1.6: pip install "chainrule[data]"'
     ) from error
 
-from chainrule.autograd.grad_mode import no_grad
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_rng_state, manual_seed, set_rng_state
 from chainrule.errors import ArgumentError, DataError
+from chainrule.nn.modes import evaluating
 from chainrule.train.loop import fit
 from chainrule.train.metrics import softmax
 from chainrule.train.weights import check_sample_weight
@@ -56,8 +58,6 @@ def build_mlp(
 
     ``activation`` is a name in ``nn.ACTIVATIONS``; each Linear before it starts from the
     initialiser that activation suggests (He for the rectifiers, Glorot otherwise)."""
-    from chainrule import nn
-
     if activation not in nn.ACTIVATIONS:
         raise ArgumentError(
             f"activation must be one of {sorted(nn.ACTIVATIONS)}; got {activation!r}"
@@ -118,8 +118,6 @@ class _NeuralNet(BaseEstimator):
         loss: str,
         sample_weight: np.ndarray | None,
     ) -> None:
-        from chainrule import optim
-
         if not isinstance(self.optimizer, str) or self.optimizer.lower() not in optim.OPTIMIZERS:
             raise ArgumentError(
                 f"optimizer must be one of {sorted(optim.OPTIMIZERS)}; got {self.optimizer!r}"
@@ -157,16 +155,11 @@ class _NeuralNet(BaseEstimator):
         check_is_fitted(self)
         x = self._validate(X, reset=False).astype(np.float64, copy=False)
         model = self.model_
-        was_training = model.training
-        model.eval()
-        try:
-            with no_grad(), _in_float64(model):
-                outputs = [
-                    model(Tensor(x[start : start + PREDICT_BATCH], dtype=np.float64)).numpy()
-                    for start in range(0, len(x), PREDICT_BATCH)
-                ]
-        finally:
-            model.train(was_training)
+        with evaluating(model), _in_float64(model):
+            outputs = [
+                model(Tensor(x[start : start + PREDICT_BATCH], dtype=np.float64)).numpy()
+                for start in range(0, len(x), PREDICT_BATCH)
+            ]
         out = np.concatenate(outputs).astype(np.float64, copy=False)
         return out.reshape(len(out), -1)
 

@@ -10,6 +10,7 @@ matrix), as scikit-learn's ``accuracy_score`` and ``confusion_matrix`` define th
 from __future__ import annotations
 
 import functools
+import inspect
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from chainrule.backend import get_array_module
 from chainrule.checks import is_int
 from chainrule.errors import ArgumentError, DTypeError, ShapeError, suggest
 
@@ -215,8 +217,6 @@ METRICS: dict[str, Metric] = {
 def _device_hits(outputs: Array, targets: Array, k: int = 1) -> Array:
     """(N,) booleans, computed where the arrays are: whether each row's target is among its
     k highest scores (k = 1: the predicted class, as ``predicted_classes`` finds it)."""
-    from chainrule.backend import get_array_module
-
     if len(outputs) != len(targets) or (
         targets.ndim == 2 and targets.shape[1] > 1 and targets.shape != outputs.shape
     ):
@@ -271,3 +271,12 @@ def get_metric(spec: str | Metric) -> tuple[str, Metric]:
             f"{sorted(METRICS)}, top_<k>_accuracy, or a function"
         )
     return ("accuracy" if spec == "acc" else spec), METRICS[spec]
+
+
+def takes_sample_weight(metric: Callable[..., object]) -> bool:
+    """Whether ``metric`` has a ``sample_weight`` parameter (or takes any keyword)."""
+    try:
+        parameters = inspect.signature(metric).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "sample_weight" or p.kind is p.VAR_KEYWORD for p in parameters)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule import backend
+from chainrule import __version__, backend
 from chainrule.errors import ArgumentTypeError, ChainruleError, CheckpointError
 from chainrule.nn.describe import MAX_DEPTH, build, describe, module_type
 from chainrule.nn.module import Module
@@ -145,6 +145,4 @@ def _refuse_sharing(model: Module) -> None:
 
 
 def _version() -> str:
-    from chainrule import __version__
-
     return __version__

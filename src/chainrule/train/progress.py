@@ -43,7 +43,7 @@ class ProgressBar(Callback):
             self.verbose = 2
         elif verbose == 1:
             try:
-                from tqdm.auto import tqdm
+                from tqdm.auto import tqdm  # optional: tqdm
             except ImportError:
                 self.verbose = 2
             else:

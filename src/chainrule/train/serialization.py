@@ -87,7 +87,7 @@ def save_arrays(
     checksum = _digest(arrays, metadata_json)
     if str(path).endswith(".safetensors"):
         try:
-            from safetensors.numpy import save
+            from safetensors.numpy import save  # optional: safetensors
         except ImportError as error:
             raise CheckpointError(
                 'saving .safetensors needs: pip install "chainrule[io]"'
@@ -213,7 +213,7 @@ def load_arrays(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], di
 
 def _read_safetensors(path: Path) -> tuple[dict[str, np.ndarray], str, str]:
     try:
-        from safetensors import safe_open
+        from safetensors import safe_open  # optional: safetensors
     except ImportError as error:
         raise CheckpointError('reading .safetensors needs: pip install "chainrule[io]"') from error
     with safe_open(str(path), framework="numpy") as handle:

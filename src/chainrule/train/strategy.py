@@ -81,6 +81,7 @@ def get_strategy(spec: Strategy | str | None, timeout: float | None = None) -> S
     if spec == "mpi":
         if not _started_by_mpiexec():  # one process: no need to start MPI at all
             return Strategy()
+        # cycle: distributed subclasses Strategy (and optional mpi4py)
         from chainrule.distributed import MPIStrategy
 
         # without mpi4py this raises: N processes must not train alone

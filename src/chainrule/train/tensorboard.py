@@ -41,7 +41,7 @@ class TensorBoard(Callback):
 
     def on_train_begin(self, logs: Logs | None = None) -> None:
         try:
-            from tensorboardX import SummaryWriter
+            from tensorboardX import SummaryWriter  # optional: tensorboardX
         except ImportError as error:
             raise ImportError(
                 'the TensorBoard callback needs: pip install "chainrule[tensorboard]"'

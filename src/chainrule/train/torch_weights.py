@@ -48,7 +48,7 @@ def load_torch_weights(model: Module, path: str | os.PathLike[str]) -> None:
     """
     path = Path(path)
     try:
-        from safetensors import safe_open
+        from safetensors import safe_open  # optional: safetensors
     except ImportError as error:
         raise CheckpointError('reading .safetensors needs: pip install "chainrule[io]"') from error
     if not path.is_file():

@@ -8,12 +8,14 @@ left out weigh 1). It multiplies ``sample_weight`` when both are given.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from chainrule.errors import ArgumentError, DataError, ShapeError
+from chainrule.nn.module import Module
 
 
 def check_sample_weight(sample_weight: Any, n: int, role: str = "training") -> np.ndarray:
@@ -96,6 +98,43 @@ def combine_weights(
     return check_sample_weight(weight, n, role)
 
 
+def weighted_data(data: Any, sample_weight: Any, class_weight: Any) -> Any:
+    """(x, y, weights rescaled to mean 1) when there are weights, else ``data`` unchanged."""
+    given = data[2] if isinstance(data, tuple | list) and len(data) == 3 else None
+    if sample_weight is None and class_weight is None and given is None:
+        return data
+    if not isinstance(data, tuple | list) or len(data) not in (2, 3):
+        raise ArgumentError(
+            "sample_weight and class_weight need the training data as (x, y) arrays; a "
+            f"Dataset can yield (x, y, weight) samples itself; got {type(data).__name__}"
+        )
+    if given is not None and sample_weight is not None:
+        raise ArgumentError(
+            "give the sample weights in the (x, y, w) data or as sample_weight, not both"
+        )
+    x, y = data[0], data[1]
+    weight = combine_weights(y, len(x), given if given is not None else sample_weight, class_weight)
+    return (x, y, weight / weight.mean())
+
+
+def check_weighted_loss(loss_fn: Any) -> None:
+    """Weighted training calls ``loss(out, y, sample_weight=w, reduction="none")``."""
+    target = loss_fn.forward if isinstance(loss_fn, Module) else loss_fn
+    try:
+        parameters = inspect.signature(target).parameters
+    except (TypeError, ValueError):
+        return
+    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        return
+    if not {"sample_weight", "reduction"} <= set(parameters):
+        name = getattr(loss_fn, "__name__", type(loss_fn).__name__)
+        raise ArgumentError(
+            f"the loss {name} cannot weigh samples: weighted training needs a loss that "
+            "takes sample_weight= and reduction= (every loss in chainrule.functional does; "
+            "pass it by name)"
+        )
+
+
 def effective_sample_size(weights: Any) -> float:
     """Kish's effective sample size (sum w)^2 / sum w^2: n for equal weights, less the more
     unequal they are; the number of unweighted samples worth as much for an average."""
@@ -133,7 +172,7 @@ def importance_weights(
         raise ArgumentError(f"clip must be >= 1 (the weights' mean) or None; got {clip!r}")
     if classifier is None:
         try:
-            from sklearn.linear_model import LogisticRegression
+            from sklearn.linear_model import LogisticRegression  # optional: scikit-learn
         except ImportError as error:  # pragma: no cover - exercised only without scikit-learn
             raise ImportError('importance_weights needs: pip install "chainrule[data]"') from error
         classifier = LogisticRegression(max_iter=1000)

@@ -180,7 +180,3 @@ def grid(space: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
     values = grid_values(space)
     for combination in itertools.product(*values.values()):
         yield dict(zip(values, combination))
-
-
-def grid_size(space: Mapping[str, Any]) -> int:
-    return math.prod(len(v) for v in grid_values(space).values())

@@ -66,9 +66,9 @@ def storage_backend(optuna: types.ModuleType, storage: Any) -> Any:
         return optuna.storages.RDBStorage(storage, engine_kwargs=engine_kwargs)
     if isinstance(storage, str | os.PathLike):
         try:
-            from optuna.storages.journal import JournalFileBackend
+            from optuna.storages.journal import JournalFileBackend  # optional: optuna
         except ImportError:  # Optuna < 4 names it JournalFileStorage
-            from optuna.storages import JournalFileStorage as JournalFileBackend
+            from optuna.storages import JournalFileStorage as JournalFileBackend  # optional: optuna
         return optuna.storages.JournalStorage(JournalFileBackend(os.fspath(storage)))
     raise ArgumentTypeError(
         "storage must be a database URL ('sqlite:///study.db'), a journal file path or an "

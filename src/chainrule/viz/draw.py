@@ -24,6 +24,8 @@ import numpy as np
 from chainrule.autograd import engine
 from chainrule.autograd.tensor import Tensor
 from chainrule.errors import ArgumentError, GraphError
+from chainrule.train.serialization import atomic_write_bytes
+from chainrule.viz.plots import _figure
 
 # How the lectures write the common ops: ``c = a + b`` rather than ``c = Add(a, b)``.
 INFIX = {"Add": "+", "Sub": "-", "Mul": "*", "Div": "/", "Pow": "^", "MatMul": "@"}
@@ -138,8 +140,6 @@ class GraphDrawing:
 
     def save(self, path: str | os.PathLike[str], engine: str | None = None) -> Path:
         """Write ``.svg``, ``.png`` or ``.dot`` (by the suffix), atomically."""
-        from chainrule.train.serialization import atomic_write_bytes
-
         path = Path(path)
         suffix = path.suffix.lower()
         if suffix not in (".svg", ".png", ".dot", ".gv"):
@@ -227,8 +227,6 @@ def _escape(text: str) -> str:
 
 def _matplotlib(drawing: GraphDrawing, fmt: str) -> bytes:
     """Lay the graph out in rows (inputs below) and draw it with matplotlib's Agg canvas."""
-    from chainrule.viz.plots import _figure
-
     level: dict[str, int] = {}
     for node in drawing.nodes:  # inputs come first, so their levels are known
         level[node.key] = 1 + max((level[i] for i in node.inputs), default=-1)

@@ -11,14 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from chainrule.autograd.tensor import Tensor
+from chainrule.viz.draw import check_graph_kept
 
 
 def to_dot(
     root: Tensor, params: Mapping[str, Tensor] | None = None, title: str | None = None
 ) -> str:
     """DOT text for the graph that produced ``root``; ``params`` names leaf tensors."""
-    from chainrule.viz.draw import check_graph_kept
-
     check_graph_kept(root, "to_dot")
     names = {id(t): name for name, t in (params or {}).items()}
     ids: dict[int, str] = {}

@@ -16,14 +16,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from chainrule.train.serialization import atomic_write_bytes
+
 if TYPE_CHECKING:
     from chainrule.train.history import History
 
 
 def _figure(width: float, height: float) -> Any:
     try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
+        from matplotlib.backends.backend_agg import FigureCanvasAgg  # optional: matplotlib
+        from matplotlib.figure import Figure  # optional: matplotlib
     except ImportError as error:
         raise ImportError('matplotlib is not installed (pip install "chainrule[plot]")') from error
     figure = Figure(figsize=(width, height), dpi=100, layout="tight")
@@ -32,8 +34,6 @@ def _figure(width: float, height: float) -> Any:
 
 
 def _save(figure: Any, path: str | os.PathLike[str]) -> None:
-    from chainrule.train.serialization import atomic_write_bytes
-
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     atomic_write_bytes(path, buffer.getvalue())
@@ -41,7 +41,7 @@ def _save(figure: Any, path: str | os.PathLike[str]) -> None:
 
 def integer_epochs(axes: Any, count: int) -> None:
     """Epoch ticks at whole numbers from 1, also for a run of one or two epochs."""
-    from matplotlib.ticker import MaxNLocator
+    from matplotlib.ticker import MaxNLocator  # optional: matplotlib
 
     if count <= 10:
         axes.set_xticks(range(1, count + 1))

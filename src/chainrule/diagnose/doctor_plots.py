@@ -16,8 +16,8 @@ from chainrule.viz.plots import integer_epochs
 
 def _figure(width: float = 7.0, height: float = 4.5) -> Any:
     try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
+        from matplotlib.backends.backend_agg import FigureCanvasAgg  # optional: matplotlib
+        from matplotlib.figure import Figure  # optional: matplotlib
     except ImportError as error:
         raise ImportError(
             'plots need matplotlib, which is not installed; pip install "chainrule[plot]"'

@@ -34,8 +34,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chainrule import tune
 from chainrule.experiments import toml
 from chainrule.experiments.parse import find_experiment, parse_config
+from chainrule.experiments.runner import run_experiment
 from chainrule.experiments.schema import ConfigError, check_keys, suggest
 
 METHODS = ("grid", "random", "bayesian")
@@ -162,8 +164,6 @@ def _table(value: Any, path: str) -> dict[str, Any]:
 
 def _distribution(value: Any, path: str) -> Any:
     """A [space] entry as a chainrule.tune distribution, a list (grid/choice) or a fixed value."""
-    from chainrule import tune
-
     if isinstance(value, list):
         if not value:
             raise ConfigError(f"{path}: an empty list has nothing to choose from")
@@ -239,8 +239,6 @@ class ExperimentObjective:
         return parse_config(document)
 
     def __call__(self, params: dict[str, Any]) -> dict[str, Any]:
-        from chainrule.experiments.runner import run_experiment
-
         config = self.config_for(params)
         trials = Path(self.directory) / "trials"
         trials.mkdir(parents=True, exist_ok=True)
