@@ -24,6 +24,10 @@ class Add(Function):
     def backward(ctx, grad_y):
         return grad_y, grad_y
 
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        return grad_y, grad_y
+
 
 class Sub(Function):
     """y = a - b."""
@@ -34,6 +38,10 @@ class Sub(Function):
 
     @staticmethod
     def backward(ctx, grad_y):
+        return grad_y, (-grad_y if ctx.needs_input_grad[1] else None)
+
+    @staticmethod
+    def backward_graph(ctx, grad_y):
         return grad_y, (-grad_y if ctx.needs_input_grad[1] else None)
 
 
@@ -51,6 +59,12 @@ class Mul(Function):
         need_a, need_b = ctx.needs_input_grad
         return (grad_y * b if need_a else None), (grad_y * a if need_b else None)
 
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        a, b = ctx.inputs
+        need_a, need_b = ctx.needs_input_grad
+        return (grad_y * b if need_a else None), (grad_y * a if need_b else None)
+
 
 class Div(Function):
     """y = a / b; dy/da = 1/b, dy/db = -a/b^2."""
@@ -63,6 +77,14 @@ class Div(Function):
     @staticmethod
     def backward(ctx, grad_y):
         a, b = ctx.saved
+        need_a, need_b = ctx.needs_input_grad
+        grad_a = grad_y / b if need_a else None
+        grad_b = -grad_y * a / (b * b) if need_b else None
+        return grad_a, grad_b
+
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        a, b = ctx.inputs
         need_a, need_b = ctx.needs_input_grad
         grad_a = grad_y / b if need_a else None
         grad_b = -grad_y * a / (b * b) if need_b else None
@@ -90,6 +112,17 @@ class Pow(Function):
             grad_b = grad_y * y * xp.log(xp.where(positive, a, 1)) * positive
         return grad_a, grad_b
 
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        a, b = ctx.inputs
+        need_a, need_b = ctx.needs_input_grad
+        grad_a = grad_y * b * a ** (b - 1) if need_a else None
+        grad_b = None
+        if need_b:
+            positive = a.data > 0
+            grad_b = grad_y * a**b * where(positive, a, 1.0).log() * positive.astype(a.dtype)
+        return grad_a, grad_b
+
 
 class Neg(Function):
     """y = -x."""
@@ -100,6 +133,10 @@ class Neg(Function):
 
     @staticmethod
     def backward(ctx, grad_y):
+        return (-grad_y,)
+
+    @staticmethod
+    def backward_graph(ctx, grad_y):
         return (-grad_y,)
 
 
@@ -120,6 +157,10 @@ class Exp(Function):
         (y,) = ctx.saved
         return (grad_y * y,)
 
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        return (grad_y * exp(ctx.inputs[0]),)
+
 
 class Log(Function):
     """y = ln x; dy/dx = 1/x."""
@@ -133,6 +174,10 @@ class Log(Function):
     def backward(ctx, grad_y):
         (x,) = ctx.saved
         return (grad_y / x,)
+
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        return (grad_y / ctx.inputs[0],)
 
 
 class Sqrt(Function):
@@ -149,6 +194,10 @@ class Sqrt(Function):
         (y,) = ctx.saved
         return (grad_y / (2 * y),)
 
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        return (grad_y / (2 * sqrt(ctx.inputs[0])),)
+
 
 class Tanh(Function):
     """y = tanh x; saves y, since dy/dx = 1 - y^2."""
@@ -162,6 +211,11 @@ class Tanh(Function):
     @staticmethod
     def backward(ctx, grad_y):
         (y,) = ctx.saved
+        return (grad_y * (1 - y * y),)
+
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        y = tanh(ctx.inputs[0])
         return (grad_y * (1 - y * y),)
 
 
@@ -181,6 +235,11 @@ class Sigmoid(Function):
         (y,) = ctx.saved
         return (grad_y * y * (1 - y),)
 
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        y = sigmoid(ctx.inputs[0])
+        return (grad_y * y * (1 - y),)
+
 
 # ----------------------------------------------------------- piecewise linear
 
@@ -196,6 +255,11 @@ class Abs(Function):
     @staticmethod
     def backward(ctx, grad_y):
         (x,) = ctx.saved
+        return (grad_y * get_array_module(x).sign(x),)
+
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        x = ctx.inputs[0].data
         return (grad_y * get_array_module(x).sign(x),)
 
 
@@ -218,6 +282,11 @@ class ReLU(Function):
         (y,) = ctx.saved
         return (relu_backward(grad_y, y),)
 
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        x = ctx.inputs[0].data
+        return (grad_y * (x > 0).astype(x.dtype),)
+
 
 class Maximum(Function):
     """y = max(a, b) elementwise; the gradient goes to the larger, split evenly at ties."""
@@ -235,6 +304,12 @@ class Maximum(Function):
         grad_a = grad_y * share_a
         return grad_a, grad_y - grad_a
 
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        a, b = ctx.saved
+        share_a = (a > b) + 0.5 * (a == b)
+        return grad_y * share_a, grad_y * (1 - share_a)
+
 
 class Minimum(Function):
     """y = min(a, b) elementwise; the gradient goes to the smaller, split evenly at ties."""
@@ -251,6 +326,12 @@ class Minimum(Function):
         share_a = (a < b) + 0.5 * (a == b)
         grad_a = grad_y * share_a
         return grad_a, grad_y - grad_a
+
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        a, b = ctx.saved
+        share_a = (a < b) + 0.5 * (a == b)
+        return grad_y * share_a, grad_y * (1 - share_a)
 
 
 class Clip(Function):
@@ -272,6 +353,11 @@ class Clip(Function):
         (inside,) = ctx.saved
         return (grad_y * inside,)
 
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        (inside,) = ctx.saved
+        return (grad_y * inside.astype(grad_y.dtype),)
+
 
 class Where(Function):
     """y = a where condition else b."""
@@ -288,6 +374,14 @@ class Where(Function):
         need_a, need_b = ctx.needs_input_grad
         grad_a = grad_y * condition if need_a else None
         grad_b = grad_y * ~condition if need_b else None
+        return grad_a, grad_b
+
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        (condition,) = ctx.saved
+        need_a, need_b = ctx.needs_input_grad
+        grad_a = grad_y * condition.astype(grad_y.dtype) if need_a else None
+        grad_b = grad_y * (~condition).astype(grad_y.dtype) if need_b else None
         return grad_a, grad_b
 
 
