@@ -62,6 +62,10 @@ OPTIMIZERS = {
     "nadam": "NAdam",
     "radam": "RAdam",
     "adamax": "Adamax",
+    "rprop": "Rprop",
+    "asgd": "ASGD",
+    "lbfgs": "LBFGS",
+    "newton": "Newton",
 }
 
 # What Trainer.state_dict holds; a file without all of them is not a run checkpoint.
@@ -464,7 +468,10 @@ class Trainer:
             from chainrule.nn.utils import clip_grad_norm_
 
             clip_grad_norm_(self.model.parameters(), self.clip_grad_norm)
-        self.optimizer.step()
+        if getattr(self.optimizer, "requires_closure", False):  # L-BFGS, Newton
+            self.optimizer.step(self._closure(x, y, sample_weight, loss, penalty))
+        else:
+            self.optimizer.step()
         proximal_step = getattr(self.regularizer, "proximal_step", None)
         if proximal_step is not None:  # L1L2(proximal=True): soft-threshold after the step
             proximal_step(self.model, self.optimizer)
@@ -493,8 +500,25 @@ class Trainer:
             penalty = self.regularizer(self.model)
             total = loss + penalty
         self.model.zero_grad()
-        total.backward()
+        total.backward(create_graph=getattr(self.optimizer, "create_graph", False))
         return out, loss, penalty
+
+    def _closure(
+        self, x: Tensor, y: Tensor, sample_weight: Tensor | None, loss: Tensor, penalty: Any
+    ) -> Callable[[], Tensor]:
+        """For an optimiser that re-evaluates the loss (``requires_closure``): a closure
+        whose first call returns the loss this step computed (its gradients are in place)
+        and each later one runs forward and backward again at the current weights (those
+        gradients are neither clipped nor synchronised between processes)."""
+        first = [loss if penalty is None else loss + penalty]
+
+        def closure() -> Tensor:
+            if first:
+                return first.pop()
+            _, again, extra = self._forward_backward(x, y, sample_weight)
+            return again if extra is None else again + extra
+
+        return closure
 
     def _device_stats(
         self,
