@@ -28,6 +28,7 @@ class Newton(Optimizer):
     succeeds; ``method="cg"`` solves by conjugate gradient on Hessian-vector products
     (``cg_max_iter`` of them at most, stopping early at negative curvature), no matrix.
 
+    ``state[first parameter]["hessian_vector_products"]`` counts the products so far.
     With a closure the damping adapts: a step that raises the loss is undone and lambda
     multiplied by 10 (up to 10 tries); an accepted one divides it by 10, down to
     ``damping``. All parameters form one vector: one parameter group only.
@@ -96,6 +97,7 @@ class Newton(Optimizer):
         state = self.state.setdefault(self._params[0], {})
         state.setdefault("step", 0)
         state.setdefault("lambda", group["damping"])
+        state.setdefault("hessian_vector_products", 0)
         loss = None
         if closure is not None:
             with enable_grad():
@@ -103,7 +105,10 @@ class Newton(Optimizer):
         flat_grad = self._flat_grad_graph()
         g = flat_grad.data.copy()
         xp = backend.get_array_module(g)
-        hessian = self._hessian(flat_grad) if group["method"] == "exact" else None
+        hessian = None
+        if group["method"] == "exact":
+            hessian = self._hessian(flat_grad)
+            state["hessian_vector_products"] += g.size
         before = [p.data.copy() for p in self._params]
         loss_before = _as_float(loss) if loss is not None else None
         for _ in range(10 if closure is not None else 1):
@@ -111,7 +116,8 @@ class Newton(Optimizer):
             if hessian is not None:
                 direction, lam = _damped_solve(hessian, g, lam, xp)
             else:
-                direction = self._cg(flat_grad, g, lam)
+                direction, products = self._cg(flat_grad, g, lam)
+                state["hessian_vector_products"] += products
             with no_grad():
                 self._add(-group["lr"], direction)
             if closure is None:
@@ -181,9 +187,10 @@ class Newton(Optimizer):
         hessian = xp.stack(rows).astype("float64")
         return (hessian + hessian.T) / 2  # symmetric up to rounding
 
-    def _cg(self, flat_grad: Tensor, g: Array, lam: float) -> Array:
-        """(H + lam I)^-1 g by conjugate gradient; at negative curvature, the solution so
-        far (or g itself at the first iteration: a gradient step)."""
+    def _cg(self, flat_grad: Tensor, g: Array, lam: float) -> tuple[Array, int]:
+        """(H + lam I)^-1 g by conjugate gradient, and the Hessian-vector products it took;
+        at negative curvature, the solution so far (or g itself at the first iteration:
+        a gradient step)."""
         group = self.param_groups[0]
         xp = backend.get_array_module(g)
         x = xp.zeros_like(g)
@@ -195,7 +202,7 @@ class Newton(Optimizer):
             hd = self._hvp(flat_grad, d) + lam * d
             curvature = float(d @ hd)
             if curvature <= 0:
-                return g.copy() if k == 0 else x
+                return (g.copy() if k == 0 else x), k + 1
             alpha = rr / curvature
             x += alpha * d
             r -= alpha * hd
@@ -204,7 +211,7 @@ class Newton(Optimizer):
                 break
             d = r + (rr_new / rr) * d
             rr = rr_new
-        return x
+        return x, k + 1
 
     def _add(self, scale: float, direction: Array) -> None:
         offset = 0
