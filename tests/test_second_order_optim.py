@@ -306,3 +306,27 @@ def test_the_estimator_trains_with_lbfgs_and_refuses_weight_decay_it_cannot_take
     assert clf.fit(x, y).score(x, y) > 0.9
     with pytest.raises(ArgumentError, match="takes no weight_decay"):
         NeuralNetClassifier(optimizer="lbfgs", weight_decay=0.1, epochs=1).fit(x, y)
+
+
+@pytest.mark.parametrize("name", ["lbfgs", "newton"])
+def test_a_checkpointed_closure_run_resumes_exactly(name, tmp_path):
+    data_rng = np.random.default_rng(0)
+    x = data_rng.standard_normal((60, 4)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+
+    def train(epochs, **kwargs):
+        cr.manual_seed(0)
+        model = nn.Sequential(nn.Linear(4, 2))
+        options = {"lbfgs": dict(max_iter=3), "newton": {}}[name]
+        opt = {"lbfgs": optim.LBFGS, "newton": optim.Newton}[name](model.parameters(), **options)
+        history = cr.train.fit(
+            model, (x, y), loss="cross_entropy", optimizer=opt, epochs=epochs,
+            batch_size=60, verbose=0, **kwargs,
+        )  # fmt: skip
+        return model, history
+
+    train(2, checkpoint_dir=tmp_path)
+    resumed, history = train(3, checkpoint_dir=tmp_path, resume=True)
+    uninterrupted, expected = train(3)
+    assert history["loss"] == expected["loss"]
+    np.testing.assert_array_equal(resumed[0].weight.numpy(), uninterrupted[0].weight.numpy())
