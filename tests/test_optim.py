@@ -148,6 +148,38 @@ def ref_radam(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
     return path
 
 
+def ref_rprop(lr=0.01, etas=(0.5, 1.2), step_sizes=(1e-6, 50.0)):
+    """Riedmiller & Braun's Rprop, with PyTorch's rule of no move after a sign change."""
+    (eta_minus, eta_plus), (low, high) = etas, step_sizes
+    theta, prev, delta, path = THETA0.copy(), np.zeros(4), np.full(4, lr), []
+    for _ in range(STEPS):
+        g = grad_f(theta)
+        for i in range(4):
+            if g[i] * prev[i] > 0:
+                delta[i] = min(delta[i] * eta_plus, high)
+            elif g[i] * prev[i] < 0:
+                delta[i] = max(delta[i] * eta_minus, low)
+                g[i] = 0.0
+        theta = theta - np.sign(g) * delta
+        prev = g
+        path.append(theta)
+    return path
+
+
+def ref_asgd(lr=0.01, lambd=1e-4, alpha=0.75, t0=1e6, weight_decay=0.0, averages=None):
+    theta, eta, mu, ax, path = THETA0.copy(), lr, 1.0, np.zeros(4), []
+    for t in range(1, STEPS + 1):
+        g = grad_f(theta) + weight_decay * theta
+        theta = theta * (1 - lambd * eta) - eta * g
+        ax = theta.copy() if mu == 1 else ax + mu * (theta - ax)
+        eta = lr / (1 + lambd * lr * t) ** alpha
+        mu = 1 / max(1, t - t0)
+        path.append(theta)
+    if averages is not None:
+        averages.append(ax)
+    return path
+
+
 CASES = [
     (optim.SGD, ref_sgd, dict(lr=0.05)),
     (optim.SGD, ref_sgd, dict(lr=0.05, momentum=0.9)),
@@ -173,6 +205,10 @@ CASES = [
     (optim.NAdam, ref_nadam, dict(lr=0.2, weight_decay=0.3, momentum_decay=0.1)),
     (optim.RAdam, ref_radam, dict(lr=0.2)),
     (optim.RAdam, ref_radam, dict(lr=0.2, betas=(0.9, 0.9), weight_decay=0.3)),
+    (optim.Rprop, ref_rprop, dict(lr=0.05)),
+    (optim.Rprop, ref_rprop, dict(lr=0.5, etas=(0.3, 1.5), step_sizes=(0.01, 0.6))),
+    (optim.ASGD, ref_asgd, dict(lr=0.05)),
+    (optim.ASGD, ref_asgd, dict(lr=0.05, lambd=0.1, alpha=1.5, t0=2, weight_decay=0.3)),
 ]
 ALL_OPTIMIZERS = [
     optim.SGD,
@@ -184,6 +220,8 @@ ALL_OPTIMIZERS = [
     optim.Adamax,
     optim.NAdam,
     optim.RAdam,
+    optim.Rprop,
+    optim.ASGD,
 ]
 # Every option that allocates extra state switched on.
 FULL_OPTIONS = {
@@ -196,6 +234,8 @@ FULL_OPTIONS = {
     optim.Adamax: dict(lr=0.01, weight_decay=0.1),
     optim.NAdam: dict(lr=0.01, weight_decay=0.1),
     optim.RAdam: dict(lr=0.01, weight_decay=0.1),
+    optim.Rprop: dict(lr=0.01, etas=(0.4, 1.3)),
+    optim.ASGD: dict(lr=0.01, t0=1, weight_decay=0.1),
 }
 
 
@@ -219,6 +259,63 @@ def test_first_steps_match_the_published_rule(case):
             theta.numpy(), expected, rtol=0, atol=1e-6, err_msg=f"step {k + 1}"
         )
     assert np.abs(theta.numpy() - THETA0).max() > 1e-2  # the steps were not negligible
+
+
+def test_asgd_exposes_the_averaged_parameters_and_swaps_them_in():
+    kwargs = dict(lr=0.05, lambd=0.1, t0=2)
+    averages = []
+    ref_asgd(**kwargs, averages=averages)
+    theta = nn.Parameter(THETA0.copy(), dtype="float64")
+    opt = optim.ASGD([theta], **kwargs)
+    assert np.array_equal(opt.averaged_parameters()[0].numpy(), THETA0)  # not stepped yet
+    for _ in range(STEPS):
+        theta.grad = cr.tensor(grad_f(theta.numpy()), dtype="float64")
+        opt.step()
+    (average,) = opt.averaged_parameters()
+    np.testing.assert_allclose(average.numpy(), averages[0], rtol=0, atol=1e-12)
+    last = theta.numpy().copy()
+    opt.swap_averaged()
+    np.testing.assert_allclose(theta.numpy(), averages[0], rtol=0, atol=1e-12)
+    opt.swap_averaged()
+    np.testing.assert_array_equal(theta.numpy(), last)
+
+
+def test_rprop_and_asgd_refuse_options_out_of_range():
+    w = nn.Parameter(np.ones(2))
+    with pytest.raises(ArgumentError, match="etas"):
+        optim.Rprop([w], etas=(1.2, 0.5))
+    with pytest.raises(ArgumentError, match="step_sizes"):
+        optim.Rprop([w], step_sizes=(1.0, 0.1))
+    with pytest.raises(ArgumentError, match="lambd"):
+        optim.ASGD([w], lambd=-1)
+
+
+@pytest.mark.parametrize(
+    "name, kwargs",
+    [
+        ("Rprop", dict(lr=0.05, etas=(0.4, 1.3), step_sizes=(1e-3, 0.3))),
+        ("ASGD", dict(lr=0.05, lambd=0.1, t0=3, weight_decay=0.2)),
+    ],
+)
+def test_rprop_and_asgd_step_as_pytorch_does(name, kwargs):
+    torch = pytest.importorskip("torch", reason="comparing with PyTorch needs torch installed")
+    theta = nn.Parameter(THETA0.copy(), dtype="float64")
+    opt = getattr(optim, name)([theta], **kwargs)
+    theta_t = torch.tensor(THETA0.copy(), requires_grad=True)
+    opt_t = getattr(torch.optim, name)([theta_t], **kwargs)
+    for k in range(12):
+        theta.grad = cr.tensor(grad_f(theta.numpy()), dtype="float64")
+        theta_t.grad = torch.tensor(grad_f(theta_t.detach().numpy()))
+        opt.step()
+        opt_t.step()
+        # NOTE: torch keeps ASGD's eta as a float32 tensor: agreement to float32 rounding
+        np.testing.assert_allclose(
+            theta.numpy(), theta_t.detach().numpy(), rtol=1e-6, atol=1e-9, err_msg=f"step {k + 1}"
+        )
+    if name == "ASGD":
+        np.testing.assert_allclose(
+            opt.averaged_parameters()[0].numpy(), opt_t.state[theta_t]["ax"].numpy(), rtol=1e-6
+        )
 
 
 def test_sgd_momentum_is_the_lectures_velocity_form():

@@ -1,5 +1,5 @@
 """The graph: ``Tensor``, ``Function`` (one node), ``backward``, ``grad``, ``no_grad``,
-``gradcheck``, ``detect_anomaly``."""
+``gradcheck``, ``gradgradcheck``, ``detect_anomaly``, ``functional``."""
 
 from chainrule.autograd.anomaly import detect_anomaly, is_anomaly_enabled, set_detect_anomaly
 from chainrule.autograd.engine import grad
@@ -22,7 +22,8 @@ from chainrule.autograd.creation import (  # isort: skip  (needs Tensor first)
     zeros,
     zeros_like,
 )
-from chainrule.autograd.gradcheck import GradcheckResult, gradcheck  # isort: skip
+from chainrule.autograd.gradcheck import GradcheckResult, gradcheck, gradgradcheck  # isort: skip
+from chainrule.autograd import functional  # isort: skip
 
 __all__ = [
     "Function",
@@ -35,8 +36,10 @@ __all__ = [
     "eye",
     "from_numpy",
     "full",
+    "functional",
     "grad",
     "gradcheck",
+    "gradgradcheck",
     "is_anomaly_enabled",
     "is_grad_enabled",
     "linspace",

@@ -153,19 +153,25 @@ def grad(
     inputs: Tensor | Sequence[Tensor],
     grad_outputs: Any = None,
     retain_graph: bool | None = None,
+    create_graph: bool = False,
     allow_unused: bool = False,
 ) -> tuple[Tensor | None, ...]:
     """d(sum of outputs)/d(input) for each input, leaves or intermediate values, as PyTorch's
-    ``torch.autograd.grad`` (first order): no ``.grad`` is changed.
+    ``torch.autograd.grad``: no ``.grad`` is changed.
 
     ``grad_outputs``: d(loss)/d(output) per output (required for non-scalar outputs).
-    ``retain_graph`` (default False) keeps the graph for another backward. An input the
-    outputs do not depend on raises unless ``allow_unused``, which gives None for it.
+    ``create_graph``: the gradients are computed with differentiable ops, so they are in a
+    graph themselves (and depend on ``grad_outputs`` where those require grad): they can be
+    differentiated again (Hessian-vector products, gradient penalties). ``retain_graph``
+    (default: ``create_graph``) keeps the graph for another backward. An input the outputs
+    do not depend on raises unless ``allow_unused``, which gives None for it.
     """
     from chainrule.autograd.tensor import Tensor  # cycle: tensor.py imports this module
 
     outputs = _as_tensors(outputs, "outputs")
     inputs = _as_tensors(inputs, "inputs")
+    if retain_graph is None:
+        retain_graph = create_graph
     if grad_outputs is None or isinstance(grad_outputs, Tensor):
         grad_outputs = [grad_outputs] * len(outputs) if grad_outputs is None else [grad_outputs]
     grad_outputs = list(grad_outputs)
@@ -187,8 +193,13 @@ def grad(
                 "with requires_grad=True (or it was computed under no_grad())"
             )
         seed = _seed(output, grad_output, k)
+        if create_graph:
+            seed = _seed_tensor(seed, grad_output)
         if output._ctx is None:  # an output that is itself a leaf
             found = [seed if t is output else None for t in inputs]
+        elif create_graph:
+            keep = retain_graph or k < len(outputs) - 1
+            found = backward_graph(output, seed, keep, inputs)
         else:
             keep = bool(retain_graph) or k < len(outputs) - 1
             found = backward(output, seed, keep, inputs)
@@ -199,7 +210,151 @@ def grad(
                 f"grad(): the outputs do not depend on inputs[{i}]; pass allow_unused=True "
                 "to get None for it"
             )
+    if create_graph:
+        return tuple(totals)
     return tuple(None if g is None else Tensor._wrap(g, False) for g in totals)
+
+
+def _seed_tensor(seed: Any, grad_output: Any) -> Tensor:
+    """The seed of a create_graph sweep as a Tensor: ``grad_output`` itself when it is a
+    Tensor of the right dtype (so the gradients stay in its graph), else a constant."""
+    from chainrule.autograd.tensor import Tensor
+
+    if isinstance(grad_output, Tensor) and grad_output.dtype == seed.dtype:
+        return grad_output
+    return Tensor._wrap(seed, False)
+
+
+# ------------------------------------------------------------ create_graph=True
+
+
+def _graph_order(root: Tensor, stop: set[int] | None) -> list[Tensor]:
+    """``topological_order`` for the create_graph sweep: tensors in ``stop`` are listed but
+    not expanded (their gradient is all that is wanted, not what lies behind them)."""
+    order: list[Tensor] = []
+    visited: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    while stack:
+        tensor, expanded = stack.pop()
+        if expanded:
+            order.append(tensor)
+            continue
+        if id(tensor) in visited:
+            continue
+        visited.add(id(tensor))
+        stack.append((tensor, True))
+        ctx = tensor._ctx
+        if ctx is not None and (stop is None or id(tensor) not in stop):
+            for parent in reversed(ctx.inputs):
+                if parent._ctx is not None and id(parent) not in visited:
+                    stack.append((parent, False))
+    return order
+
+
+def sum_to_shape_graph(grad: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """``sum_to_shape`` with differentiable ops."""
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    axes = tuple(range(extra)) + tuple(
+        extra + i for i, n in enumerate(shape) if n == 1 and grad.shape[extra + i] != 1
+    )
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    return grad.reshape(shape)
+
+
+def backward_graph(
+    root: Tensor,
+    grad: Tensor,
+    retain_graph: bool = True,
+    inputs: Sequence[Tensor] | None = None,
+    local: bool = False,
+) -> list[Tensor | None] | None:
+    """``backward`` with ``create_graph=True``: each node's ``backward_graph`` computes its
+    input gradients with differentiable ops, so the gradients are Tensors in a graph.
+
+    Without ``inputs`` the leaves' ``.grad`` get them (added to what is there, in the
+    graph); with ``inputs`` they are returned instead. ``local``: the walk stops at
+    ``inputs`` (partial derivatives, treating them as independent; used by ops whose
+    double backward re-runs their forward as a composition of ops).
+    """
+    from chainrule.autograd import grad_mode
+
+    if root._ctx is not None and root._ctx.saved is _RELEASED:
+        raise GraphError(
+            "backward() through a graph a second time: its buffers were freed after the "
+            "first backward; pass retain_graph=True to the first call to keep them"
+        )
+    stop = {id(t) for t in inputs} if local and inputs is not None else None
+    captured = {id(t): None for t in inputs} if inputs is not None else None
+    grads: dict[int, Tensor] = {id(root): grad}
+    leaf_grads: dict[int, tuple[Tensor, Tensor]] = {}
+    with grad_mode.enable_grad():
+        for tensor in reversed(_graph_order(root, stop)):
+            grad_out = grads.pop(id(tensor), None)
+            ctx = tensor._ctx
+            if grad_out is None or ctx is None:
+                continue
+            grad_out = hooks.run_graph(tensor, grad_out, captured is None)
+            if captured is not None and id(tensor) in captured:
+                captured[id(tensor)] = grad_out
+                if stop is not None:
+                    continue
+            if ctx.saved is _RELEASED:
+                raise GraphError(
+                    f"backward() reached {ctx.name}, whose buffers were freed by an earlier "
+                    "backward; pass retain_graph=True to keep a graph for a second backward"
+                )
+            input_grads = ctx.backward_graph(ctx, grad_out)
+            for parent, needs, g in zip(ctx.inputs, ctx.needs_input_grad, input_grads):
+                if not needs or g is None:
+                    continue
+                if g.shape != parent.shape:
+                    g = sum_to_shape_graph(g, parent.shape)
+                if g.dtype != parent.dtype:
+                    g = g.astype(parent.dtype)
+                key = id(parent)
+                if parent._ctx is None:
+                    previous_leaf = leaf_grads.get(key)
+                    leaf_grads[key] = (parent, g if previous_leaf is None else previous_leaf[1] + g)
+                else:
+                    previous = grads.get(key)
+                    grads[key] = g if previous is None else previous + g
+            if not retain_graph:
+                ctx.__dict__.clear()
+                ctx.saved = _RELEASED
+                ctx.inputs = ()
+                ctx.needs_input_grad = ()
+        for leaf, g in leaf_grads.values():
+            g = hooks.run_graph(leaf, g, captured is None)
+            if captured is not None:
+                if id(leaf) in captured:
+                    captured[id(leaf)] = g
+            elif leaf.grad is None:
+                leaf.grad = g
+            else:
+                leaf.grad = leaf.grad + g
+    return None if inputs is None else [captured[id(t)] for t in inputs]
+
+
+def local_grads(ctx: Any, grad_out: Tensor, composite: Any) -> tuple[Tensor | None, ...]:
+    """A ``backward_graph`` for an op that ``composite(*inputs)`` re-expresses with
+    differentiable ops: the gradients of that composition at ``ctx.inputs``, as a graph.
+
+    Each input that needs a gradient is seen through an alias (an identity node), so the
+    walk stops there and an input given twice gets one partial derivative per slot.
+    """
+    from chainrule.ops.shape import Reshape
+
+    aliases = [
+        Reshape.apply(t, shape=t.shape) if need else t
+        for t, need in zip(ctx.inputs, ctx.needs_input_grad)
+    ]
+    out = composite(*aliases)
+    wanted = [a for a, need in zip(aliases, ctx.needs_input_grad) if need]
+    found = iter(backward_graph(out, grad_out, True, wanted, local=True))
+    return tuple(next(found) if need else None for need in ctx.needs_input_grad)
 
 
 def _as_tensors(value: Any, what: str) -> list[Tensor]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from chainrule.autograd import anomaly, grad_mode
-from chainrule.errors import ChainruleError, DTypeError, ShapeError
+from chainrule.errors import ChainruleError, DTypeError, GraphError, ShapeError
 
 if TYPE_CHECKING:
     from chainrule.autograd.tensor import Tensor
@@ -32,6 +32,20 @@ class Function:
     @staticmethod
     def backward(ctx: Any, grad_out: Any) -> tuple[Any, ...]:
         raise NotImplementedError
+
+    @staticmethod
+    def backward_graph(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:
+        """``backward`` written with chainrule's own ops on Tensors, so that the gradients
+        it returns are in a graph and can be differentiated again (``create_graph=True``).
+
+        It reads ``ctx.inputs`` (the input Tensors) and whatever constants ``forward``
+        stored; ``backward``'s fast path on arrays is left as it is.
+        """
+        raise GraphError(
+            f"{type(ctx).__name__.lower()} does not support create_graph=True: it has no "
+            "differentiable backward (backward_graph), so its gradient cannot be "
+            "differentiated again; use create_graph=False, or an op that supports it"
+        )
 
     def save_for_backward(self, *arrays: Any) -> None:
         self.saved = arrays

@@ -87,3 +87,31 @@ def run(tensor: Tensor, grad: Any, retain: bool = True) -> Any:
     for hook in retainers:
         hook(Tensor._wrap(grad, False))
     return grad
+
+
+def run_graph(tensor: Tensor, grad: Tensor, retain: bool = True) -> Tensor:
+    """``run`` for the create_graph sweep: ``grad`` and what hooks return are Tensors (in
+    the gradient's graph), and retain_grad keeps that Tensor."""
+    from chainrule.autograd.tensor import Tensor
+
+    hooks = _table.get(id(tensor))
+    if not hooks:
+        return grad
+    for hook in [h for h in hooks if not isinstance(h, RetainGrad)]:
+        result = hook(grad)
+        if result is not None:
+            if not isinstance(result, Tensor):
+                result = Tensor._wrap(result, False)
+            if result.shape != grad.shape:
+                raise ShapeError(
+                    f"a hook returned a gradient of shape {result.shape}; expected the "
+                    f"tensor's shape {grad.shape}"
+                )
+            grad = result
+    if retain:
+        for hook in hooks:
+            if isinstance(hook, RetainGrad):
+                owner = hook.tensor()
+                if owner is not None:
+                    owner.grad = grad if owner.grad is None else owner.grad + grad
+    return grad

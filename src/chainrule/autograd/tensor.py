@@ -164,11 +164,17 @@ class Tensor:
 
     # ------------------------------------------------------------------ backward
     def backward(
-        self, grad: Tensor | backend.Array | None = None, retain_graph: bool = False
+        self,
+        grad: Tensor | backend.Array | None = None,
+        retain_graph: bool | None = None,
+        create_graph: bool = False,
     ) -> None:
         """Fill ``.grad`` of every leaf this tensor depends on with d(self)/d(leaf).
 
         ``grad`` (d(loss)/d(self)) may be left out only when this tensor is a scalar.
+        ``create_graph=True`` computes the gradients with differentiable ops: each ``.grad``
+        is then a Tensor in a graph, to be differentiated again (``retain_graph`` defaults
+        to ``create_graph``). Without it no graph of the gradients is built.
         """
         if not self._requires_grad:
             raise GraphError(
@@ -176,6 +182,7 @@ class Tensor:
                 "had requires_grad=True (or it was computed under no_grad())"
             )
         xp = backend.get_array_module(self.data)
+        given = grad
         if grad is None:
             if self.data.size != 1:
                 raise ShapeError(
@@ -190,11 +197,19 @@ class Tensor:
                     f"backward(): grad has shape {grad.shape}; expected the tensor's shape "
                     f"{self.shape}"
                 )
+        if create_graph:
+            seed = engine._seed_tensor(grad, given)
+            if self._ctx is None:
+                seed = hooks.run_graph(self, seed)
+                self.grad = seed if self.grad is None else self.grad + seed
+                return
+            engine.backward_graph(self, seed, True if retain_graph is None else retain_graph)
+            return
         if self._ctx is None:
             grad = hooks.run(self, grad)
             self.grad = Tensor._wrap(grad if self.grad is None else self.grad.data + grad, False)
             return
-        engine.backward(self, grad, retain_graph)
+        engine.backward(self, grad, bool(retain_graph))
 
     def zero_grad(self) -> None:
         self.grad = None

@@ -17,6 +17,7 @@ from chainrule.checks import check_number, check_positive_int
 from chainrule.errors import ArgumentError, ShapeError
 from chainrule.ops._operands import as_tensor, normalize_single_axis
 from chainrule.ops.elementwise import abs, clip
+from chainrule.ops.linalg import matmul
 from chainrule.ops.special import erfc
 
 # ---------------------------------------------------------------- rectifiers
@@ -39,6 +40,11 @@ class LeakyReLU(Function):
 
     @staticmethod
     def backward(ctx, grad_y):
+        (slope,) = ctx.saved
+        return (grad_y * slope,)
+
+    @staticmethod
+    def backward_graph(ctx, grad_y):
         (slope,) = ctx.saved
         return (grad_y * slope,)
 
@@ -69,6 +75,21 @@ class PReLU(Function):
             grad_alpha = (grad_y * x * negative).sum(axis=axes).reshape(-1)
         return grad_x, grad_alpha
 
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        x, alpha = ctx.inputs
+        _, _, negative = ctx.saved
+        need_x, need_alpha = ctx.needs_input_grad
+        grad_x = grad_alpha = None
+        mask = negative.astype(x.dtype)
+        if need_x:
+            shaped = alpha.reshape(_channel_shape(alpha.size, x.ndim))
+            grad_x = grad_y * (1 - mask * (1 - shaped))
+        if need_alpha:
+            axes = None if ctx.shared else (0, *range(2, x.ndim))
+            grad_alpha = (grad_y * x * mask).sum(axis=axes).reshape(-1)
+        return grad_x, grad_alpha
+
 
 def _channel_shape(channels: int, ndim: int) -> tuple[int, ...]:
     """The shape that broadcasts a (C,) vector over axis 1 of an ndim-d tensor (() for C=1)."""
@@ -88,6 +109,7 @@ class ELU(Function):
     @staticmethod
     def forward(ctx, x, alpha=1.0):
         xp = get_array_module(x)
+        ctx.alpha = alpha
         e = xp.exp(xp.minimum(x, 0))  # 1 where x > 0
         y = xp.maximum(x, 0)
         y += alpha * (e - 1)
@@ -103,6 +125,14 @@ class ELU(Function):
         (slope,) = ctx.saved
         return (grad_y * slope,)
 
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        x = ctx.inputs[0]
+        positive = (x.data > 0).astype(x.dtype)
+        # alpha e^x on the negative side only (e^x of a large positive x would overflow)
+        negative_part = (x * (1 - positive)).exp() * ((1 - positive) * ctx.alpha)
+        return (grad_y * (negative_part + positive),)
+
 
 class Softplus(Function):
     """y = log(1 + e^(beta x)) / beta; dy/dx = sigmoid(beta x).
@@ -114,6 +144,7 @@ class Softplus(Function):
     @staticmethod
     def forward(ctx, x, beta=1.0):
         xp = get_array_module(x)
+        ctx.beta = beta
         z = x * beta if beta != 1 else x
         small = xp.exp(-xp.abs(z))  # in (0, 1]
         y = xp.maximum(z, 0) + xp.log1p(small)
@@ -127,6 +158,12 @@ class Softplus(Function):
     def backward(ctx, grad_y):
         (sigmoid_z,) = ctx.saved
         return (grad_y * sigmoid_z,)
+
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        from chainrule.ops.elementwise import sigmoid
+
+        return (grad_y * sigmoid(ctx.inputs[0] * ctx.beta),)
 
 
 def stable_sigmoid(z: Any, small: Any) -> Any:
@@ -158,6 +195,12 @@ class Softmax(Function):
         weighted = grad_y * y
         return (weighted - y * weighted.sum(axis=ctx.axis, keepdims=True),)
 
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        y = Softmax.apply(ctx.inputs[0], axis=ctx.axis)
+        weighted = grad_y * y
+        return (weighted - y * weighted.sum(axis=ctx.axis, keepdims=True),)
+
 
 class LogSoftmax(Function):
     """y = x - logsumexp(x) along ``axis``, shifted by the max; dL/dx = g - softmax(x) sum(g)."""
@@ -177,6 +220,11 @@ class LogSoftmax(Function):
         xp = get_array_module(grad_y)
         return (grad_y - xp.exp(y) * grad_y.sum(axis=ctx.axis, keepdims=True),)
 
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        p = Softmax.apply(ctx.inputs[0], axis=ctx.axis)
+        return (grad_y - p * grad_y.sum(axis=ctx.axis, keepdims=True),)
+
 
 # ------------------------------------------------------------------- GELU
 
@@ -185,6 +233,29 @@ _GELU_K = 0.044715
 _SQRT_HALF = math.sqrt(0.5)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 GELU_APPROXIMATIONS = ("none", "tanh")
+
+
+class NormalCDF(Function):
+    """y = Phi(x) = erfc(-x / sqrt 2) / 2, the standard normal CDF; dy/dx = phi(x)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return 0.5 * erfc(x * -_SQRT_HALF)
+
+    @staticmethod
+    def backward(ctx, grad_y):
+        x = ctx.inputs[0].data
+        xp = get_array_module(x)
+        return (grad_y * _INV_SQRT_2PI * xp.exp(-0.5 * xp.minimum(x * x, 1e4)),)
+
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        return (grad_y * _normal_density(ctx.inputs[0]),)
+
+
+def _normal_density(x: Tensor) -> Tensor:
+    """phi(x) = e^(-x^2 / 2) / sqrt(2 pi), differentiably."""
+    return (x * x * -0.5).exp() * _INV_SQRT_2PI
 
 
 class GELUExact(Function):
@@ -204,6 +275,11 @@ class GELUExact(Function):
         density = _INV_SQRT_2PI * xp.exp(-0.5 * xp.minimum(x * x, 1e4))
         return (grad_y * (cdf + x * density),)
 
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        x = ctx.inputs[0]
+        return (grad_y * (NormalCDF.apply(x) + x * _normal_density(x)),)
+
 
 class GELU(Function):
     """y = x Phi(x) in the tanh approximation: 0.5 x (1 + tanh(c (x + 0.044715 x^3))),
@@ -219,6 +295,13 @@ class GELU(Function):
     @staticmethod
     def backward(ctx, grad_y):
         x, t = ctx.saved
+        du_dx = _GELU_C * (1 + 3 * _GELU_K * x * x)
+        return (grad_y * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du_dx),)
+
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        x = ctx.inputs[0]
+        t = (_GELU_C * (x + _GELU_K * x * x * x)).tanh()
         du_dx = _GELU_C * (1 + 3 * _GELU_K * x * x)
         return (grad_y * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du_dx),)
 
@@ -254,6 +337,18 @@ class RBF(Function):
         grad_w = 2.0 * (a.T @ x - a.sum(axis=0)[:, None] * w) if need_w else None
         grad_sigma = (2.0 * a * distance2 / sigma).sum(axis=0) if need_sigma else None
         return grad_x, grad_w, grad_sigma
+
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        from chainrule.autograd.engine import local_grads
+
+        def composite(x, w, sigma):
+            squared = (
+                (x * x).sum(axis=1).reshape(-1, 1) - 2.0 * matmul(x, w.T) + (w * w).sum(axis=1)
+            )
+            return (-squared / (sigma * sigma)).exp()
+
+        return local_grads(ctx, grad_y, composite)
 
 
 # ------------------------------------------------------------------- maxout
@@ -291,6 +386,19 @@ class Maxout(Function):
         for win, grad_piece in zip(wins, _pieces(grad_x, ctx.num_pieces, ctx.axis)):
             xp.multiply(win, share, out=grad_piece)
         return (grad_x,)
+
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        from chainrule.autograd.engine import local_grads
+
+        k, axis = ctx.num_pieces, ctx.axis
+
+        def composite(x):
+            shape = x.shape
+            grouped = x.reshape((*shape[:axis], shape[axis] // k, k, *shape[axis + 1 :]))
+            return grouped.max(axis=axis + 1)
+
+        return local_grads(ctx, grad_y, composite)
 
 
 def _pieces(x: Any, num_pieces: int, axis: int) -> list[Any]:

@@ -105,6 +105,125 @@ class Conv2d(Function):
             grad_b = g.sum(axis=1)
         return grad_x, grad_w, grad_b
 
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        x, weight = ctx.inputs[:2]
+        _, kernel, stride, padding = ctx.geometry
+        need = ctx.needs_input_grad
+        geometry = dict(stride=stride, padding=padding)
+        grad_x = (
+            ConvInputGrad.apply(grad_y, weight, x_shape=x.shape, **geometry) if need[0] else None
+        )
+        grad_w = ConvWeightGrad.apply(x, grad_y, kernel=kernel, **geometry) if need[1] else None
+        grad_b = grad_y.sum(axis=(0, 2, 3)) if len(need) > 2 and need[2] else None
+        return grad_x, grad_w, grad_b
+
+
+# ------------------------------------------- the convolution's gradients, as ops
+# dL/dx and dL/dw of a convolution are themselves (transposed) convolutions, bilinear in
+# their two inputs; as ops they let a gradient through conv2d be differentiated again,
+# each one's gradients being the other two (and conv2d itself).
+
+
+def conv_forward(x: Any, weight: Any, stride: Pair, padding: Pair) -> Any:
+    """conv2d on arrays, without a bias: x (N, C, H, W), weight (F, C, kh, kw) -> (N, F, H', W')."""
+    xp = get_array_module(x)
+    f, _, kh, kw = weight.shape
+    xc = to_batch_last(x, padding)
+    ho, wo = (xc.shape[1] - kh) // stride[0] + 1, (xc.shape[2] - kw) // stride[1] + 1
+    cols = im2col(xc, (kh, kw), stride)
+    y = xp.ascontiguousarray(weight).reshape(f, -1) @ cols
+    return y.reshape(f, ho, wo, x.shape[0]).transpose(3, 0, 1, 2)
+
+
+def conv_input_grad(
+    grad_y: Any, weight: Any, x_shape: tuple[int, ...], stride: Pair, padding: Pair
+) -> Any:
+    """dL/dx of conv2d (a transposed convolution): grad_y (N, F, H', W') -> x_shape."""
+    xp = get_array_module(grad_y)
+    f, c, kh, kw = weight.shape
+    n, _, h, w = x_shape
+    g = xp.ascontiguousarray(grad_y.transpose(1, 2, 3, 0)).reshape(f, -1)
+    cols = xp.ascontiguousarray(weight).reshape(f, -1).T @ g
+    padded_shape = (c, h + 2 * padding[0], w + 2 * padding[1], n)
+    grad_xc = col2im(cols, padded_shape, (kh, kw), stride)
+    return crop_spatial(grad_xc.transpose(3, 0, 1, 2), padding)
+
+
+def conv_weight_grad(x: Any, grad_y: Any, kernel: Pair, stride: Pair, padding: Pair) -> Any:
+    """dL/dweight of conv2d: x (N, C, H, W), grad_y (N, F, H', W') -> (F, C, kh, kw)."""
+    xp = get_array_module(x)
+    f = grad_y.shape[1]
+    g = xp.ascontiguousarray(grad_y.transpose(1, 2, 3, 0)).reshape(f, -1)
+    cols = im2col(to_batch_last(x, padding), kernel, stride)
+    return (g @ cols.T).reshape(f, x.shape[1], *kernel)
+
+
+class ConvInputGrad(Function):
+    """y = conv2d's dL/dx for upstream gradient g and weight w (a transposed convolution).
+
+    Bilinear: <ybar, y> = <conv2d(ybar, w), g>, so dL/dg = conv2d(ybar, w) and dL/dw is
+    conv2d's weight gradient for input ybar and upstream gradient g.
+    """
+
+    @staticmethod
+    def forward(ctx, g, weight, x_shape=(), stride=(1, 1), padding=(0, 0)):
+        ctx.geometry = (weight.shape[2:], stride, padding)
+        ctx.save_for_backward(g, weight)
+        return conv_input_grad(g, weight, x_shape, stride, padding)
+
+    @staticmethod
+    def backward(ctx, grad_y):
+        g, weight = ctx.saved
+        kernel, stride, padding = ctx.geometry
+        need_g, need_w = ctx.needs_input_grad
+        grad_g = conv_forward(grad_y, weight, stride, padding) if need_g else None
+        grad_w = conv_weight_grad(grad_y, g, kernel, stride, padding) if need_w else None
+        return grad_g, grad_w
+
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        g, weight = ctx.inputs
+        kernel, stride, padding = ctx.geometry
+        need_g, need_w = ctx.needs_input_grad
+        geometry = dict(stride=stride, padding=padding)
+        grad_g = Conv2d.apply(grad_y, weight, **geometry) if need_g else None
+        grad_w = ConvWeightGrad.apply(grad_y, g, kernel=kernel, **geometry) if need_w else None
+        return grad_g, grad_w
+
+
+class ConvWeightGrad(Function):
+    """y = conv2d's dL/dw for input x and upstream gradient g.
+
+    Bilinear: <ybar, y> = <conv2d(x, ybar), g>, so dL/dx = conv2d's input gradient of g
+    through the weight ybar, and dL/dg = conv2d(x, ybar).
+    """
+
+    @staticmethod
+    def forward(ctx, x, g, kernel=(1, 1), stride=(1, 1), padding=(0, 0)):
+        ctx.geometry = (x.shape, stride, padding)
+        ctx.save_for_backward(x, g)
+        return conv_weight_grad(x, g, kernel, stride, padding)
+
+    @staticmethod
+    def backward(ctx, grad_y):
+        x, g = ctx.saved
+        x_shape, stride, padding = ctx.geometry
+        need_x, need_g = ctx.needs_input_grad
+        grad_x = conv_input_grad(g, grad_y, x_shape, stride, padding) if need_x else None
+        grad_g = conv_forward(x, grad_y, stride, padding) if need_g else None
+        return grad_x, grad_g
+
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        x, g = ctx.inputs
+        x_shape, stride, padding = ctx.geometry
+        need_x, need_g = ctx.needs_input_grad
+        geometry = dict(stride=stride, padding=padding)
+        grad_x = ConvInputGrad.apply(g, grad_y, x_shape=x_shape, **geometry) if need_x else None
+        grad_g = Conv2d.apply(x, grad_y, **geometry) if need_g else None
+        return grad_x, grad_g
+
 
 def check_conv2d(x: Any, weight: Tensor, padding: Pair, where: str) -> Tensor:
     """x as a tensor, if it fits ``weight`` (F, C, kh, kw): x (N, C, H, W) with the kernel

@@ -20,6 +20,10 @@ class AsType(Function):
     def backward(ctx, grad_y):
         return (grad_y.astype(ctx.dtype),)
 
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        return (AsType.apply(grad_y, dtype=ctx.dtype),)
+
 
 class ToDevice(Function):
     """y = x on another device; the gradient travels back."""
@@ -32,6 +36,10 @@ class ToDevice(Function):
     @staticmethod
     def backward(ctx, grad_y):
         return (backend.to_device(grad_y, ctx.device),)
+
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        return (ToDevice.apply(grad_y, device=ctx.device),)
 
 
 def astype(x: Tensor, dtype: backend.DTypeLike) -> Tensor:

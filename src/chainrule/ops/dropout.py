@@ -26,6 +26,11 @@ class Dropout(Function):
         (mask,) = ctx.saved
         return (grad_y * mask,)
 
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        (mask,) = ctx.saved
+        return (grad_y * mask,)
+
 
 def check_p(p: Any, where: str) -> float:
     """``p`` as a float if it is a drop probability in [0, 1), else an error naming ``where``."""

@@ -26,6 +26,10 @@ class Add(Function):
     def backward(ctx, grad_y):
         return grad_y, grad_y
 
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        return grad_y, grad_y
+
 
 class Sub(Function):
     """y = a - b."""
@@ -36,6 +40,10 @@ class Sub(Function):
 
     @staticmethod
     def backward(ctx, grad_y):
+        return grad_y, (-grad_y if ctx.needs_input_grad[1] else None)
+
+    @staticmethod
+    def backward_graph(ctx, grad_y):
         return grad_y, (-grad_y if ctx.needs_input_grad[1] else None)
 
 
@@ -53,6 +61,12 @@ class Mul(Function):
         need_a, need_b = ctx.needs_input_grad
         return (grad_y * b if need_a else None), (grad_y * a if need_b else None)
 
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        a, b = ctx.inputs
+        need_a, need_b = ctx.needs_input_grad
+        return (grad_y * b if need_a else None), (grad_y * a if need_b else None)
+
 
 class Div(Function):
     """y = a / b; dy/da = 1/b, dy/db = -a/b^2."""
@@ -65,6 +79,14 @@ class Div(Function):
     @staticmethod
     def backward(ctx, grad_y):
         a, b = ctx.saved
+        need_a, need_b = ctx.needs_input_grad
+        grad_a = grad_y / b if need_a else None
+        grad_b = -grad_y * a / (b * b) if need_b else None
+        return grad_a, grad_b
+
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        a, b = ctx.inputs
         need_a, need_b = ctx.needs_input_grad
         grad_a = grad_y / b if need_a else None
         grad_b = -grad_y * a / (b * b) if need_b else None
@@ -92,6 +114,17 @@ class Pow(Function):
             grad_b = grad_y * y * xp.log(xp.where(positive, a, 1)) * positive
         return grad_a, grad_b
 
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        a, b = ctx.inputs
+        need_a, need_b = ctx.needs_input_grad
+        grad_a = grad_y * b * a ** (b - 1) if need_a else None
+        grad_b = None
+        if need_b:
+            positive = a.data > 0
+            grad_b = grad_y * a**b * where(positive, a, 1.0).log() * positive.astype(a.dtype)
+        return grad_a, grad_b
+
 
 class Neg(Function):
     """y = -x."""
@@ -102,6 +135,10 @@ class Neg(Function):
 
     @staticmethod
     def backward(ctx, grad_y):
+        return (-grad_y,)
+
+    @staticmethod
+    def backward_graph(ctx, grad_y):
         return (-grad_y,)
 
 
@@ -122,6 +159,10 @@ class Exp(Function):
         (y,) = ctx.saved
         return (grad_y * y,)
 
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        return (grad_y * exp(ctx.inputs[0]),)
+
 
 class Log(Function):
     """y = ln x; dy/dx = 1/x."""
@@ -135,6 +176,10 @@ class Log(Function):
     def backward(ctx, grad_y):
         (x,) = ctx.saved
         return (grad_y / x,)
+
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        return (grad_y / ctx.inputs[0],)
 
 
 class Sqrt(Function):
@@ -151,6 +196,10 @@ class Sqrt(Function):
         (y,) = ctx.saved
         return (grad_y / (2 * y),)
 
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        return (grad_y / (2 * sqrt(ctx.inputs[0])),)
+
 
 class Tanh(Function):
     """y = tanh x; saves y, since dy/dx = 1 - y^2."""
@@ -164,6 +213,11 @@ class Tanh(Function):
     @staticmethod
     def backward(ctx, grad_y):
         (y,) = ctx.saved
+        return (grad_y * (1 - y * y),)
+
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        y = tanh(ctx.inputs[0])
         return (grad_y * (1 - y * y),)
 
 
@@ -183,6 +237,11 @@ class Sigmoid(Function):
         (y,) = ctx.saved
         return (grad_y * y * (1 - y),)
 
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        y = sigmoid(ctx.inputs[0])
+        return (grad_y * y * (1 - y),)
+
 
 # ----------------------------------------------------------- piecewise linear
 
@@ -198,6 +257,11 @@ class Abs(Function):
     @staticmethod
     def backward(ctx, grad_y):
         (x,) = ctx.saved
+        return (grad_y * get_array_module(x).sign(x),)
+
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        x = ctx.inputs[0].data
         return (grad_y * get_array_module(x).sign(x),)
 
 
@@ -220,6 +284,11 @@ class ReLU(Function):
         (y,) = ctx.saved
         return (relu_backward(grad_y, y),)
 
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        x = ctx.inputs[0].data
+        return (grad_y * (x > 0).astype(x.dtype),)
+
 
 class Maximum(Function):
     """y = max(a, b) elementwise; the gradient goes to the larger, split evenly at ties."""
@@ -237,6 +306,12 @@ class Maximum(Function):
         grad_a = grad_y * share_a
         return grad_a, grad_y - grad_a
 
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        a, b = ctx.saved
+        share_a = (a > b) + 0.5 * (a == b)
+        return grad_y * share_a, grad_y * (1 - share_a)
+
 
 class Minimum(Function):
     """y = min(a, b) elementwise; the gradient goes to the smaller, split evenly at ties."""
@@ -253,6 +328,12 @@ class Minimum(Function):
         share_a = (a < b) + 0.5 * (a == b)
         grad_a = grad_y * share_a
         return grad_a, grad_y - grad_a
+
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        a, b = ctx.saved
+        share_a = (a < b) + 0.5 * (a == b)
+        return grad_y * share_a, grad_y * (1 - share_a)
 
 
 class Clip(Function):
@@ -274,6 +355,11 @@ class Clip(Function):
         (inside,) = ctx.saved
         return (grad_y * inside,)
 
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        (inside,) = ctx.saved
+        return (grad_y * inside.astype(grad_y.dtype),)
+
 
 class Where(Function):
     """y = a where condition else b."""
@@ -290,6 +376,14 @@ class Where(Function):
         need_a, need_b = ctx.needs_input_grad
         grad_a = grad_y * condition if need_a else None
         grad_b = grad_y * ~condition if need_b else None
+        return grad_a, grad_b
+
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        (condition,) = ctx.saved
+        need_a, need_b = ctx.needs_input_grad
+        grad_a = grad_y * condition.astype(grad_y.dtype) if need_a else None
+        grad_b = grad_y * (~condition).astype(grad_y.dtype) if need_b else None
         return grad_a, grad_b
 
 

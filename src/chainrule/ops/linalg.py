@@ -45,6 +45,26 @@ class MatMul(Function):
             grad_b = grad_b[..., 0] if b.ndim == 1 else grad_b
         return grad_a, grad_b
 
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        a, b = ctx.inputs
+        need_a, need_b = ctx.needs_input_grad
+        a2 = a.reshape(1, a.shape[0]) if a.ndim == 1 else a
+        b2 = b.reshape(b.shape[0], 1) if b.ndim == 1 else b
+        g = grad_y
+        if b.ndim == 1:
+            g = g.unsqueeze(-1)
+        if a.ndim == 1:
+            g = g.unsqueeze(-2)
+        grad_a = grad_b = None
+        if need_a:
+            grad_a = matmul(g, b2.transpose(-1, -2))
+            grad_a = grad_a[..., 0, :] if a.ndim == 1 else grad_a
+        if need_b:
+            grad_b = matmul(a2.transpose(-1, -2), g)
+            grad_b = grad_b[..., 0] if b.ndim == 1 else grad_b
+        return grad_a, grad_b
+
 
 class Linear(Function):
     """y = x W^T + b for x (*, in), W (out, in), b (out,) -> y (*, out).
@@ -68,6 +88,17 @@ class Linear(Function):
         rows = math.prod(grad_y.shape[:-1])  # not -1: that is ambiguous for 0 features
         g2 = grad_y.reshape(rows, grad_y.shape[-1])
         grad_w = g2.T @ x.reshape(rows, x.shape[-1]) if need[1] else None
+        grad_b = g2.sum(axis=0) if len(need) > 2 and need[2] else None
+        return grad_x, grad_w, grad_b
+
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        x, weight = ctx.inputs[:2]
+        need = ctx.needs_input_grad
+        grad_x = matmul(grad_y, weight) if need[0] else None
+        rows = math.prod(grad_y.shape[:-1])
+        g2 = grad_y.reshape(rows, grad_y.shape[-1])
+        grad_w = matmul(g2.T, x.reshape(rows, x.shape[-1])) if need[1] else None
         grad_b = g2.sum(axis=0) if len(need) > 2 and need[2] else None
         return grad_x, grad_w, grad_b
 

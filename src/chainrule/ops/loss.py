@@ -159,6 +159,29 @@ class CrossEntropy(Function):
         grad *= grad_loss[:, None]
         return grad, None
 
+    @staticmethod
+    def backward_graph(ctx, grad_loss):
+        # the target weights a as one dense constant (N, C)
+        from chainrule.ops.activation import Softmax
+
+        log_probs, target = ctx.saved
+        smoothing, weight = ctx.smoothing, ctx.weight
+        xp = get_array_module(log_probs)
+        n, c = log_probs.shape
+        if target.dtype.kind in "iu":
+            a = xp.zeros((n, c), dtype=log_probs.dtype)
+            a[xp.arange(n), target] = 1 - smoothing
+            if weight is not None:
+                a *= weight[target][:, None]
+            if smoothing:
+                a += smoothing / c * (1.0 if weight is None else weight)
+        else:
+            a = target
+        # dL/dz = softmax(z) sum_c a_c - a, as backward, with softmax(z) an op
+        probs = Softmax.apply(ctx.inputs[0], axis=1)
+        grad = (probs * a.sum(axis=1, keepdims=True) - a) * grad_loss.reshape(n, 1)
+        return grad, None
+
 
 def cross_entropy(
     logits: Tensor,
@@ -257,6 +280,20 @@ class BinaryCrossEntropy(Function):
         grad_t = grad_loss * (log_q - log_p) if need_t else None
         return grad_p, grad_t
 
+    @staticmethod
+    def backward_graph(ctx, grad_loss):
+        from chainrule.ops.elementwise import clip
+
+        p, t = ctx.inputs
+        need_p, need_t = ctx.needs_input_grad
+        grad_p = grad_loss * (p - t) / clip(p * (1 - p), min=1e-12) if need_p else None
+        grad_t = None
+        if need_t:
+            log_p = clip(clip(p, min=1e-45).log(), min=-100.0)
+            log_q = clip(clip(1 - p, min=1e-45).log(), min=-100.0)
+            grad_t = grad_loss * (log_q - log_p)
+        return grad_p, grad_t
+
 
 def _floored_log(v):
     """max(log v, -100).
@@ -289,6 +326,16 @@ class BinaryCrossEntropyWithLogits(Function):
         z, t, sigmoid_z = ctx.saved
         need_z, need_t = ctx.needs_input_grad
         grad_z = grad_loss * (sigmoid_z - t) if need_z else None
+        grad_t = -grad_loss * z if need_t else None
+        return grad_z, grad_t
+
+    @staticmethod
+    def backward_graph(ctx, grad_loss):
+        from chainrule.ops.elementwise import sigmoid
+
+        z, t = ctx.inputs
+        need_z, need_t = ctx.needs_input_grad
+        grad_z = grad_loss * (sigmoid(z) - t) if need_z else None
         grad_t = -grad_loss * z if need_t else None
         return grad_z, grad_t
 

@@ -54,6 +54,7 @@ class BatchNorm(Function):
             var = running_var.astype(x.dtype, copy=False)
             x_hat = x3 - mean.reshape(shape)
         inv_std = 1.0 / xp.sqrt(var + eps)
+        ctx.stats = (mean, eps)
         x_hat *= inv_std.reshape(shape)  # x_hat is our own array: normalise it in place
         ctx.save_for_backward(x_hat, inv_std, weight)
         ctx.axes, ctx.shape, ctx.count, ctx.training = axes, shape, count, training
@@ -87,6 +88,28 @@ class BatchNorm(Function):
                 grad_x = grad_y * scale
             grad_x = _from_rows(grad_x, x_shape, batch_last)
         return grad_x, (sum_g_x_hat if need_weight else None), (sum_g if need_bias else None)
+
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        # The forward again, composed of ops (the running statistics left alone).
+        from chainrule.autograd.engine import local_grads
+
+        mean, eps = ctx.stats
+        inv_std = ctx.saved[1]
+        training = ctx.training
+
+        def composite(x, weight, bias):
+            axes = (0, *range(2, x.ndim))
+            shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+            if training:
+                centred = x - x.mean(axis=axes, keepdims=True)
+                variance = (centred * centred).mean(axis=axes, keepdims=True)
+                x_hat = centred / (variance + eps).sqrt()
+            else:
+                x_hat = (x - mean.reshape(shape)) * inv_std.reshape(shape)
+            return x_hat * weight.reshape(shape) + bias.reshape(shape)
+
+        return local_grads(ctx, grad_y, composite)
 
 
 def _as_rows(x: Any) -> tuple[Any, bool]:

@@ -26,6 +26,7 @@ from chainrule.ops._windows import (
     output_size,
     pad_spatial,
 )
+from chainrule.ops.shape import GetItem, ScatterAdd
 
 
 @functools.lru_cache(maxsize=64)
@@ -147,6 +148,20 @@ class MaxPool2d(Function):
                 xp.multiply(grad_y, hit, out=grad[index])
         return (crop_spatial(grad, padding),)
 
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        # dx is a scatter of grad_y to each window's first maximum: linear in grad_y,
+        # through an index that only x's order decides (so no gradient flows to x).
+        x = ctx.inputs[0]
+        kernel_size, stride, padding, _ = ctx.geometry
+        index, padded_shape = max_pool_argmax(x.data, kernel_size, stride, padding)
+        flat = ScatterAdd.apply(
+            grad_y.reshape(-1), shape=(math.prod(padded_shape),), index=index, advanced=True
+        )
+        grad = flat.reshape(padded_shape)
+        (ph, pw), (h, w) = padding, x.shape[2:]
+        return (GetItem.apply(grad, index=(..., slice(ph, ph + h), slice(pw, pw + w))),)
+
 
 class AvgPool2d(Function):
     """y = mean over each window: x (N, C, H, W) -> (N, C, H', W').
@@ -171,6 +186,74 @@ class AvgPool2d(Function):
         h = in_layout(grad_y, strides) * (1.0 / (kernel_size[0] * kernel_size[1]))
         grad = spread(h, padded_shape, kernel_size, stride)
         return (crop_spatial(grad, padding),)
+
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        x = ctx.inputs[0]
+        _, kernel_size, stride, padding, _ = ctx.geometry
+        geometry = dict(kernel_size=kernel_size, stride=stride, padding=padding)
+        return (AvgPool2dBackward.apply(grad_y, x_shape=x.shape, **geometry),)
+
+
+class AvgPool2dBackward(Function):
+    """y = avg_pool2d's dL/dx for upstream gradient g (each window's g / k spread over it);
+    linear, its own gradient is avg_pool2d."""
+
+    @staticmethod
+    def forward(ctx, g, x_shape=(), kernel_size=(1, 1), stride=(1, 1), padding=(0, 0)):
+        ctx.geometry = (kernel_size, stride, padding)
+        n, c, h, w = x_shape
+        padded_shape = (n, c, h + 2 * padding[0], w + 2 * padding[1])
+        h_scaled = g * (1.0 / (kernel_size[0] * kernel_size[1]))
+        return crop_spatial(spread(h_scaled, padded_shape, kernel_size, stride), padding)
+
+    @staticmethod
+    def backward(ctx, grad_y):
+        kernel_size, stride, padding = ctx.geometry
+        x_padded = pad_spatial(grad_y, padding)
+        offsets = window_offsets(
+            kernel_size, stride, output_size(grad_y.shape[2:], kernel_size, stride, padding)
+        )
+        y = window_sum(x_padded, offsets)
+        y *= 1.0 / len(offsets)
+        return (y,)
+
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        kernel_size, stride, padding = ctx.geometry
+        geometry = dict(kernel_size=kernel_size, stride=stride, padding=padding)
+        return (AvgPool2d.apply(grad_y, **geometry),)
+
+
+def max_pool_argmax(
+    x: Any, kernel: Pair, stride: Pair, padding: Pair
+) -> tuple[Any, tuple[int, ...]]:
+    """For each window of x (N, C, H, W), the flat position of its first maximum (row-major
+    over the kernel, as the backward takes it) in the -inf-padded x: (index (N*C*H'*W',),
+    padded shape). A loop over kernel offsets, not windows."""
+    xp = get_array_module(x)
+    x_padded = pad_spatial(x, padding, -math.inf)
+    (kh, kw), (sh, sw) = kernel, stride
+    ho, wo = output_size(x.shape[2:], kernel, stride, padding)
+    best = rows = cols = None
+    for i, j in ((i, j) for i in range(kh) for j in range(kw)):
+        v = x_padded[..., i : i + sh * (ho - 1) + 1 : sh, j : j + sw * (wo - 1) + 1 : sw]
+        if best is None:
+            best, rows, cols = (
+                v.copy(),
+                xp.zeros(v.shape, dtype=xp.int64),
+                xp.zeros(v.shape, dtype=xp.int64),
+            )
+            continue
+        better = v > best  # strictly: a tie keeps the earlier offset
+        best = xp.where(better, v, best)
+        rows = xp.where(better, i, rows)
+        cols = xp.where(better, j, cols)
+    n, c, hp, wp = x_padded.shape
+    rows = rows + (xp.arange(ho) * sh)[:, None]
+    cols = cols + xp.arange(wo) * sw
+    planes = xp.arange(n * c).reshape(n, c, 1, 1)
+    return ((planes * hp + rows) * wp + cols).reshape(-1), x_padded.shape
 
 
 class LPPool2d(Function):
@@ -203,6 +286,19 @@ class LPPool2d(Function):
         grad = spread(h, x.shape, kernel_size, stride)
         grad *= x if p == 2 else x ** (p - 1)
         return (grad,)
+
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        from chainrule.autograd.engine import local_grads
+
+        p, kernel_size, stride = ctx.geometry
+
+        def composite(x):
+            geometry = dict(kernel_size=kernel_size, stride=stride, padding=(0, 0))
+            mean = AvgPool2d.apply(x * x if p == 2 else x**p, **geometry)
+            return mean.sqrt() if p == 2 else mean ** (1.0 / p)
+
+        return local_grads(ctx, grad_y, composite)
 
 
 def pool_geometry(kernel_size: Any, stride: Any, padding: Any, op: str) -> tuple[Pair, Pair, Pair]:

@@ -26,6 +26,17 @@ def _expand_back(grad_y: Any, shape: tuple[int, ...], axes: tuple[int, ...] | No
     return xp.broadcast_to(grad_y, shape)
 
 
+def _expand_back_graph(
+    grad_y: Tensor, shape: tuple[int, ...], axes: tuple[int, ...] | None, keepdims: bool
+) -> Tensor:
+    """``_expand_back`` with differentiable ops."""
+    if not keepdims:
+        grad_y = grad_y.reshape(
+            tuple(1 if axes is None or i in axes else n for i, n in enumerate(shape))
+        )
+    return grad_y.broadcast_to(shape)
+
+
 class Sum(Function):
     """y = sum of x over ``axes``; every x gets the gradient of its sum."""
 
@@ -37,6 +48,10 @@ class Sum(Function):
     @staticmethod
     def backward(ctx, grad_y):
         return (_expand_back(grad_y, ctx.shape, ctx.axes, ctx.keepdims),)
+
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        return (_expand_back_graph(grad_y, ctx.shape, ctx.axes, ctx.keepdims),)
 
 
 class Max(Function):
@@ -56,6 +71,14 @@ class Max(Function):
         count = is_max.sum(axis=ctx.axes, keepdims=True)
         grad_y = _expand_back(grad_y, y.shape, ctx.axes, ctx.keepdims)
         return (is_max * (grad_y / count),)
+
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        x, y = ctx.saved
+        is_max = x == y
+        share = is_max / is_max.sum(axis=ctx.axes, keepdims=True)
+        grad_y = _expand_back_graph(grad_y, y.shape, ctx.axes, ctx.keepdims)
+        return (grad_y.broadcast_to(x.shape) * share,)
 
 
 def _check_nonempty(x: Tensor, axes: tuple[int, ...] | None, op: str) -> None:

@@ -27,6 +27,10 @@ class Reshape(Function):
     def backward(ctx, grad_y):
         return (grad_y.reshape(ctx.shape),)
 
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        return (grad_y.reshape(ctx.shape),)
+
 
 class Permute(Function):
     """Axes reordered; the gradient is permuted by the inverse order."""
@@ -43,6 +47,13 @@ class Permute(Function):
             inverse[a] = i
         return (grad_y.transpose(inverse),)
 
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        inverse = [0] * len(ctx.axes)
+        for i, a in enumerate(ctx.axes):
+            inverse[a] = i
+        return (Permute.apply(grad_y, axes=tuple(inverse)),)
+
 
 class BroadcastTo(Function):
     """x repeated along new or size-1 axes; the engine sums the gradient back."""
@@ -53,6 +64,10 @@ class BroadcastTo(Function):
 
     @staticmethod
     def backward(ctx, grad_y):
+        return (grad_y,)
+
+    @staticmethod
+    def backward_graph(ctx, grad_y):
         return (grad_y,)
 
 
@@ -77,6 +92,33 @@ class GetItem(Function):
             grad_x[ctx.index] = grad_y
         return (grad_x,)
 
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        return (ScatterAdd.apply(grad_y, shape=ctx.shape, index=ctx.index, advanced=ctx.advanced),)
+
+
+class ScatterAdd(Function):
+    """y = zeros(shape) with g added at ``index``: the adjoint of ``GetItem``, which is
+    how ``GetItem``'s gradient enters a graph (its own gradient is ``GetItem`` again)."""
+
+    @staticmethod
+    def forward(ctx, g, shape=(), index=None, advanced=False):
+        ctx.index, ctx.advanced = index, advanced
+        out = get_array_module(g).zeros(shape, dtype=g.dtype)
+        if advanced:
+            index_add(out, index, g)
+        else:
+            out[index] = g
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_y):
+        return (grad_y[ctx.index],)
+
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        return (GetItem.apply(grad_y, index=ctx.index, advanced=ctx.advanced),)
+
 
 class Concatenate(Function):
     """Inputs joined along ``axis``; the gradient is split at the same places."""
@@ -96,6 +138,15 @@ class Concatenate(Function):
     def backward(ctx, grad_y):
         return tuple(get_array_module(grad_y).split(grad_y, ctx.bounds, axis=ctx.axis))
 
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        before = (slice(None),) * ctx.axis
+        bounds = [0, *ctx.bounds, grad_y.shape[ctx.axis]]
+        return tuple(
+            GetItem.apply(grad_y, index=(*before, slice(lo, hi)), advanced=False)
+            for lo, hi in zip(bounds[:-1], bounds[1:])
+        )
+
 
 class Pad(Function):
     """x surrounded by ``value``; the gradient is the interior."""
@@ -108,6 +159,10 @@ class Pad(Function):
     @staticmethod
     def backward(ctx, grad_y):
         return (grad_y[ctx.interior],)
+
+    @staticmethod
+    def backward_graph(ctx, grad_y):
+        return (GetItem.apply(grad_y, index=ctx.interior, advanced=False),)
 
 
 # ------------------------------------------------------------- the functions

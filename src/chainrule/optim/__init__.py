@@ -1,4 +1,5 @@
-"""Optimisers (``SGD``, ``Adam``, ...) and learning-rate schedules (``optim.lr_scheduler``).
+"""Optimisers (``SGD``, ``Adam``, ..., ``LBFGS``, ``Newton``) and learning-rate schedules
+(``optim.lr_scheduler``).
 
 ``optim.get("adam", model.parameters(), lr=1e-3)`` builds an optimiser from its name, as
 ``fit(optimizer="adam")`` and the experiment files do; ``OPTIMIZERS`` lists the names.
@@ -15,10 +16,14 @@ from chainrule.optim.adadelta import Adadelta
 from chainrule.optim.adagrad import Adagrad
 from chainrule.optim.adam import Adam, AdamW
 from chainrule.optim.adamax import Adamax
+from chainrule.optim.asgd import ASGD
+from chainrule.optim.lbfgs import LBFGS
 from chainrule.optim.nadam import NAdam
+from chainrule.optim.newton import Newton
 from chainrule.optim.optimizer import Optimizer
 from chainrule.optim.radam import RAdam
 from chainrule.optim.rmsprop import RMSprop
+from chainrule.optim.rprop import Rprop
 from chainrule.optim.sgd import SGD
 
 # Every optimiser by the name ``fit`` and the experiment files take (lower case).
@@ -32,6 +37,10 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {
     "nadam": NAdam,
     "radam": RAdam,
     "adamax": Adamax,
+    "rprop": Rprop,
+    "asgd": ASGD,
+    "lbfgs": LBFGS,
+    "newton": Newton,
 }
 
 
@@ -51,6 +60,8 @@ def get(name: str, params: Iterable[Any], **kwargs: Any) -> Optimizer:
 
 
 __all__ = [
+    "ASGD",
+    "LBFGS",
     "OPTIMIZERS",
     "SGD",
     "Adadelta",
@@ -59,9 +70,11 @@ __all__ = [
     "AdamW",
     "Adamax",
     "NAdam",
+    "Newton",
     "Optimizer",
     "RAdam",
     "RMSprop",
+    "Rprop",
     "get",
     "lr_scheduler",
 ]

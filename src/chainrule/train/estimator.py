@@ -18,6 +18,7 @@ Needs the ``data`` extra (scikit-learn).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -133,8 +134,18 @@ class _NeuralNet(BaseEstimator):
                 self.model_ = build_mlp(
                     n_features, n_outputs, self.hidden_layer_sizes, self.activation, self.dropout
                 )
+            cls = optim.OPTIMIZERS[self.optimizer.lower()]
+            options = {"lr": self.lr, "weight_decay": self.weight_decay}
+            accepted = inspect.signature(cls).parameters
+            if self.weight_decay and "weight_decay" not in accepted:
+                raise ArgumentError(
+                    f"optimizer {self.optimizer!r} takes no weight_decay; got "
+                    f"weight_decay={self.weight_decay} (use 0, or another optimizer)"
+                )
             optimizer = optim.get(
-                self.optimizer, self.model_.parameters(), lr=self.lr, weight_decay=self.weight_decay
+                self.optimizer,
+                self.model_.parameters(),
+                **{k: v for k, v in options.items() if k in accepted},
             )
             self.history_ = fit(
                 self.model_,

@@ -285,7 +285,7 @@ class Trainer:
                 out, loss, penalty = self._forward_backward(x, y, sample_weight)
             stats = self.stats.device_step(len(x), out, y, loss, penalty, sample_weight)
         stats = self.strategy.sync(self.model, stats)
-        self._update()
+        self._update(x, y, sample_weight, loss, penalty)
         self.stats.add(stats)
         if on_host:
             return self.stats.averages(stats)
@@ -309,19 +309,41 @@ class Trainer:
             penalty = self.regularizer(self.model)
             total = loss + penalty
         self.model.zero_grad()
-        total.backward()
+        total.backward(create_graph=getattr(self.optimizer, "create_graph", False))
         return out, loss, penalty
 
-    def _update(self) -> None:
+    def _update(
+        self, x: Tensor, y: Tensor, sample_weight: Tensor | None, loss: Tensor, penalty: Any
+    ) -> None:
         """After backward (and the strategy's sync): clip, step, prox, constraints."""
         if self.clip_grad_norm is not None:
             clip_grad_norm_(self.model.parameters(), self.clip_grad_norm)
-        self.optimizer.step()
+        if getattr(self.optimizer, "requires_closure", False):  # L-BFGS, Newton
+            self.optimizer.step(self._closure(x, y, sample_weight, loss, penalty))
+        else:
+            self.optimizer.step()
         proximal_step = getattr(self.regularizer, "proximal_step", None)
         if proximal_step is not None:  # L1L2(proximal=True): soft-threshold after the step
             proximal_step(self.model, self.optimizer)
         for constraint in self.constraints:
             constraint(self.model)
+
+    def _closure(
+        self, x: Tensor, y: Tensor, sample_weight: Tensor | None, loss: Tensor, penalty: Any
+    ) -> Callable[[], Tensor]:
+        """For an optimiser that re-evaluates the loss (``requires_closure``): a closure
+        whose first call returns the loss this step computed (its gradients are in place)
+        and each later one runs forward and backward again at the current weights (those
+        gradients are neither clipped nor synchronised between processes)."""
+        first = [loss if penalty is None else loss + penalty]
+
+        def closure() -> Tensor:
+            if first:
+                return first.pop()
+            _, again, extra = self._forward_backward(x, y, sample_weight)
+            return again if extra is None else again + extra
+
+        return closure
 
     # ------------------------------------------------------------ reading
     def running_logs(self) -> Logs:
