@@ -338,25 +338,6 @@ def backward_graph(
     return None if inputs is None else [captured[id(t)] for t in inputs]
 
 
-def local_grads(ctx: Any, grad_out: Tensor, composite: Any) -> tuple[Tensor | None, ...]:
-    """A ``backward_graph`` for an op that ``composite(*inputs)`` re-expresses with
-    differentiable ops: the gradients of that composition at ``ctx.inputs``, as a graph.
-
-    Each input that needs a gradient is seen through an alias (an identity node), so the
-    walk stops there and an input given twice gets one partial derivative per slot.
-    """
-    from chainrule.ops.shape import Reshape
-
-    aliases = [
-        Reshape.apply(t, shape=t.shape) if need else t
-        for t, need in zip(ctx.inputs, ctx.needs_input_grad)
-    ]
-    out = composite(*aliases)
-    wanted = [a for a, need in zip(aliases, ctx.needs_input_grad) if need]
-    found = iter(backward_graph(out, grad_out, True, wanted, local=True))
-    return tuple(next(found) if need else None for need in ctx.needs_input_grad)
-
-
 def _as_tensors(value: Any, what: str) -> list[Tensor]:
     from chainrule.autograd.tensor import Tensor  # cycle: tensor.py imports this module
 

@@ -15,6 +15,7 @@ from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_array_module
 from chainrule.checks import check_number, check_positive_int
 from chainrule.errors import ArgumentError, ShapeError
+from chainrule.ops._composite import local_grads
 from chainrule.ops._operands import as_tensor, normalize_single_axis
 from chainrule.ops.elementwise import abs, clip
 from chainrule.ops.linalg import matmul
@@ -340,7 +341,6 @@ class RBF(Function):
 
     @staticmethod
     def backward_graph(ctx, grad_y):
-        from chainrule.autograd.engine import local_grads
 
         def composite(x, w, sigma):
             squared = (
@@ -389,7 +389,6 @@ class Maxout(Function):
 
     @staticmethod
     def backward_graph(ctx, grad_y):
-        from chainrule.autograd.engine import local_grads
 
         k, axis = ctx.num_pieces, ctx.axis
 

@@ -11,6 +11,7 @@ from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_array_module
 from chainrule.checks import check_number
 from chainrule.errors import ArgumentError, DTypeError, ShapeError
+from chainrule.ops._composite import local_grads
 from chainrule.ops._operands import as_tensor
 
 
@@ -92,7 +93,6 @@ class BatchNorm(Function):
     @staticmethod
     def backward_graph(ctx, grad_y):
         # The forward again, composed of ops (the running statistics left alone).
-        from chainrule.autograd.engine import local_grads
 
         mean, eps = ctx.stats
         inv_std = ctx.saved[1]

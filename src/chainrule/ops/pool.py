@@ -17,6 +17,7 @@ from chainrule.backend import get_array_module
 from chainrule.backend.kernels import max_pool_backward_compiled, max_pool_compiled
 from chainrule.checks import is_number
 from chainrule.errors import ArgumentError, ArgumentTypeError, ShapeError
+from chainrule.ops._composite import local_grads
 from chainrule.ops._operands import as_tensor
 from chainrule.ops._windows import (
     Pair,
@@ -289,7 +290,6 @@ class LPPool2d(Function):
 
     @staticmethod
     def backward_graph(ctx, grad_y):
-        from chainrule.autograd.engine import local_grads
 
         p, kernel_size, stride = ctx.geometry
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_array_module
+from chainrule.checks import is_finite_number
 from chainrule.errors import ArgumentError
-from chainrule.nn.utils import is_finite_number
 from chainrule.optim.optimizer import Array, Optimizer
 
 
