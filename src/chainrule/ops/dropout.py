@@ -32,7 +32,7 @@ class Dropout(Function):
         return (grad_y * mask,)
 
 
-def check_p(p: Any, where: str) -> float:
+def check_p(p: float, where: str) -> float:
     """``p`` as a float if it is a drop probability in [0, 1), else an error naming ``where``."""
     if not is_number(p):
         raise ArgumentTypeError(f"{where}: p must be a number in [0, 1); got p={p!r}")
