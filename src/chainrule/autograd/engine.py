@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from chainrule import backend
 from chainrule.autograd import anomaly, hooks
+from chainrule.backend import Array
 from chainrule.errors import ArgumentTypeError, GraphError, ShapeError
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ def topological_order(root: Tensor) -> list[Tensor]:
     return order
 
 
-def sum_to_shape(grad: Any, shape: tuple[int, ...]) -> Any:
+def sum_to_shape(grad: Array, shape: tuple[int, ...]) -> Array:
     """Undo broadcasting: sum ``grad`` over the axes along which ``shape`` was widened."""
     if grad.shape == shape:
         return grad
