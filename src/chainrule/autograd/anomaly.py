@@ -12,10 +12,13 @@ import functools
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from chainrule.backend import get_array_module
+from chainrule.backend import Array, get_array_module
 from chainrule.errors import AnomalyError
+
+if TYPE_CHECKING:
+    from chainrule.autograd.tensor import Tensor
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -62,7 +65,7 @@ class detect_anomaly:
         return wrapper  # type: ignore[return-value]
 
 
-def check_forward(ctx: Any, inputs: Sequence[Any], output: Any) -> None:
+def check_forward(ctx: Any, inputs: Sequence[Tensor], output: Array) -> None:
     """Raise if ``output`` of the op ``ctx`` holds NaN or inf; remember where the op was called."""
     ctx.called_at = _caller()
     problem = _non_finite(output)
@@ -75,7 +78,7 @@ def check_forward(ctx: Any, inputs: Sequence[Any], output: Any) -> None:
     )
 
 
-def check_backward(ctx: Any, grad_out: Any, input_grads: Sequence[Any]) -> None:
+def check_backward(ctx: Any, grad_out: Array, input_grads: Sequence[Any]) -> None:
     """Raise if a gradient that the op ``ctx``'s backward returned holds NaN or inf."""
     for index, (needs, grad) in enumerate(zip(ctx.needs_input_grad, input_grads)):
         problem = _non_finite(grad) if needs and grad is not None else None

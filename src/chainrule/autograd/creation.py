@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from chainrule import backend
-from chainrule.autograd.tensor import Tensor
+from chainrule.autograd.tensor import Tensor, TensorLike
 from chainrule.errors import ArgumentError
 
 Shape = int | Sequence[int]
@@ -29,7 +29,7 @@ def _make(data: Any, requires_grad: bool) -> Tensor:
 
 
 def tensor(
-    data: Any,
+    data: TensorLike,
     dtype: backend.DTypeLike = None,
     requires_grad: bool = False,
     device: str | None = None,
@@ -45,7 +45,7 @@ def tensor(
     return out
 
 
-def from_numpy(array: Any) -> Tensor:
+def from_numpy(array: backend.Array) -> Tensor:
     """A tensor sharing ``array``'s memory and dtype (float64 stays float64)."""
     return Tensor._wrap(array, False)
 
@@ -67,7 +67,7 @@ def _filled(
 
 
 def zeros(
-    *shape: Any,
+    *shape: int | Sequence[int],
     dtype: backend.DTypeLike = None,
     requires_grad: bool = False,
     device: str | None = None,
@@ -76,7 +76,7 @@ def zeros(
 
 
 def ones(
-    *shape: Any,
+    *shape: int | Sequence[int],
     dtype: backend.DTypeLike = None,
     requires_grad: bool = False,
     device: str | None = None,
@@ -126,10 +126,10 @@ def eye(n: int, dtype: backend.DTypeLike = None, device: str | None = None) -> T
 
 
 def rand(
-    *shape: Any,
+    *shape: int | Sequence[int],
     dtype: backend.DTypeLike = None,
     requires_grad: bool = False,
-    generator: Any = None,
+    generator: backend.Generator | None = None,
     device: str | None = None,
 ) -> Tensor:
     """Uniform draws in [0, 1) from ``generator`` (the library's seeded one by default)."""
@@ -140,10 +140,10 @@ def rand(
 
 
 def randn(
-    *shape: Any,
+    *shape: int | Sequence[int],
     dtype: backend.DTypeLike = None,
     requires_grad: bool = False,
-    generator: Any = None,
+    generator: backend.Generator | None = None,
     device: str | None = None,
 ) -> Tensor:
     """Standard normal draws from ``generator`` (the library's seeded one by default)."""

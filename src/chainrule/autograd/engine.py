@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from chainrule import backend
 from chainrule.autograd import anomaly, hooks
+from chainrule.backend import Array
 from chainrule.errors import ArgumentTypeError, GraphError, ShapeError
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ def topological_order(root: Tensor) -> list[Tensor]:
     return order
 
 
-def sum_to_shape(grad: Any, shape: tuple[int, ...]) -> Any:
+def sum_to_shape(grad: Array, shape: tuple[int, ...]) -> Array:
     """Undo broadcasting: sum ``grad`` over the axes along which ``shape`` was widened."""
     if grad.shape == shape:
         return grad
@@ -54,10 +55,10 @@ def sum_to_shape(grad: Any, shape: tuple[int, ...]) -> Any:
 
 def backward(
     root: Tensor,
-    grad: Any,
+    grad: Array,
     retain_graph: bool = False,
     inputs: Sequence[Tensor] | None = None,
-) -> list[Any] | None:
+) -> list[Array | None] | None:
     """Accumulate d(root)/d(leaf) into ``leaf.grad`` for every leaf that requires grad.
 
     ``grad`` is d(loss)/d(root), an array of root's shape. Unless ``retain_graph``, each
@@ -151,7 +152,7 @@ _RELEASED: Any = _Released()
 def grad(
     outputs: Tensor | Sequence[Tensor],
     inputs: Tensor | Sequence[Tensor],
-    grad_outputs: Any = None,
+    grad_outputs: Tensor | Sequence[Tensor | Array | None] | None = None,
     retain_graph: bool | None = None,
     create_graph: bool = False,
     allow_unused: bool = False,

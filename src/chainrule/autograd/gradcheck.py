@@ -8,7 +8,7 @@ from typing import Any
 
 from chainrule import backend
 from chainrule.autograd.grad_mode import no_grad
-from chainrule.autograd.tensor import Tensor
+from chainrule.autograd.tensor import Tensor, TensorLike
 from chainrule.errors import ArgumentError, GradcheckError
 
 
@@ -34,7 +34,7 @@ class GradcheckResult:
 
 def gradcheck(
     fn: Callable[..., Tensor],
-    inputs: Sequence[Any],
+    inputs: Sequence[TensorLike],
     *,
     eps: float = 1e-6,
     atol: float = 1e-6,
@@ -122,7 +122,7 @@ def _float64_copy(x: Any) -> Tensor:
 
 def gradgradcheck(
     fn: Callable[..., Tensor],
-    inputs: Sequence[Any],
+    inputs: Sequence[TensorLike],
     *,
     eps: float = 1e-6,
     atol: float = 1e-5,

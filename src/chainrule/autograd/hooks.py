@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from chainrule.backend import Array
 from chainrule.errors import ShapeError
 
 if TYPE_CHECKING:
@@ -65,7 +66,7 @@ def retains_grad(tensor: Tensor) -> bool:
     return any(isinstance(h, RetainGrad) for h in _table.get(id(tensor), ()))
 
 
-def run(tensor: Tensor, grad: Any, retain: bool = True) -> Any:
+def run(tensor: Tensor, grad: Array, retain: bool = True) -> Array:
     """``grad`` (an array) after ``tensor``'s hooks: user hooks in order, then (with
     ``retain``; ``grad()`` passes False, as it changes no ``.grad``) retain_grad."""
     from chainrule.autograd.tensor import Tensor  # cycle: tensor.py imports this module

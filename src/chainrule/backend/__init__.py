@@ -31,6 +31,7 @@ from chainrule.backend.arrays import (
 )
 from chainrule.backend.dtypes import bool_, float16, float32, float64, int32, int64, uint8
 from chainrule.backend.random import (
+    Generator,
     default_generator,
     get_rng_state,
     manual_seed,
@@ -43,6 +44,7 @@ __all__ = [
     "ArrayLike",
     "DType",
     "DTypeLike",
+    "Generator",
     "HostArray",
     "Scalar",
     "array_module",

@@ -25,6 +25,8 @@ import numpy
 from chainrule.checks import is_int
 from chainrule.errors import ArgumentError
 
+Generator = numpy.random.Generator  # what ``generator=`` arguments take: a NumPy generator
+
 _generator = numpy.random.Generator(numpy.random.PCG64())
 _device_generators: dict[int, Any] = {}  # GPU number -> its CuPy generator
 

@@ -22,7 +22,8 @@ from chainrule.errors import ArgumentError
 from chainrule.nn.loss import LossFn, get_loss
 from chainrule.nn.module import Module
 from chainrule.optim import SGD
-from chainrule.train.data_adapter import as_loader
+from chainrule.optim.optimizer import Optimizer
+from chainrule.train.data_adapter import FitData, as_loader
 
 SMOOTHING = 0.9  # EMA weight of the past loss: ~10 steps of memory, short against 200 steps
 DIVERGE_FACTOR = 4.0  # stop once the smoothed loss is 4x its minimum: past here it only explodes
@@ -43,9 +44,9 @@ class LRFindResult:
 
 def lr_find(
     model: Module,
-    data: Any,
+    data: FitData,
     loss: str | LossFn = "cross_entropy",
-    optimizer_cls: Callable[..., Any] = SGD,
+    optimizer_cls: Callable[..., Optimizer] = SGD,
     start_lr: float = 1e-7,
     end_lr: float = 10.0,
     num_steps: int = 200,

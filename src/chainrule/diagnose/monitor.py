@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -352,8 +353,8 @@ class Monitor(Callback):
         """Run the monitoring batch forward with hooks; statistics of each watched output."""
         results: dict[str, dict[str, float]] = {}
 
-        def hook_for(name: str, role: str) -> Any:
-            def hook(module: Module, inputs: Any, output: Any) -> None:
+        def hook_for(name: str, role: str) -> Callable[[Module, tuple[Any, ...], Any], None]:
+            def hook(module: Module, inputs: tuple[Any, ...], output: Any) -> None:
                 if isinstance(output, Tensor):
                     results[name] = _output_stats(output.data, role)
 

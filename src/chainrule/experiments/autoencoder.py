@@ -62,7 +62,7 @@ def build_autoencoder(config: ExperimentConfig) -> nn.Autoencoder:
 
 def run_autoencoder(
     config: ExperimentConfig, run_dir: Path, epochs: int | None, verbose: int
-) -> Any:
+) -> RunResult:
     """Train and test an ``[autoencoder]`` experiment into ``run_dir``; a ``RunResult``."""
     if epochs is not None:
         config = replace(config, training=replace(config.training, epochs=epochs))

@@ -39,7 +39,7 @@ from chainrule.data.mnist import FILES as MNIST_FILES
 from chainrule.data.mnist import DatasetNotFoundError
 from chainrule.data.mnist import cache_dir as mnist_cache_dir
 from chainrule.data.mnist import search_dirs as mnist_search_dirs
-from chainrule.data.transforms import Compose, expand_by_shifts
+from chainrule.data.transforms import Compose, Transform, expand_by_shifts
 from chainrule.experiments.config import AugmentationConfig, ExperimentConfig
 from chainrule.experiments.schema import ConfigError
 
@@ -219,7 +219,7 @@ def _mean_std(x: np.ndarray, chunk: int = 10_000) -> tuple[float, float]:
     return mean, math.sqrt(squares / x.size)
 
 
-def augmentation_transforms(config: AugmentationConfig, fill: float = 0.0) -> list[Any]:
+def augmentation_transforms(config: AugmentationConfig, fill: float = 0.0) -> list[Transform]:
     """The batch transforms of ``[augmentation]``: geometric first, then elastic, then noise."""
     out: list[Any] = []
     if config.translate:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from chainrule import nn
 from chainrule.autograd.creation import zeros
 from chainrule.autograd.grad_mode import no_grad
+from chainrule.autograd.tensor import Tensor
 from chainrule.errors import ChainruleError
 from chainrule.experiments.schema import (
     Check,
@@ -65,7 +66,7 @@ def _init(value: Any, path: str) -> str | dict[str, Any]:
     return {"name": name, **args}
 
 
-def initializer(spec: str | Mapping[str, Any]) -> Callable[..., Any]:
+def initializer(spec: str | Mapping[str, Any]) -> Callable[..., Tensor]:
     """The function an ``init`` key names, with its arguments bound."""
     if isinstance(spec, str):
         return INITIALIZERS[spec]

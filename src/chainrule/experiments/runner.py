@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from chainrule import __version__, functional, nn, optim
-from chainrule.autograd.tensor import Tensor
+from chainrule.autograd.tensor import Tensor, TensorLike
 from chainrule.backend import manual_seed
 from chainrule.data.preprocessing import one_hot
 from chainrule.diagnose.monitor import Monitor
@@ -387,7 +387,10 @@ def _loss(config: ExperimentConfig, smoothing: bool = True) -> Any:
         classes = config.data.num_classes
 
         def mse_on_one_hot(
-            outputs: Tensor, targets: Tensor, reduction: str = "mean", sample_weight: Any = None
+            outputs: Tensor,
+            targets: Tensor,
+            reduction: str = "mean",
+            sample_weight: TensorLike | None = None,
         ) -> Tensor:
             one_hot_targets = Tensor(one_hot(targets.numpy(), classes))
             return functional.mse_loss(outputs, one_hot_targets, reduction, sample_weight)

@@ -36,6 +36,7 @@ from typing import Any
 
 from chainrule import tune
 from chainrule.experiments import toml
+from chainrule.experiments.config import ExperimentConfig
 from chainrule.experiments.parse import find_experiment, parse_config
 from chainrule.experiments.runner import run_experiment
 from chainrule.experiments.schema import ConfigError, check_keys, suggest
@@ -227,7 +228,7 @@ class ExperimentObjective:
     search: SearchConfig
     directory: str
 
-    def config_for(self, params: dict[str, Any]) -> Any:
+    def config_for(self, params: dict[str, Any]) -> ExperimentConfig:
         document = copy.deepcopy(self.search.base)
         for name, value in params.items():
             _assign(document, name, value)

@@ -57,7 +57,7 @@ def _fill(tensor: Tensor, values: Any) -> Tensor:
     return tensor
 
 
-def _rng(generator: Any) -> Any:
+def _rng(generator: backend.Generator | None) -> backend.Generator:
     return generator if generator is not None else backend.default_generator()
 
 
@@ -73,7 +73,9 @@ def constant_(tensor: Tensor, value: float) -> Tensor:
     return _fill(tensor, check_number(value, "value", "constant_"))
 
 
-def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator: Any = None) -> Tensor:
+def uniform_(
+    tensor: Tensor, a: float = 0.0, b: float = 1.0, generator: backend.Generator | None = None
+) -> Tensor:
     """Draws from U(a, b)."""
     a, b = check_number(a, "a", "uniform_"), check_number(b, "b", "uniform_")
     if not a <= b:
@@ -81,7 +83,9 @@ def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator: Any = No
     return _fill(tensor, _rng(generator).uniform(a, b, tensor.shape))
 
 
-def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator: Any = None) -> Tensor:
+def normal_(
+    tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator: backend.Generator | None = None
+) -> Tensor:
     """Draws from N(mean, std^2)."""
     mean, std = check_number(mean, "mean", "normal_"), check_number(std, "std", "normal_")
     if std < 0:
@@ -95,7 +99,7 @@ def truncated_normal_(
     std: float = 1.0,
     a: float | None = None,
     b: float | None = None,
-    generator: Any = None,
+    generator: backend.Generator | None = None,
 ) -> Tensor:
     """Draws from N(mean, std^2) redrawn until inside [a, b] (default mean -/+ 2 std)."""
     mean = check_number(mean, "mean", "truncated_normal_")
@@ -117,7 +121,9 @@ def truncated_normal_(
     return _fill(tensor, values)
 
 
-def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> Tensor:
+def xavier_uniform_(
+    tensor: Tensor, gain: float = 1.0, generator: backend.Generator | None = None
+) -> Tensor:
     """Glorot & Bengio: U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out))."""
     gain = _gain(gain, "xavier_uniform_")
     fan_in, fan_out = calculate_fan_in_and_fan_out(tensor.shape)
@@ -127,7 +133,9 @@ def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator: Any = None) ->
     return uniform_(tensor, -bound, bound, generator)
 
 
-def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> Tensor:
+def xavier_normal_(
+    tensor: Tensor, gain: float = 1.0, generator: backend.Generator | None = None
+) -> Tensor:
     """Glorot & Bengio: N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out))."""
     gain = _gain(gain, "xavier_normal_")
     fan_in, fan_out = calculate_fan_in_and_fan_out(tensor.shape)
@@ -156,7 +164,7 @@ def kaiming_uniform_(
     a: float = 0.0,
     mode: str = "fan_in",
     nonlinearity: str = "relu",
-    generator: Any = None,
+    generator: backend.Generator | None = None,
 ) -> Tensor:
     """He et al.: U(-b, b) with b = gain * sqrt(3 / fan); gain sqrt(2) for ReLU."""
     gain = calculate_gain(nonlinearity, a)
@@ -169,21 +177,21 @@ def kaiming_normal_(
     a: float = 0.0,
     mode: str = "fan_in",
     nonlinearity: str = "relu",
-    generator: Any = None,
+    generator: backend.Generator | None = None,
 ) -> Tensor:
     """He et al.: N(0, std^2) with std = gain / sqrt(fan); sqrt(2 / fan_in) for ReLU."""
     gain = calculate_gain(nonlinearity, a)
     return normal_(tensor, 0.0, gain / math.sqrt(_fan(tensor, mode)), generator)
 
 
-def lecun_normal_(tensor: Tensor, generator: Any = None) -> Tensor:
+def lecun_normal_(tensor: Tensor, generator: backend.Generator | None = None) -> Tensor:
     """LeCun: truncated normal (2 std) with std sqrt(1 / fan_in) after truncation (as Keras)."""
     fan_in = _fan(tensor, "fan_in")
     std = math.sqrt(1.0 / fan_in) / 0.87962566103423978  # undo the variance truncation loses
     return truncated_normal_(tensor, 0.0, std, generator=generator)
 
 
-def inv_sqrt_fan_in_normal_(tensor: Tensor, generator: Any = None) -> Tensor:
+def inv_sqrt_fan_in_normal_(tensor: Tensor, generator: backend.Generator | None = None) -> Tensor:
     """The lecture's (and Nielsen's) weights: N(0, 1/n_in), i.e. std 1 / sqrt(n_in)."""
     fan_in = _fan(tensor, "fan_in")
     return normal_(tensor, 0.0, 1.0 / math.sqrt(fan_in), generator)

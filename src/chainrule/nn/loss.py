@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from chainrule.autograd.tensor import Tensor
+from chainrule.autograd.tensor import Tensor, TensorLike
 from chainrule.checks import check_number
 from chainrule.errors import ArgumentError, suggest
 from chainrule.nn.module import Module
@@ -31,28 +31,36 @@ class _Loss(Module):
 class MSELoss(_Loss):
     """Mean squared error (input - target)^2; input and target of one shape."""
 
-    def forward(self, input: Tensor, target: Any, sample_weight: Any = None) -> Tensor:
+    def forward(
+        self, input: Tensor, target: TensorLike, sample_weight: TensorLike | None = None
+    ) -> Tensor:
         return L.mse_loss(input, target, self.reduction, sample_weight)
 
 
 class L1Loss(_Loss):
     """Mean absolute error |input - target|; input and target of one shape."""
 
-    def forward(self, input: Tensor, target: Any, sample_weight: Any = None) -> Tensor:
+    def forward(
+        self, input: Tensor, target: TensorLike, sample_weight: TensorLike | None = None
+    ) -> Tensor:
         return L.l1_loss(input, target, self.reduction, sample_weight)
 
 
 class BCELoss(_Loss):
     """Binary cross-entropy on probabilities in [0, 1] (after a sigmoid); log floored at -100."""
 
-    def forward(self, input: Tensor, target: Any, sample_weight: Any = None) -> Tensor:
+    def forward(
+        self, input: Tensor, target: TensorLike, sample_weight: TensorLike | None = None
+    ) -> Tensor:
         return L.binary_cross_entropy(input, target, self.reduction, sample_weight)
 
 
 class BCEWithLogitsLoss(_Loss):
     """Binary cross-entropy on logits: sigmoid and log fused, stable for any logit."""
 
-    def forward(self, input: Tensor, target: Any, sample_weight: Any = None) -> Tensor:
+    def forward(
+        self, input: Tensor, target: TensorLike, sample_weight: TensorLike | None = None
+    ) -> Tensor:
         return L.binary_cross_entropy_with_logits(input, target, self.reduction, sample_weight)
 
 
@@ -73,7 +81,9 @@ class CrossEntropyLoss(_Loss):
             )
         self.label_smoothing = label_smoothing
 
-    def forward(self, input: Tensor, target: Any, sample_weight: Any = None) -> Tensor:
+    def forward(
+        self, input: Tensor, target: TensorLike, sample_weight: TensorLike | None = None
+    ) -> Tensor:
         return L.cross_entropy(
             input, target, self.reduction, self.label_smoothing, self.weight, sample_weight
         )
@@ -91,7 +101,9 @@ class NLLLoss(_Loss):
         super().__init__(reduction)
         self.weight = _class_weight(weight, "NLLLoss")
 
-    def forward(self, input: Tensor, target: Any, sample_weight: Any = None) -> Tensor:
+    def forward(
+        self, input: Tensor, target: TensorLike, sample_weight: TensorLike | None = None
+    ) -> Tensor:
         return L.nll_loss(input, target, self.reduction, self.weight, sample_weight)
 
     def extra_repr(self) -> str:

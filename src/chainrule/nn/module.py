@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 from chainrule import backend
@@ -94,7 +94,9 @@ class Module:
                     out = result
         return out
 
-    def register_forward_hook(self, hook: Any) -> RemovableHandle:
+    def register_forward_hook(
+        self, hook: Callable[[Module, tuple[Any, ...], Any], object]
+    ) -> RemovableHandle:
         """Call ``hook(module, inputs, output)`` after every forward; a non-None result
         replaces the output. ``handle.remove()`` unregisters it."""
         if not callable(hook):
@@ -252,7 +254,7 @@ class Module:
         return sum(p.size for p in self.parameters() if p.requires_grad or not trainable_only)
 
     # ------------------------------------------------------------------- state
-    def state_dict(self) -> OrderedDict[str, Any]:
+    def state_dict(self) -> OrderedDict[str, backend.HostArray]:
         """Parameters and buffers by dotted name, as host (NumPy) array copies."""
         state: OrderedDict[str, Any] = OrderedDict()
         for name, p in self.named_parameters():
@@ -310,7 +312,10 @@ class Module:
         return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
 
     def summary(
-        self, input_shape: tuple[int, ...], dtype: backend.DTypeLike = None, print_fn: Any = print
+        self,
+        input_shape: tuple[int, ...],
+        dtype: backend.DTypeLike = None,
+        print_fn: Callable[[str], object] | None = print,
     ) -> str:
         """Print (and return) a table of layers, output shapes and parameter counts.
 

@@ -9,7 +9,7 @@ controls one unit, and shrinking it only underfits (the lecture penalises weight
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chainrule.autograd.creation import zeros
 from chainrule.autograd.grad_mode import no_grad
@@ -19,6 +19,9 @@ from chainrule.checks import is_finite_number
 from chainrule.errors import ArgumentError, ArgumentTypeError, ShapeError
 from chainrule.nn.module import Module
 from chainrule.nn.utils import as_tensor_list
+
+if TYPE_CHECKING:
+    from chainrule.optim.optimizer import Optimizer
 
 
 def regularized_parameters(module: Module) -> list[Tensor]:
@@ -136,7 +139,7 @@ class L1L2:
             penalty = penalty + l2_penalty(module, self.l2)
         return penalty
 
-    def proximal_step(self, module: Module, optimizer: Any) -> None:
+    def proximal_step(self, module: Module, optimizer: Optimizer) -> None:
         """After ``optimizer.step()``: soft-threshold the weights by lr * l1, lr per group.
 
         Does nothing unless ``proximal=True``. Only weights the optimiser trains move;

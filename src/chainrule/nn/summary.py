@@ -45,7 +45,7 @@ def _record_outputs(
     that the module's own hooks leave)."""
     records: list[tuple[Module, Any]] = []
 
-    def record(module: Module, inputs: Any, output: Any) -> None:
+    def record(module: Module, inputs: tuple[Any, ...], output: Any) -> None:
         records.append((module, output))
 
     handles = [m.register_forward_hook(record) for m in model.modules()]

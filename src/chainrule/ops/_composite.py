@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from chainrule.autograd.engine import backward_graph
@@ -9,7 +10,9 @@ from chainrule.autograd.tensor import Tensor
 from chainrule.ops.shape import Reshape
 
 
-def local_grads(ctx: Any, grad_out: Tensor, composite: Any) -> tuple[Tensor | None, ...]:
+def local_grads(
+    ctx: Any, grad_out: Tensor, composite: Callable[..., Tensor]
+) -> tuple[Tensor | None, ...]:
     """A ``backward_graph`` for an op that ``composite(*inputs)`` re-expresses with
     differentiable ops: the gradients of that composition at ``ctx.inputs``, as a graph.
 

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
-from typing import Any
 
 from chainrule import backend
-from chainrule.autograd.tensor import Tensor
+from chainrule.autograd.tensor import Tensor, TensorLike
 from chainrule.checks import is_int
 from chainrule.errors import ArgumentError, ArgumentTypeError
 
 
-def as_tensor(value: Any, like: Tensor | None = None, name: str = "input") -> Tensor:
+def as_tensor(value: TensorLike, like: Tensor | None = None, name: str = "input") -> Tensor:
     """``value`` as a tensor, through the one checked conversion (errors name ``name``).
     Next to a floating tensor ``like``, a number or array takes its dtype and device, so
     ``x * 2`` stays float32 and ``x64 * 2`` float64."""
@@ -25,7 +24,7 @@ def as_tensor(value: Any, like: Tensor | None = None, name: str = "input") -> Te
     return Tensor._wrap(backend.asarray(value, dtype, device, name=name), False)
 
 
-def binary(a: Any, b: Any) -> tuple[Tensor, Tensor]:
+def binary(a: TensorLike, b: TensorLike) -> tuple[Tensor, Tensor]:
     """Both operands of a binary op as tensors, a non-tensor taking the other's dtype."""
     if isinstance(a, Tensor):
         return a, (b if isinstance(b, Tensor) else as_tensor(b, a, name="other"))

@@ -3,16 +3,16 @@ padding and cropping the spatial axes, whether a window fits, the output size.""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 
-from chainrule.backend import get_array_module
+from chainrule.backend import Array, get_array_module
 from chainrule.checks import is_int
 from chainrule.errors import ArgumentError, ArgumentTypeError, ShapeError
 
 Pair = tuple[int, int]
 
 
-def as_pair(value: Any, name: str, op: str, minimum: int = 1) -> Pair:
+def as_pair(value: int | Sequence[int], name: str, op: str, minimum: int = 1) -> Pair:
     """An int or an (h, w) pair of ints, each at least ``minimum``, as (h, w)."""
     pair = (value, value) if is_int(value) else value
     if not isinstance(pair, tuple | list) or len(pair) != 2 or not all(is_int(v) for v in pair):
@@ -45,7 +45,7 @@ def output_size(size: Pair, kernel: Pair, stride: Pair, padding: Pair) -> Pair:
     return (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
 
 
-def pad_spatial(x: Any, padding: Pair, value: float = 0.0) -> Any:
+def pad_spatial(x: Array, padding: Pair, value: float = 0.0) -> Array:
     """x (..., H, W) with ``padding`` rows/columns of ``value`` on each side, in x's layout."""
     ph, pw = padding
     if ph == 0 and pw == 0:
@@ -57,7 +57,7 @@ def pad_spatial(x: Any, padding: Pair, value: float = 0.0) -> Any:
     return padded
 
 
-def crop_spatial(x: Any, padding: Pair) -> Any:
+def crop_spatial(x: Array, padding: Pair) -> Array:
     """The inverse of ``pad_spatial``: a view without the padding."""
     ph, pw = padding
     return x[..., ph : x.shape[-2] - ph, pw : x.shape[-1] - pw]

@@ -12,7 +12,7 @@ from typing import Any
 
 from chainrule.autograd.function import Function
 from chainrule.autograd.tensor import Tensor
-from chainrule.backend import get_array_module
+from chainrule.backend import Array, get_array_module
 from chainrule.checks import check_number, check_positive_int
 from chainrule.errors import ArgumentError, ShapeError
 from chainrule.ops._composite import local_grads
@@ -167,7 +167,7 @@ class Softplus(Function):
         return (grad_y * sigmoid(ctx.inputs[0] * ctx.beta),)
 
 
-def stable_sigmoid(z: Any, small: Any) -> Any:
+def stable_sigmoid(z: Array, small: Array) -> Array:
     """sigmoid(z) from ``small`` = e^-|z|: 1 / (1 + e^-z) for z >= 0, e^z / (1 + e^z) below."""
     return (small + (z >= 0) * (1 - small)) / (1 + small)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from chainrule.autograd.function import Function
-from chainrule.autograd.tensor import Tensor
-from chainrule.backend import get_array_module
+from chainrule.autograd.tensor import Tensor, TensorLike
+from chainrule.backend import Array, get_array_module
 from chainrule.backend.kernels import col2im, im2col, workspace
 from chainrule.errors import ShapeError
 from chainrule.ops._operands import as_tensor
@@ -15,7 +15,7 @@ from chainrule.ops._windows import Pair, as_pair, check_window_fits, crop_spatia
 KEEP_COLUMNS_BYTES = 1 << 21  # columns up to 2 MiB are kept from forward to backward
 
 
-def to_batch_last(x: Any, padding: Pair) -> Any:
+def to_batch_last(x: Array, padding: Pair) -> Array:
     """x (N, C, H, W) as a C-contiguous (C, H + 2 ph, W + 2 pw, N) array, zero-padded.
 
     Free (a view) when x is the (N, C, H, W) view of such an array and there is no
@@ -137,8 +137,8 @@ def conv_forward(x: Any, weight: Any, stride: Pair, padding: Pair) -> Any:
 
 
 def conv_input_grad(
-    grad_y: Any, weight: Any, x_shape: tuple[int, ...], stride: Pair, padding: Pair
-) -> Any:
+    grad_y: Array, weight: Array, x_shape: tuple[int, ...], stride: Pair, padding: Pair
+) -> Array:
     """dL/dx of conv2d (a transposed convolution): grad_y (N, F, H', W') -> x_shape."""
     xp = get_array_module(grad_y)
     f, c, kh, kw = weight.shape
@@ -150,7 +150,7 @@ def conv_input_grad(
     return crop_spatial(grad_xc.transpose(3, 0, 1, 2), padding)
 
 
-def conv_weight_grad(x: Any, grad_y: Any, kernel: Pair, stride: Pair, padding: Pair) -> Any:
+def conv_weight_grad(x: Array, grad_y: Array, kernel: Pair, stride: Pair, padding: Pair) -> Array:
     """dL/dweight of conv2d: x (N, C, H, W), grad_y (N, F, H', W') -> (F, C, kh, kw)."""
     xp = get_array_module(x)
     f = grad_y.shape[1]
@@ -225,7 +225,7 @@ class ConvWeightGrad(Function):
         return grad_x, grad_g
 
 
-def check_conv2d(x: Any, weight: Tensor, padding: Pair, where: str) -> Tensor:
+def check_conv2d(x: TensorLike, weight: Tensor, padding: Pair, where: str) -> Tensor:
     """x as a tensor, if it fits ``weight`` (F, C, kh, kw): x (N, C, H, W) with the kernel
     fitting the padded H and W; else a ShapeError that names ``where`` (the op, or the
     layer that forwards through it)."""

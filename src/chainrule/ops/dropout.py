@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from chainrule import backend
 from chainrule.autograd.function import Function
 from chainrule.autograd.tensor import Tensor
@@ -32,7 +30,7 @@ class Dropout(Function):
         return (grad_y * mask,)
 
 
-def check_p(p: Any, where: str) -> float:
+def check_p(p: float, where: str) -> float:
     """``p`` as a float if it is a drop probability in [0, 1), else an error naming ``where``."""
     if not is_number(p):
         raise ArgumentTypeError(f"{where}: p must be a number in [0, 1); got p={p!r}")
@@ -41,7 +39,9 @@ def check_p(p: Any, where: str) -> float:
     return float(p)
 
 
-def dropout(x: Tensor, p: float = 0.5, training: bool = True, generator: Any = None) -> Tensor:
+def dropout(
+    x: Tensor, p: float = 0.5, training: bool = True, generator: backend.Generator | None = None
+) -> Tensor:
     """Inverted dropout: in training, each element is zeroed with probability p and the rest
     scaled by 1 / (1 - p); x itself when not training or p == 0. Any shape -> same shape.
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from chainrule.autograd.function import Function
-from chainrule.autograd.tensor import Tensor
+from chainrule.autograd.tensor import Tensor, TensorLike
 from chainrule.backend import get_array_module
 from chainrule.backend.kernels import relu_backward
 from chainrule.checks import check_number
@@ -390,27 +388,27 @@ class Where(Function):
 # ------------------------------------------------------------- the functions
 
 
-def add(a: Any, b: Any) -> Tensor:
+def add(a: TensorLike, b: TensorLike) -> Tensor:
     """a + b, broadcasting."""
     return Add.apply(*binary(a, b))
 
 
-def sub(a: Any, b: Any) -> Tensor:
+def sub(a: TensorLike, b: TensorLike) -> Tensor:
     """a - b, broadcasting."""
     return Sub.apply(*binary(a, b))
 
 
-def mul(a: Any, b: Any) -> Tensor:
+def mul(a: TensorLike, b: TensorLike) -> Tensor:
     """a * b, broadcasting."""
     return Mul.apply(*binary(a, b))
 
 
-def div(a: Any, b: Any) -> Tensor:
+def div(a: TensorLike, b: TensorLike) -> Tensor:
     """a / b, broadcasting."""
     return Div.apply(*binary(a, b))
 
 
-def pow(a: Any, b: Any) -> Tensor:
+def pow(a: TensorLike, b: TensorLike) -> Tensor:
     """a ** b, broadcasting."""
     return Pow.apply(*binary(a, b))
 
@@ -450,12 +448,12 @@ def relu(x: Tensor) -> Tensor:
     return ReLU.apply(as_tensor(x))
 
 
-def maximum(a: Any, b: Any) -> Tensor:
+def maximum(a: TensorLike, b: TensorLike) -> Tensor:
     """Elementwise max of a and b, broadcasting."""
     return Maximum.apply(*binary(a, b))
 
 
-def minimum(a: Any, b: Any) -> Tensor:
+def minimum(a: TensorLike, b: TensorLike) -> Tensor:
     """Elementwise min of a and b, broadcasting."""
     return Minimum.apply(*binary(a, b))
 
@@ -472,7 +470,7 @@ def clip(x: Tensor, min: float | None = None, max: float | None = None) -> Tenso
     return Clip.apply(as_tensor(x), low=min, high=max)
 
 
-def where(condition: Any, a: Any, b: Any) -> Tensor:
+def where(condition: TensorLike, a: TensorLike, b: TensorLike) -> Tensor:
     """a where ``condition`` is true, else b (all three broadcast together)."""
     a, b = binary(a, b)
     condition = condition.data if isinstance(condition, Tensor) else condition

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
 from chainrule.autograd.function import Function
-from chainrule.autograd.tensor import Tensor
+from chainrule.autograd.tensor import Tensor, TensorLike
 from chainrule.backend import get_array_module
 from chainrule.errors import ShapeError
 from chainrule.ops._operands import as_tensor, binary
@@ -103,7 +102,7 @@ class Linear(Function):
         return grad_x, grad_w, grad_b
 
 
-def matmul(a: Any, b: Any) -> Tensor:
+def matmul(a: TensorLike, b: TensorLike) -> Tensor:
     """a @ b: matrix product, batched over leading axes; 1-D operands act as vectors."""
     a, b = binary(a, b)
     if a.ndim == 0 or b.ndim == 0:
@@ -121,7 +120,7 @@ def matmul(a: Any, b: Any) -> Tensor:
     return MatMul.apply(a, b)
 
 
-def check_linear(x: Any, weight: Tensor, where: str) -> Tensor:
+def check_linear(x: TensorLike, weight: Tensor, where: str) -> Tensor:
     """x as a tensor, if it fits ``weight`` (out, in): x (*, in); else a ShapeError that
     names ``where`` (the op, or the layer that forwards through it)."""
     x = as_tensor(x)

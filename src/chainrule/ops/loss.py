@@ -14,8 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 from chainrule.autograd.function import Function
-from chainrule.autograd.tensor import Tensor
-from chainrule.backend import get_array_module
+from chainrule.autograd.tensor import Tensor, TensorLike
+from chainrule.backend import Array, get_array_module
 from chainrule.backend.checks import flagged
 from chainrule.checks import check_number
 from chainrule.errors import ArgumentError, DTypeError, ShapeError
@@ -35,8 +35,8 @@ def check_reduction(reduction: str, op: str) -> None:
 def reduce_loss(
     per_sample: Tensor,
     reduction: str,
-    sample_weight: Any = None,
-    denominator: Any = None,
+    sample_weight: Array | None = None,
+    denominator: Array | float | None = None,
 ) -> Tensor:
     """Per-sample losses (N, ...) -> mean, sum, or left as they are.
 
@@ -56,7 +56,7 @@ def reduce_loss(
     return per_sample
 
 
-def check_sample_weight(sample_weight: Any, like: Tensor, op: str) -> Any:
+def check_sample_weight(sample_weight: TensorLike | None, like: Tensor, op: str) -> Array | None:
     """``sample_weight`` as a backend array (N,) of ``like``'s dtype: finite, >= 0; or None."""
     if sample_weight is None:
         return None
@@ -80,7 +80,7 @@ def check_sample_weight(sample_weight: Any, like: Tensor, op: str) -> Any:
     return weight
 
 
-def check_class_weight(weight: Any, like: Tensor, op: str) -> Any:
+def check_class_weight(weight: TensorLike | None, like: Tensor, op: str) -> Array | None:
     """Class weights (C,) as a backend array of ``like``'s dtype: finite, >= 0; or None."""
     if weight is None:
         return None
@@ -185,11 +185,11 @@ class CrossEntropy(Function):
 
 def cross_entropy(
     logits: Tensor,
-    target: Any,
+    target: Tensor | Array,
     reduction: str = "mean",
     label_smoothing: float = 0.0,
-    weight: Any = None,
-    sample_weight: Any = None,
+    weight: TensorLike | None = None,
+    sample_weight: TensorLike | None = None,
 ) -> Tensor:
     """Cross-entropy between softmax(logits) and the target.
 
@@ -341,7 +341,10 @@ class BinaryCrossEntropyWithLogits(Function):
 
 
 def mse_loss(
-    input: Tensor, target: Any, reduction: str = "mean", sample_weight: Any = None
+    input: Tensor,
+    target: TensorLike,
+    reduction: str = "mean",
+    sample_weight: TensorLike | None = None,
 ) -> Tensor:
     """Mean squared error: (input - target)^2, reduced. input and target of one shape."""
     check_reduction(reduction, "mse_loss")
@@ -352,7 +355,10 @@ def mse_loss(
 
 
 def l1_loss(
-    input: Tensor, target: Any, reduction: str = "mean", sample_weight: Any = None
+    input: Tensor,
+    target: TensorLike,
+    reduction: str = "mean",
+    sample_weight: TensorLike | None = None,
 ) -> Tensor:
     """Mean absolute error: |input - target|, reduced (gradient 0 where they are equal)."""
     check_reduction(reduction, "l1_loss")
@@ -362,7 +368,10 @@ def l1_loss(
 
 
 def binary_cross_entropy(
-    input: Tensor, target: Any, reduction: str = "mean", sample_weight: Any = None
+    input: Tensor,
+    target: TensorLike,
+    reduction: str = "mean",
+    sample_weight: TensorLike | None = None,
 ) -> Tensor:
     """Binary cross-entropy between probabilities ``input`` and targets in [0, 1], one shape.
 
@@ -379,7 +388,10 @@ def binary_cross_entropy(
 
 
 def binary_cross_entropy_with_logits(
-    input: Tensor, target: Any, reduction: str = "mean", sample_weight: Any = None
+    input: Tensor,
+    target: TensorLike,
+    reduction: str = "mean",
+    sample_weight: TensorLike | None = None,
 ) -> Tensor:
     """Binary cross-entropy between sigmoid(input) and targets in [0, 1], from logits; one shape."""
     check_reduction(reduction, "binary_cross_entropy_with_logits")
@@ -392,10 +404,10 @@ def binary_cross_entropy_with_logits(
 
 def nll_loss(
     input: Tensor,
-    target: Any,
+    target: TensorLike,
     reduction: str = "mean",
-    weight: Any = None,
-    sample_weight: Any = None,
+    weight: TensorLike | None = None,
+    sample_weight: TensorLike | None = None,
 ) -> Tensor:
     """Negative log-likelihood -input[n, target[n]]: input (N, C) log-probabilities (e.g.
     from log_softmax), target (N,) class indices in [0, C). ``weight`` (C,) scales sample
@@ -435,8 +447,8 @@ def nll_loss(
 
 def distillation_loss(
     logits: Tensor,
-    soft_targets: Any,
-    target: Any,
+    soft_targets: TensorLike,
+    target: TensorLike,
     temperature: float = 4.0,
     alpha: float = 0.9,
 ) -> Tensor:
@@ -470,7 +482,7 @@ def distillation_loss(
     return soft * alpha + cross_entropy(logits, target) * (1.0 - alpha)
 
 
-def soft_targets(teacher_logits: Any, temperature: float = 4.0) -> Tensor:
+def soft_targets(teacher_logits: TensorLike, temperature: float = 4.0) -> Tensor:
     """A teacher's softened class probabilities softmax(z / T): (N, C) or, for an
     ensemble, (M, N, C) logits whose M members' probabilities are averaged -> (N, C)."""
     temperature = check_number(temperature, "temperature", "soft_targets")

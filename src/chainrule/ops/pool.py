@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from chainrule.autograd.function import Function
-from chainrule.autograd.tensor import Tensor
-from chainrule.backend import get_array_module
+from chainrule.autograd.tensor import Tensor, TensorLike
+from chainrule.backend import Array, get_array_module
 from chainrule.backend.kernels import max_pool_backward_compiled, max_pool_compiled
 from chainrule.checks import is_number
 from chainrule.errors import ArgumentError, ArgumentTypeError, ShapeError
@@ -31,7 +32,7 @@ from chainrule.ops.shape import GetItem, ScatterAdd
 
 
 @functools.lru_cache(maxsize=64)
-def window_offsets(kernel: Pair, stride: Pair, out_size: Pair) -> tuple[tuple[Any, ...], ...]:
+def window_offsets(kernel: Pair, stride: Pair, out_size: Pair) -> tuple[tuple[object, ...], ...]:
     """For each kernel offset (i, j), row-major, the index of that entry of every window."""
     (kh, kw), (sh, sw), (ho, wo) = kernel, stride, out_size
     return tuple(
@@ -41,7 +42,7 @@ def window_offsets(kernel: Pair, stride: Pair, out_size: Pair) -> tuple[tuple[An
     )
 
 
-def in_layout(a: Any, strides: tuple[int, ...]) -> Any:
+def in_layout(a: Array, strides: tuple[int, ...]) -> Array:
     """a itself if its memory is laid out as ``strides`` say, else a copy that is.
 
     A gradient arriving in another layout than the forward arrays (a dense layer's,
@@ -57,7 +58,7 @@ def in_layout(a: Any, strides: tuple[int, ...]) -> Any:
     return out
 
 
-def window_sum(x: Any, offsets: tuple[tuple[Any, ...], ...]) -> Any:
+def window_sum(x: Array, offsets: tuple[tuple[object, ...], ...]) -> Array:
     """sum over the window of x: (..., H, W) -> (..., H', W'), a fresh array."""
     xp = get_array_module(x)
     if len(offsets) == 1:
@@ -73,7 +74,7 @@ def tiles(shape: tuple[int, ...], kernel: Pair, stride: Pair) -> bool:
     return kernel == stride and shape[-2] % kernel[0] == 0 and shape[-1] % kernel[1] == 0
 
 
-def spread(h: Any, shape: tuple[int, ...], kernel: Pair, stride: Pair) -> Any:
+def spread(h: Array, shape: tuple[int, ...], kernel: Pair, stride: Pair) -> Array:
     """The adjoint of ``window_sum``: each window's value h (..., H', W') added to its
     kh*kw positions of a zero array of ``shape``."""
     xp = get_array_module(h)
@@ -227,8 +228,8 @@ class AvgPool2dBackward(Function):
 
 
 def max_pool_argmax(
-    x: Any, kernel: Pair, stride: Pair, padding: Pair
-) -> tuple[Any, tuple[int, ...]]:
+    x: Array, kernel: Pair, stride: Pair, padding: Pair
+) -> tuple[Array, tuple[int, ...]]:
     """For each window of x (N, C, H, W), the flat position of its first maximum (row-major
     over the kernel, as the backward takes it) in the -inf-padded x: (index (N*C*H'*W',),
     padded shape). A loop over kernel offsets, not windows."""
@@ -301,7 +302,12 @@ class LPPool2d(Function):
         return local_grads(ctx, grad_y, composite)
 
 
-def pool_geometry(kernel_size: Any, stride: Any, padding: Any, op: str) -> tuple[Pair, Pair, Pair]:
+def pool_geometry(
+    kernel_size: int | Sequence[int],
+    stride: int | Sequence[int] | None,
+    padding: int | Sequence[int],
+    op: str,
+) -> tuple[Pair, Pair, Pair]:
     """(kernel, stride, padding) as checked pairs; stride defaults to the kernel, and
     padding may be at most half the kernel (a window must hold a real entry)."""
     kernel = as_pair(kernel_size, "kernel_size", op)
@@ -315,7 +321,7 @@ def pool_geometry(kernel_size: Any, stride: Any, padding: Any, op: str) -> tuple
     return kernel, stride, padding
 
 
-def check_lp_norm(p: Any, op: str) -> float:
+def check_lp_norm(p: float, op: str) -> float:
     """p as a float, if it is a positive finite number."""
     if not is_number(p):
         raise ArgumentTypeError(f"{op}: p must be a number; got {p!r}")
@@ -324,7 +330,7 @@ def check_lp_norm(p: Any, op: str) -> float:
     return float(p)
 
 
-def check_pool_input(x: Any, kernel: Pair, padding: Pair, where: str) -> Tensor:
+def check_pool_input(x: TensorLike, kernel: Pair, padding: Pair, where: str) -> Tensor:
     """x as a tensor, if it is (N, C, H, W) with the ``kernel`` window fitting the padded
     H and W; else a ShapeError that names ``where`` (the op, or the layer)."""
     x = as_tensor(x)

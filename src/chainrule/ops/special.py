@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chainrule.backend import get_array_module
+from chainrule.backend import Array, get_array_module
 
 _SQRT_PI_INV = 5.6418958354775628695e-1  # 1 / sqrt(pi)
 # erf(y) = y P(y^2) / Q(y^2) on |y| <= 0.46875
@@ -57,14 +57,14 @@ def _pieces(x: Any) -> tuple[Any, Any, Any, Any]:
     return xp, y <= 0.46875, erf_small, erfc_large
 
 
-def erfc(x: Any) -> Any:
+def erfc(x: Array) -> Array:
     """1 - erf(x) elementwise, accurate in the tail where 1 - erf(x) would round to 0."""
     xp, small, erf_small, erfc_large = _pieces(x)
     positive = xp.where(small, 1.0 - erf_small, erfc_large)  # erfc(|x|)
     return xp.where(x < 0, 2.0 - positive, positive).astype(x.dtype, copy=False)
 
 
-def erf(x: Any) -> Any:
+def erf(x: Array) -> Array:
     """erf(x) elementwise, accurate near 0 where 1 - erfc(x) would lose digits."""
     xp, small, erf_small, erfc_large = _pieces(x)
     return (xp.sign(x) * xp.where(small, erf_small, 1.0 - erfc_large)).astype(x.dtype, copy=False)

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from chainrule.errors import ArgumentError, ArgumentTypeError, suggest
@@ -20,7 +19,7 @@ from chainrule.optim.asgd import ASGD
 from chainrule.optim.lbfgs import LBFGS
 from chainrule.optim.nadam import NAdam
 from chainrule.optim.newton import Newton
-from chainrule.optim.optimizer import Optimizer
+from chainrule.optim.optimizer import Optimizer, Params
 from chainrule.optim.radam import RAdam
 from chainrule.optim.rmsprop import RMSprop
 from chainrule.optim.rprop import Rprop
@@ -44,7 +43,7 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {
 }
 
 
-def get(name: str, params: Iterable[Any], **kwargs: Any) -> Optimizer:
+def get(name: str, params: Params, **kwargs: Any) -> Optimizer:
     """The optimiser called ``name`` (any case: "adam", "SGD"), built on ``params`` with
     ``kwargs`` (its own defaults for the rest). Unknown names are refused, listing the known."""
     if not isinstance(name, str):

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_array_module
-from chainrule.optim.optimizer import Array, Optimizer
+from chainrule.optim.optimizer import Array, Optimizer, Params
 
 
 class Adagrad(Optimizer):
@@ -18,7 +17,7 @@ class Adagrad(Optimizer):
 
     def __init__(
         self,
-        params: Iterable[Any],
+        params: Params,
         lr: float = 0.01,
         eps: float = 1e-10,
         weight_decay: float = 0.0,

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_array_module
-from chainrule.optim.optimizer import Array, Optimizer
+from chainrule.optim.optimizer import Array, Optimizer, Params
 
 
 class Adamax(Optimizer):
@@ -17,7 +16,7 @@ class Adamax(Optimizer):
 
     def __init__(
         self,
-        params: Iterable[Any],
+        params: Params,
         lr: float = 2e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,

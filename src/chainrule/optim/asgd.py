@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_array_module
 from chainrule.checks import is_finite_number
 from chainrule.errors import ArgumentError
-from chainrule.optim.optimizer import Array, Optimizer
+from chainrule.optim.optimizer import Array, Optimizer, Params
 
 
 class ASGD(Optimizer):
@@ -24,7 +23,7 @@ class ASGD(Optimizer):
 
     def __init__(
         self,
-        params: Iterable[Any],
+        params: Params,
         lr: float = 0.01,
         lambd: float = 1e-4,
         alpha: float = 0.75,

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from chainrule import backend
 from chainrule.autograd.grad_mode import enable_grad, no_grad
+from chainrule.autograd.tensor import Tensor
 from chainrule.errors import ArgumentError, ArgumentTypeError
-from chainrule.optim.optimizer import Array, Optimizer
+from chainrule.optim.optimizer import Array, Optimizer, Params
 
 # What ``state`` holds between steps: lists of (n,) arrays, (n,) arrays, and numbers.
 _HISTORY = ("old_dirs", "old_stps")
@@ -38,7 +39,7 @@ class LBFGS(Optimizer):
 
     def __init__(
         self,
-        params: Iterable[Any],
+        params: Params,
         lr: float = 1.0,
         max_iter: int = 20,
         max_eval: int | None = None,
@@ -122,7 +123,7 @@ class LBFGS(Optimizer):
         return loss, flat_grad
 
     # --------------------------------------------------------------------- step
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+    def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
         """Up to ``max_iter`` L-BFGS iterations; returns the loss ``closure`` gave first."""
         if closure is None or not callable(closure):
             raise ArgumentTypeError(
@@ -265,7 +266,7 @@ class LBFGS(Optimizer):
         first = self._params[0]
         n = sum(p.size for p in self._params)
 
-        def vector(value: Any, name: str) -> Array:
+        def vector(value: backend.ArrayLike, name: str) -> Array:
             array = backend.asarray(value, dtype=first.dtype)
             if array.shape[-1:] != (n,):
                 raise ArgumentError(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from chainrule import backend
@@ -11,7 +11,7 @@ from chainrule.autograd.engine import grad
 from chainrule.autograd.grad_mode import enable_grad, no_grad
 from chainrule.autograd.tensor import Tensor
 from chainrule.errors import ArgumentError, GraphError
-from chainrule.optim.optimizer import Array, Optimizer
+from chainrule.optim.optimizer import Array, Optimizer, Params
 
 METHODS = ("exact", "cg")
 
@@ -39,7 +39,7 @@ class Newton(Optimizer):
 
     def __init__(
         self,
-        params: Iterable[Any],
+        params: Params,
         lr: float = 1.0,
         damping: float = 1e-4,
         method: str = "exact",
@@ -91,7 +91,7 @@ class Newton(Optimizer):
         return super()._checked(key, value)
 
     # --------------------------------------------------------------------- step
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+    def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
         """One damped Newton step; returns the loss ``closure`` gave (None without one)."""
         group = self.param_groups[0]
         state = self.state.setdefault(self._params[0], {})

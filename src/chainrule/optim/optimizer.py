@@ -18,6 +18,9 @@ from chainrule.checks import is_finite_number
 from chainrule.errors import ArgumentError, ArgumentTypeError, ShapeError
 
 Array = backend.Array
+# What an optimiser is built on: parameters, or groups of them with their own options
+# ({"params": [...], "lr": 0.01}).
+Params = Iterable[Tensor] | Iterable[Mapping[str, Any]]
 
 # The ranges every optimiser's hyperparameters must lie in, by name.
 _RANGES: dict[str, tuple[Callable[[float], bool], str]] = {
@@ -154,7 +157,7 @@ class Optimizer:
             for p in group["params"]:
                 p.grad = None
 
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+    def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
         """Update every parameter that has a gradient and requires grad, in place.
 
         ``closure`` (optional) recomputes and returns the loss, which step returns.

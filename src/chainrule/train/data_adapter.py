@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from chainrule.autograd.tensor import Tensor
+from chainrule.autograd.tensor import Tensor, TensorLike
 from chainrule.checks import is_int
 from chainrule.data import DataLoader, Dataset, TensorDataset
 from chainrule.errors import ArgumentError, DataError
+from chainrule.nn.module import Module
+from chainrule.train.strategy import Strategy
 from chainrule.train.weights import check_sample_weight
+
+# What fit, evaluate and predict take as data: an (x, y) pair or an (x, y, sample_weight)
+# triple of arrays or Tensors (y or the weights may be None), a Dataset, or a DataLoader.
+FitData = Sequence[TensorLike | None] | Dataset | DataLoader
 
 
 def _host(array: Any) -> np.ndarray:
     return array.numpy() if isinstance(array, Tensor) else np.asarray(array)
 
 
-def check_arrays(x: Any, y: Any, role: str) -> tuple[np.ndarray, np.ndarray | None]:
+def check_arrays(
+    x: TensorLike, y: TensorLike | None, role: str
+) -> tuple[np.ndarray, np.ndarray | None]:
     """x and y as host arrays: equal lengths, not empty, finite inputs."""
     x = _host(x)
     if x.ndim == 0 or len(x) == 0:
@@ -41,13 +49,13 @@ def check_arrays(x: Any, y: Any, role: str) -> tuple[np.ndarray, np.ndarray | No
 
 
 def as_loader(
-    data: Any,
+    data: FitData,
     batch_size: int,
     *,
     shuffle: bool,
-    transform: Callable[[Any], Any] | None = None,
+    transform: Callable[[np.ndarray], np.ndarray] | None = None,
     role: str,
-) -> Any:
+) -> DataLoader:
     """A DataLoader for ``data``: (x, y) arrays or Tensors, a Dataset, or a DataLoader."""
     if isinstance(data, DataLoader):
         return data
@@ -71,14 +79,14 @@ def as_loader(
 
 
 def training_loaders(
-    train_data: Any,
+    train_data: FitData,
     batch_size: int,
     *,
-    validation_data: Any,
+    validation_data: FitData | None,
     validation_split: float,
     shuffle: bool,
-    transform: Callable[[Any], Any] | None,
-    strategy: Any,
+    transform: Callable[[np.ndarray], np.ndarray] | None,
+    strategy: Strategy,
 ) -> tuple[Any, Any]:
     """This process's training loader and validation loader (or None) for ``fit``."""
     if validation_split:
@@ -99,7 +107,9 @@ def training_loaders(
     return loader, val_loader
 
 
-def split_validation(data: Any, fraction: float) -> tuple[Any, Any]:
+def split_validation(
+    data: FitData, fraction: float
+) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
     """Hold out the last ``fraction`` of (x, y) arrays for validation (before any shuffling)."""
     if not 0.0 < fraction < 1.0:
         raise ArgumentError(f"validation_split must be in (0, 1); got {fraction}")
@@ -115,7 +125,7 @@ def split_validation(data: Any, fraction: float) -> tuple[Any, Any]:
     return tuple(a[:cut] for a in arrays), tuple(a[cut:] for a in arrays)
 
 
-def to_model_device(model: Any, *batch: Tensor) -> tuple[Tensor, ...]:
+def to_model_device(model: Module, *batch: Tensor) -> tuple[Tensor, ...]:
     """The batch's tensors on the device of the model's parameters (data is loaded on the host)."""
     first = next(model.parameters(), None)
     device = first.device if first is not None else "cpu"

@@ -15,6 +15,7 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from chainrule import backend
 from chainrule.autograd.grad_mode import no_grad
 from chainrule.autograd.tensor import Tensor
 from chainrule.errors import ArgumentError, ArgumentTypeError
@@ -82,7 +83,7 @@ class Distiller(Module):
             return cross_entropy(outputs, target)
         return distillation_loss(outputs, self._soft, target, self.temperature, self.alpha)
 
-    def state_dict(self) -> OrderedDict[str, Any]:
+    def state_dict(self) -> OrderedDict[str, backend.HostArray]:
         """The student's state_dict (its own keys, no ``student.`` prefix)."""
         return self.student.state_dict()
 

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from chainrule import nn, optim
 
@@ -54,7 +55,7 @@ def build_mlp(
     hidden_layer_sizes: Sequence[int],
     activation: str,
     dropout: float,
-) -> Any:
+) -> nn.Sequential:
     """Linear -> activation (-> Dropout) for each hidden size, then a Linear output layer.
 
     ``activation`` is a name in ``nn.ACTIVATIONS``; each Linear before it starts from the
@@ -261,7 +262,7 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
             self._train(X, y_index.astype(np.int64), len(self.classes_), "cross_entropy", weight)
         return self
 
-    def predict_proba(self, X: Any) -> np.ndarray:
+    def predict_proba(self, X: npt.ArrayLike) -> np.ndarray:
         """Class probabilities (N, n_classes), float64, columns in the order of ``classes_``."""
         logits = self._outputs(X)
         if self.binary_:
@@ -269,12 +270,12 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
             return np.column_stack([1 - positive, positive])
         return softmax(logits)
 
-    def predict_log_proba(self, X: Any) -> np.ndarray:
+    def predict_log_proba(self, X: npt.ArrayLike) -> np.ndarray:
         """log of ``predict_proba`` (N, n_classes)."""
         with np.errstate(divide="ignore"):
             return np.log(self.predict_proba(X))
 
-    def predict(self, X: Any) -> np.ndarray:
+    def predict(self, X: npt.ArrayLike) -> np.ndarray:
         """The most probable label of each row (N,)."""
         logits = self._outputs(X)
         if self.binary_:
@@ -304,7 +305,7 @@ class NeuralNetRegressor(RegressorMixin, _NeuralNet):
         self._train(X, y2, y2.shape[1], "mse", weight)
         return self
 
-    def predict(self, X: Any) -> np.ndarray:
+    def predict(self, X: npt.ArrayLike) -> np.ndarray:
         """Predictions (N,) for a single target, else (N, T), float64."""
         out = self._outputs(X)
         return out[:, 0] if self._single_target else out

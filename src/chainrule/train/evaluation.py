@@ -9,12 +9,13 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.autograd.tensor import TensorLike
 from chainrule.errors import ArgumentError
 from chainrule.nn.loss import LossFn, get_loss
 from chainrule.nn.modes import evaluating
 from chainrule.nn.module import Module
 from chainrule.train.callbacks import Logs
-from chainrule.train.data_adapter import as_loader, to_model_device
+from chainrule.train.data_adapter import FitData, as_loader, to_model_device
 from chainrule.train.metrics import Metric, get_metric, softmax, takes_sample_weight
 from chainrule.train.strategy import Strategy
 from chainrule.train.weights import check_weighted_loss
@@ -22,12 +23,12 @@ from chainrule.train.weights import check_weighted_loss
 
 def evaluate(
     model: Module,
-    data: Any,
+    data: FitData,
     *,
     loss: str | LossFn,
     metrics: Sequence[str | Metric] = ("accuracy",),
     batch_size: int = 256,
-    sample_weight: Any = None,
+    sample_weight: TensorLike | None = None,
 ) -> Logs:
     """Loss and metrics of ``model`` on ``data`` ((x, y) arrays, (x, y, sample_weight), a
     Dataset or a DataLoader); with weights, the weighted mean loss and weighted metrics."""
@@ -44,7 +45,7 @@ def evaluate(
 
 def evaluate_model(
     model: Module,
-    data: Any,
+    data: FitData,
     loss_fn: LossFn,
     metrics: Sequence[tuple[str, Metric]],
     *,
@@ -106,7 +107,7 @@ def _sums(
     return loss_sum, count, outputs, targets, weights
 
 
-def predict(model: Module, x: Any, batch_size: int = 256) -> np.ndarray:
+def predict(model: Module, x: TensorLike, batch_size: int = 256) -> np.ndarray:
     """The model's outputs for inputs ``x`` (N, ...) as a NumPy array, in eval mode."""
     loader = as_loader((x, None), batch_size, shuffle=False, role="prediction")
     with evaluating(model):
@@ -114,7 +115,7 @@ def predict(model: Module, x: Any, batch_size: int = 256) -> np.ndarray:
     return np.concatenate(outputs)
 
 
-def predict_proba(model: Module, x: Any, batch_size: int = 256) -> np.ndarray:
+def predict_proba(model: Module, x: TensorLike, batch_size: int = 256) -> np.ndarray:
     """Class probabilities: softmax of the outputs (N, C), or sigmoid for one output."""
     logits = predict(model, x, batch_size).astype(np.float64)
     if logits.ndim == 2 and logits.shape[1] > 1:

@@ -12,20 +12,23 @@ before training in ``train.preflight``.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from chainrule.autograd.tensor import Tensor
+import numpy as np
+
+from chainrule.autograd.tensor import Tensor, TensorLike
 from chainrule.backend.checks import defer_checks
 from chainrule.checks import is_int
 from chainrule.errors import ArgumentError
 from chainrule.nn.loss import LossFn, get_loss
 from chainrule.nn.module import Module
 from chainrule.nn.utils import clip_grad_norm_
+from chainrule.optim.optimizer import Optimizer
 from chainrule.train.callback_list import CallbackList
 from chainrule.train.callbacks import Callback, Logs, TerminateOnNaN
 from chainrule.train.checkpoint import Checkpointer
-from chainrule.train.data_adapter import to_model_device, training_loaders
+from chainrule.train.data_adapter import FitData, to_model_device, training_loaders
 from chainrule.train.epoch_stats import EpochStats
 from chainrule.train.evaluation import evaluate_model
 from chainrule.train.history import History
@@ -97,19 +100,19 @@ class Trainer:
     # ---------------------------------------------------------------- running
     def fit(
         self,
-        train_data: Any,
+        train_data: FitData,
         *,
         epochs: int,
         batch_size: int = 32,
-        validation_data: Any = None,
+        validation_data: FitData | None = None,
         validation_split: float = 0.0,
         shuffle: bool = True,
-        transform: Callable[[Any], Any] | None = None,
+        transform: Callable[[np.ndarray], np.ndarray] | None = None,
         checkpoint_dir: str | os.PathLike[str] | None = None,
         checkpoint_every: int | None = None,
         resume: bool = False,
-        sample_weight: Any = None,
-        class_weight: Any = None,
+        sample_weight: TensorLike | None = None,
+        class_weight: str | Mapping[Any, float] | None = None,
     ) -> History:
         """Train for ``epochs`` (counting epochs already done, so a resumed run finishes).
 
@@ -351,7 +354,7 @@ class Trainer:
         device, read back in one copy if they are not yet)."""
         return self.stats.running_logs()
 
-    def evaluate(self, data: Any, batch_size: int = 256) -> Logs:
+    def evaluate(self, data: FitData, batch_size: int = 256) -> Logs:
         """Loss and metrics over a whole data set, in eval mode, without a graph."""
         return evaluate_model(
             self.model,
@@ -373,28 +376,28 @@ class Trainer:
 
 def fit(
     model: Module,
-    train_data: Any,
+    train_data: FitData,
     *,
     loss: str | LossFn,
-    optimizer: Any,
+    optimizer: str | Optimizer,
     epochs: int,
     batch_size: int = 32,
-    validation_data: Any = None,
+    validation_data: FitData | None = None,
     validation_split: float = 0.0,
     metrics: Sequence[str | Metric] = (),
     callbacks: Sequence[Callback] = (),
     regularizer: Callable[[Module], Tensor] | None = None,
     clip_grad_norm: float | None = None,
-    constraints: Sequence[Callable[[Module], Any]] = (),
+    constraints: Sequence[Callable[[Module], object]] = (),
     shuffle: bool = True,
-    transform: Callable[[Any], Any] | None = None,
+    transform: Callable[[np.ndarray], np.ndarray] | None = None,
     verbose: int = 1,
     checkpoint_dir: str | os.PathLike[str] | None = None,
     checkpoint_every: int | None = None,
     resume: bool = False,
     strategy: Strategy | str | None = None,
-    sample_weight: Any = None,
-    class_weight: Any = None,
+    sample_weight: TensorLike | None = None,
+    class_weight: str | Mapping[Any, float] | None = None,
 ) -> History:
     """Train ``model`` on ``train_data`` ((x, y) arrays, (x, y, sample_weight), a Dataset
     or a DataLoader).

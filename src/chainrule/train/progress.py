@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import sys
 import time
-from typing import Any
+from typing import Any, TextIO
 
 from chainrule.train.callbacks import Callback, Logs
 
@@ -16,7 +16,7 @@ def format_logs(logs: Logs) -> str:
     )
 
 
-def shows_bars(stream: Any) -> bool:
+def shows_bars(stream: TextIO) -> bool:
     """Whether a live bar belongs on ``stream``: a terminal, or a Jupyter kernel's stdout
     (tqdm.auto draws a widget there). A log file or pipe gets plain lines instead."""
     ipython = sys.modules.get("IPython")

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from chainrule.errors import ArgumentError
+from chainrule.nn.module import Module
 
 T = TypeVar("T")
 
@@ -35,14 +36,14 @@ class Strategy:
         """Whether this process writes checkpoints, logs, plots and the progress bar."""
         return self.rank == 0
 
-    def setup(self, model: Any) -> None:
+    def setup(self, model: Module) -> None:
         """Make every process start from the same parameters and buffers (rank 0's)."""
 
     def distribute(self, loader: Any, *, training: bool) -> Any:
         """The loader this process iterates: its share of every batch of ``loader``."""
         return loader
 
-    def sync(self, model: Any, stats: dict[str, float]) -> dict[str, float]:
+    def sync(self, model: Module, stats: dict[str, float]) -> dict[str, float]:
         """After backward: every process's gradients (and running statistics) become the
         means over the whole batch, and ``stats`` (sums over this process's samples, with
         ``count``) the sums over all."""

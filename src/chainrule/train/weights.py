@@ -10,15 +10,21 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
+from chainrule.autograd.tensor import TensorLike
 from chainrule.errors import ArgumentError, DataError, ShapeError
+from chainrule.nn.loss import LossFn
 from chainrule.nn.module import Module
 
+if TYPE_CHECKING:
+    from chainrule.train.data_adapter import FitData
 
-def check_sample_weight(sample_weight: Any, n: int, role: str = "training") -> np.ndarray:
+
+def check_sample_weight(sample_weight: TensorLike, n: int, role: str = "training") -> np.ndarray:
     """``sample_weight`` as float64 (n,): numbers, finite, >= 0, not all zero."""
     weight = np.asarray(sample_weight.numpy() if hasattr(sample_weight, "numpy") else sample_weight)
     if weight.dtype.kind not in "iufb":
@@ -39,7 +45,7 @@ def check_sample_weight(sample_weight: Any, n: int, role: str = "training") -> n
     return weight
 
 
-def class_sample_weight(y: Any, class_weight: str | Mapping[Any, float]) -> np.ndarray:
+def class_sample_weight(y: TensorLike, class_weight: str | Mapping[Any, float]) -> np.ndarray:
     """One weight per sample from its class: ``class_weight`` of labels ``y`` (N,)
     (class indices or any labels; one-hot (N, C) rows are read by their argmax)."""
     labels = np.asarray(y.numpy() if hasattr(y, "numpy") else y)
@@ -85,7 +91,11 @@ def _key(label: Any) -> Any:
 
 
 def combine_weights(
-    y: Any, n: int, sample_weight: Any = None, class_weight: Any = None, role: str = "training"
+    y: TensorLike | None,
+    n: int,
+    sample_weight: TensorLike | None = None,
+    class_weight: str | Mapping[Any, float] | None = None,
+    role: str = "training",
 ) -> np.ndarray | None:
     """sample_weight times the class weights (either may be None), checked; None if both are."""
     if sample_weight is None and class_weight is None:
@@ -98,7 +108,9 @@ def combine_weights(
     return check_sample_weight(weight, n, role)
 
 
-def weighted_data(data: Any, sample_weight: Any, class_weight: Any) -> Any:
+def weighted_data(
+    data: FitData, sample_weight: TensorLike | None, class_weight: str | Mapping[Any, float] | None
+) -> FitData:
     """(x, y, weights rescaled to mean 1) when there are weights, else ``data`` unchanged."""
     given = data[2] if isinstance(data, tuple | list) and len(data) == 3 else None
     if sample_weight is None and class_weight is None and given is None:
@@ -117,7 +129,7 @@ def weighted_data(data: Any, sample_weight: Any, class_weight: Any) -> Any:
     return (x, y, weight / weight.mean())
 
 
-def check_weighted_loss(loss_fn: Any) -> None:
+def check_weighted_loss(loss_fn: LossFn) -> None:
     """Weighted training calls ``loss(out, y, sample_weight=w, reduction="none")``."""
     target = loss_fn.forward if isinstance(loss_fn, Module) else loss_fn
     try:
@@ -135,7 +147,7 @@ def check_weighted_loss(loss_fn: Any) -> None:
         )
 
 
-def effective_sample_size(weights: Any) -> float:
+def effective_sample_size(weights: npt.ArrayLike) -> float:
     """Kish's effective sample size (sum w)^2 / sum w^2: n for equal weights, less the more
     unequal they are; the number of unweighted samples worth as much for an average."""
     w = np.asarray(weights, dtype=np.float64)
@@ -148,7 +160,11 @@ def effective_sample_size(weights: Any) -> float:
 
 
 def importance_weights(
-    x_train: Any, x_test: Any, *, clip: float | None = 20.0, classifier: Any = None
+    x_train: npt.ArrayLike,
+    x_test: npt.ArrayLike,
+    *,
+    clip: float | None = 20.0,
+    classifier: Any = None,
 ) -> np.ndarray:
     """Density-ratio weights p_test(x) / p_train(x) for the training inputs (N_train,),
     estimated by a probabilistic classifier that tells test inputs from training inputs.

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from chainrule.train.serialization import atomic_write_bytes
 
@@ -96,7 +97,7 @@ def plot_curves(
 
 
 def plot_confusion_matrix(
-    matrix: Any, path: str | os.PathLike[str], title: str = "confusion matrix (test set)"
+    matrix: npt.ArrayLike, path: str | os.PathLike[str], title: str = "confusion matrix (test set)"
 ) -> None:
     """Counts (C, C), rows the true class and columns the predicted one, each cell labelled."""
     matrix = np.asarray(matrix)
@@ -130,9 +131,9 @@ def _mosaic(tiles: np.ndarray, columns: int, gap: int = 1) -> np.ndarray:
 
 
 def plot_misclassified(
-    images: Any,
-    labels: Any,
-    predicted: Any,
+    images: npt.ArrayLike,
+    labels: npt.ArrayLike,
+    predicted: npt.ArrayLike,
     path: str | os.PathLike[str],
     max_images: int = 36,
 ) -> None:
@@ -170,7 +171,9 @@ def plot_misclassified(
     _save(figure, path)
 
 
-def plot_reconstructions(images: Any, reconstructions: Any, path: str | os.PathLike[str]) -> None:
+def plot_reconstructions(
+    images: npt.ArrayLike, reconstructions: npt.ArrayLike, path: str | os.PathLike[str]
+) -> None:
     """Inputs (K, H, W) in the top row, an autoencoder's reconstructions (K, H, W) below."""
     images = np.asarray(images, dtype=np.float64)
     reconstructions = np.asarray(reconstructions, dtype=np.float64)
@@ -183,7 +186,7 @@ def plot_reconstructions(images: Any, reconstructions: Any, path: str | os.PathL
     _save(figure, path)
 
 
-def plot_filters(weight: Any, path: str | os.PathLike[str]) -> None:
+def plot_filters(weight: npt.ArrayLike, path: str | os.PathLike[str]) -> None:
     """The filters of a first convolution, weight (F, C, kh, kw): channel 0 of each, side by side."""
     weight = np.asarray(weight, dtype=np.float64)
     count, _, kh, kw = weight.shape

@@ -16,6 +16,7 @@ import numpy as np
 
 from chainrule import optim
 from chainrule.autograd.tensor import Tensor
+from chainrule.backend import Array
 from chainrule.errors import ArgumentError
 
 # The quadratic 1/2 theta^T A theta, A with eigenvalues 1 and 20 along axes turned by 30
@@ -25,13 +26,13 @@ _R = np.array([[math.cos(_TURN), -math.sin(_TURN)], [math.sin(_TURN), math.cos(_
 QUADRATIC_A = _R @ np.diag([1.0, 20.0]) @ _R.T
 
 
-def quadratic(x: Any, y: Any) -> Any:
+def quadratic(x: Tensor | Array, y: Tensor | Array) -> Tensor | Array:
     """1/2 [x y] A [x y]^T for QUADRATIC_A; minimum 0 at (0, 0). Arrays or Tensors."""
     (a, b), (_, c) = QUADRATIC_A
     return 0.5 * (a * x * x + 2 * b * x * y + c * y * y)
 
 
-def rosenbrock(x: Any, y: Any) -> Any:
+def rosenbrock(x: Tensor | Array, y: Tensor | Array) -> Tensor | Array:
     """(1 - x)^2 + 100 (y - x^2)^2; minimum 0 at (1, 1), along a curved valley."""
     return (1 - x) ** 2 + 100 * (y - x * x) ** 2
 
@@ -81,7 +82,7 @@ def optimizer_paths(
         create_graph = bool(getattr(opt, "create_graph", False))
 
         def closure(
-            opt: Any = opt, theta: Tensor = theta, create_graph: bool = create_graph
+            opt: optim.Optimizer = opt, theta: Tensor = theta, create_graph: bool = create_graph
         ) -> Tensor:
             opt.zero_grad()
             loss = function(theta[0], theta[1])
