@@ -174,9 +174,10 @@ def readme_table(results: dict) -> str:
         f"Measured on {m['cpu']}, {m['cores']} cores, Python {m['python']}, NumPy "
         f"{m['numpy']}; digits (1,797 images) as one batch, float64, the same initial weights "
         "for every optimiser; each first-order learning rate tuned on a factor-3 grid (its "
-        "neighbours on the grid were tried and were no better). Seconds are one run each, "
-        "on a machine shared with other work, so they are noisy; iterations and evaluations "
-        "are exact.",
+        "neighbours on the grid were tried and were no better). Seconds are the wall time of "
+        "one run each, 2 threads (a 10-30% spread between runs on this virtual machine); "
+        "iterations and evaluations are exact. Newton's seconds are mostly its "
+        "Hessian-vector products, one double backward each.",
         "",
         "| model (target training loss) | optimiser | iterations | evaluations | seconds |",
         "|---|---|---|---|---|",
