@@ -114,6 +114,18 @@ def test_conv2d_kept_columns_and_rebuilt_columns_give_the_same_gradients(
         np.testing.assert_array_equal(kept, rebuilt)
 
 
+@pytest.mark.parametrize(
+    "f, r, k",
+    [(20, 25, 5760), (3, 9, 2049), (40, 500, 640), (4, 70, 3000), (2, 5, 100)],
+    ids=["chunked", "chunked-ragged", "swapped", "swapped-long", "small"],
+)
+def test_conv_weight_gradient_product_equals_the_plain_product(f, r, k):
+    from chainrule.ops.conv import times_transposed
+
+    g, cols = rng.standard_normal((f, k)), rng.standard_normal((r, k))
+    np.testing.assert_allclose(times_transposed(g, cols), g @ cols.T, rtol=1e-12, atol=1e-9)
+
+
 def test_conv2d_computes_only_the_gradients_asked_for():
     x = cr.tensor(rng.standard_normal((2, 1, 5, 5)))
     w = cr.tensor(rng.standard_normal((3, 1, 3, 3)), requires_grad=True)

@@ -32,6 +32,29 @@ def to_batch_last(x: Array, padding: Pair) -> Array:
     return padded
 
 
+K_CHUNK = 1024  # columns per GEMM when the weight gradient's inner dimension is long
+
+
+def times_transposed(g: Array, cols: Array) -> Array:
+    """g (F, K) @ cols.T (K, R): a conv's weight gradient, K = H'*W'*N the long axis.
+
+    OpenBLAS is slow at this long-K, small-output shape as one call (measured, 2 threads:
+    F 20, R 25, K 5,760 took 172 us as one GEMM, 88 us in chunks of 1,024 along K; for
+    R >= 64 the product taken the other way round, (cols @ g.T).T, was 15-20% faster). On
+    CuPy: one GEMM.
+    """
+    xp = get_array_module(g)
+    k = g.shape[1]
+    if xp.__name__ != "numpy":
+        return g @ cols.T
+    if cols.shape[0] < 64 and k > 2 * K_CHUNK:
+        out = g[:, :K_CHUNK] @ cols[:, :K_CHUNK].T
+        for start in range(K_CHUNK, k, K_CHUNK):
+            out += g[:, start : start + K_CHUNK] @ cols[:, start : start + K_CHUNK].T
+        return out
+    return (cols @ g.T).T
+
+
 class Conv2d(Function):
     """y[n, f] = b[f] + sum_c w[f, c] (*) x[n, c]: (N, C, H, W) -> (N, F, H', W').
 
@@ -95,7 +118,7 @@ class Conv2d(Function):
                 if ctx.kept_columns
                 else im2col(xc, kernel, stride, out=workspace((rows, g.shape[1]), g.dtype, g))
             )
-            grad_w = (g @ cols.T).reshape(f, padded_shape[0], *kernel)
+            grad_w = times_transposed(g, cols).reshape(f, padded_shape[0], *kernel)
         if need[0]:
             grad_cols = workspace((rows, g.shape[1]), g.dtype, g)
             xp.matmul(weight.reshape(f, -1).T, g, out=grad_cols)
@@ -156,7 +179,7 @@ def conv_weight_grad(x: Array, grad_y: Array, kernel: Pair, stride: Pair, paddin
     f = grad_y.shape[1]
     g = xp.ascontiguousarray(grad_y.transpose(1, 2, 3, 0)).reshape(f, -1)
     cols = im2col(to_batch_last(x, padding), kernel, stride)
-    return (g @ cols.T).reshape(f, x.shape[1], *kernel)
+    return times_transposed(g, cols).reshape(f, x.shape[1], *kernel)
 
 
 class ConvInputGrad(Function):
