@@ -217,8 +217,9 @@ def test_col2im_is_the_adjoint_of_im2col(kernel_path, shape, kernel, stride):
 
 @needs_numba
 @pytest.mark.parametrize("shape, kernel, stride", GEOMETRIES)
-def test_compiled_col2im_equals_numpy_bit_for_bit(monkeypatch, shape, kernel, stride):
-    shape = (*shape[:3], 32)  # the compiled gather runs along batches of 32 or more
+@pytest.mark.parametrize("batch", [32, 10], ids=["gather", "scatter"])
+def test_compiled_col2im_equals_numpy_bit_for_bit(monkeypatch, shape, kernel, stride, batch):
+    shape = (*shape[:3], batch)  # the gather runs along batches of 32 or more, else the scatter
     cols = (
         np.random.default_rng(2)
         .standard_normal(_im2col_loops(np.zeros(shape), kernel, stride).shape)
@@ -316,7 +317,15 @@ def test_warm_up_compiles_every_kernel():
     from chainrule.backend import _numba_kernels
 
     jit.warm_up()
-    for name in ("adam", "adadelta", "relu_backward", "max_pool", "max_pool_backward", "col2im"):
+    for name in (
+        "adam",
+        "adadelta",
+        "relu_backward",
+        "max_pool",
+        "max_pool_backward",
+        "col2im",
+        "col2im_scatter",
+    ):
         assert len(getattr(_numba_kernels, name).signatures) >= 2, name  # float32 and float64
 
 

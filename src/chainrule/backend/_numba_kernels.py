@@ -82,6 +82,24 @@ def col2im(windows, sh, sw, x):  # pragma: no cover
 
 
 @njit()
+def col2im_scatter(windows, sh, sw, x):  # pragma: no cover
+    """The same sums as ``col2im`` for a short batch: x zeroed, then each column added
+    onto its window (kernel offsets in row-major order, as NumPy's adds are), reading
+    the columns once in order. The gather's inner runs are the batch: too short below 32."""
+    c, kh, kw, ho, wo, n = windows.shape
+    x[...] = 0
+    for ci in range(c):
+        for i in range(kh):
+            for j in range(kw):
+                for a in range(ho):
+                    row = a * sh + i
+                    for b in range(wo):
+                        col = b * sw + j
+                        for k in range(n):
+                            x[ci, row, col, k] += windows[ci, i, j, a, b, k]
+
+
+@njit()
 def relu_backward(grad, y, out):  # pragma: no cover
     one = grad.dtype.type(1)
     zero = grad.dtype.type(0)

@@ -117,10 +117,11 @@ def col2im(
     (kh, kw), (sh, sw) = kernel, stride
     ho, wo = (h - kh) // sh + 1, (w - kw) // sw + 1
     windows = cols.reshape(c, kh, kw, ho, wo, n)
-    # NOTE: the compiled gather loops along the batch: worth it once its runs are long
-    if jit.usable(cols) and cols.size >= jit.PARALLEL_MIN and n >= 32:
+    # NOTE: the compiled gather loops along the batch: worth it once its runs are long;
+    # below 32 images a compiled scatter (measured at mini-batch 10: 1.5-1.8x NumPy's adds)
+    if jit.usable(cols) and cols.size >= jit.PARALLEL_MIN:
         x = xp.empty(shape, dtype=cols.dtype)
-        _numba().col2im(windows, sh, sw, x)
+        (_numba().col2im if n >= 32 else _numba().col2im_scatter)(windows, sh, sw, x)
         return x
     x = xp.zeros(shape, dtype=cols.dtype)
     for i in range(kh):
