@@ -288,8 +288,8 @@ def run_grid(
     """Evaluate each grid point no trial of the study has taken (from any call or worker).
 
     Optuna's GridSampler gives trial k the k-th point, so concurrent workers never share
-    one; a later trial (numbered past the grid) whose point another trial holds, finished
-    or running, is skipped and recorded as pruned. Points whose trial was interrupted are
+    one; a later trial (numbered past the grid) is handed a point some trial k already
+    owns, and is skipped and recorded as pruned unless trial k was interrupted. Points whose trial was interrupted are
     run again at the end. A point whose worker was killed stays taken (its trial stays
     "running" in the storage).
     """
@@ -313,8 +313,16 @@ def run_grid(
     def skip_taken_point(trial: Any) -> None:
         if trial.number < len(points):
             return
-        point = tuple(trial.params[name] for name in names)
-        owner = taken(but=trial.number, counting_stopped=False).get(point)
+        trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+        grid_id = trials[trial.number].system_attrs.get("grid_id")
+        if grid_id is not None and grid_id in trials:
+            # The sampler's point k belongs to trial k from that trial's creation, params
+            # or not yet: asking the trials' params instead left a window in which two
+            # workers ran one point (its owner had not suggested its params yet).
+            owner = None if _stopped(trials[grid_id]) else grid_id
+        else:  # a point asked for by name (enqueued): whoever holds it
+            point = tuple(trial.params[name] for name in names)
+            owner = taken(but=trial.number, counting_stopped=False).get(point)
         if owner is not None:
             message = f"grid point already taken by trial {owner}"
             trial.set_user_attr("error", message)
