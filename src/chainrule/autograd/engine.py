@@ -14,12 +14,13 @@ if TYPE_CHECKING:
     from chainrule.autograd.tensor import Tensor
 
 
-def topological_order(root: Tensor) -> list[Tensor]:
+def topological_order(root: Tensor, stop: set[int] | None = None) -> list[Tensor]:
     """Every tensor ``root`` depends on through recorded ops, inputs before outputs.
 
     Depth-first with an explicit stack: deep graphs (long RNN-like chains) must not hit
     Python's recursion limit. Inputs are visited in argument order, so the order is
-    deterministic.
+    deterministic. Tensors whose id is in ``stop`` are listed but not expanded (the
+    create_graph sweep wants their gradient, not what lies behind them).
     """
     order: list[Tensor] = []
     visited: set[int] = set()
@@ -34,7 +35,7 @@ def topological_order(root: Tensor) -> list[Tensor]:
         visited.add(id(tensor))
         stack.append((tensor, True))
         ctx = tensor._ctx
-        if ctx is not None:
+        if ctx is not None and (stop is None or id(tensor) not in stop):
             for parent in reversed(ctx.inputs):
                 if parent._ctx is not None and id(parent) not in visited:
                     stack.append((parent, False))
@@ -229,29 +230,6 @@ def _seed_tensor(seed: Any, grad_output: Any) -> Tensor:
 # ------------------------------------------------------------ create_graph=True
 
 
-def _graph_order(root: Tensor, stop: set[int] | None) -> list[Tensor]:
-    """``topological_order`` for the create_graph sweep: tensors in ``stop`` are listed but
-    not expanded (their gradient is all that is wanted, not what lies behind them)."""
-    order: list[Tensor] = []
-    visited: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(root, False)]
-    while stack:
-        tensor, expanded = stack.pop()
-        if expanded:
-            order.append(tensor)
-            continue
-        if id(tensor) in visited:
-            continue
-        visited.add(id(tensor))
-        stack.append((tensor, True))
-        ctx = tensor._ctx
-        if ctx is not None and (stop is None or id(tensor) not in stop):
-            for parent in reversed(ctx.inputs):
-                if parent._ctx is not None and id(parent) not in visited:
-                    stack.append((parent, False))
-    return order
-
-
 def sum_to_shape_graph(grad: Tensor, shape: tuple[int, ...]) -> Tensor:
     """``sum_to_shape`` with differentiable ops."""
     if grad.shape == shape:
@@ -292,7 +270,7 @@ def backward_graph(
     grads: dict[int, Tensor] = {id(root): grad}
     leaf_grads: dict[int, tuple[Tensor, Tensor]] = {}
     with grad_mode.enable_grad():
-        for tensor in reversed(_graph_order(root, stop)):
+        for tensor in reversed(topological_order(root, stop)):
             grad_out = grads.pop(id(tensor), None)
             ctx = tensor._ctx
             if grad_out is None or ctx is None:
