@@ -43,7 +43,8 @@ def topological_order(root: Tensor, stop: set[int] | None = None) -> list[Tensor
 
 
 def sum_to_shape(grad: Array, shape: tuple[int, ...]) -> Array:
-    """Undo broadcasting: sum ``grad`` over the axes along which ``shape`` was widened."""
+    """Undo broadcasting: sum ``grad`` over the axes along which ``shape`` was widened.
+    An array or, in the create_graph sweep, a Tensor (same ``sum`` and ``reshape``)."""
     if grad.shape == shape:
         return grad
     extra = grad.ndim - len(shape)
@@ -230,19 +231,6 @@ def _seed_tensor(seed: Any, grad_output: Any) -> Tensor:
 # ------------------------------------------------------------ create_graph=True
 
 
-def sum_to_shape_graph(grad: Tensor, shape: tuple[int, ...]) -> Tensor:
-    """``sum_to_shape`` with differentiable ops."""
-    if grad.shape == shape:
-        return grad
-    extra = grad.ndim - len(shape)
-    axes = tuple(range(extra)) + tuple(
-        extra + i for i, n in enumerate(shape) if n == 1 and grad.shape[extra + i] != 1
-    )
-    if axes:
-        grad = grad.sum(axis=axes, keepdims=True)
-    return grad.reshape(shape)
-
-
 def backward_graph(
     root: Tensor,
     grad: Tensor,
@@ -290,7 +278,7 @@ def backward_graph(
                 if not needs or g is None:
                     continue
                 if g.shape != parent.shape:
-                    g = sum_to_shape_graph(g, parent.shape)
+                    g = sum_to_shape(g, parent.shape)
                 if g.dtype != parent.dtype:
                     g = g.astype(parent.dtype)
                 key = id(parent)

@@ -32,6 +32,20 @@ class GradcheckResult:
         )
 
 
+def _checked_inputs(inputs: Sequence[Any], where: str) -> tuple[list[Tensor], list[int]]:
+    """float64 copies of ``inputs`` and the indices to check: those that require grad,
+    else every floating one (made to require grad)."""
+    tensors = [_float64_copy(x) for x in inputs]
+    checked = [i for i, t in enumerate(tensors) if t.requires_grad]
+    if not checked:
+        checked = [i for i, t in enumerate(tensors) if t.dtype.kind == "f"]
+        for i in checked:
+            tensors[i].requires_grad = True
+    if not checked:
+        raise ArgumentError(f"{where}: no floating-point input to differentiate")
+    return tensors, checked
+
+
 def gradcheck(
     fn: Callable[..., Tensor],
     inputs: Sequence[TensorLike],
@@ -49,14 +63,7 @@ def gradcheck(
     each output element is weighed differently. An element passes when
     ``|analytic - numeric| <= atol + rtol * |numeric|``.
     """
-    tensors = [_float64_copy(x) for x in inputs]
-    checked = [i for i, t in enumerate(tensors) if t.requires_grad]
-    if not checked:
-        checked = [i for i, t in enumerate(tensors) if t.dtype.kind == "f"]
-        for i in checked:
-            tensors[i].requires_grad = True
-    if not checked:
-        raise ArgumentError("gradcheck: no floating-point input to differentiate")
+    tensors, checked = _checked_inputs(inputs, "gradcheck")
 
     out = fn(*tensors)
     if not isinstance(out, Tensor):
@@ -140,14 +147,7 @@ def gradgradcheck(
     """
     from chainrule.autograd.engine import grad
 
-    tensors = [_float64_copy(x) for x in inputs]
-    checked = [i for i, t in enumerate(tensors) if t.requires_grad]
-    if not checked:
-        checked = [i for i, t in enumerate(tensors) if t.dtype.kind == "f"]
-        for i in checked:
-            tensors[i].requires_grad = True
-    if not checked:
-        raise ArgumentError("gradgradcheck: no floating-point input to differentiate")
+    tensors, checked = _checked_inputs(inputs, "gradgradcheck")
     out = fn(*tensors)
     if not isinstance(out, Tensor):
         raise ArgumentError(f"gradgradcheck: fn must return a Tensor; got {type(out).__name__}")
