@@ -3,6 +3,7 @@
     python benchmarks/reproduce.py                       # every row, the lectures' settings
     python benchmarks/reproduce.py keras-mlp keras-cnn   # some rows
     python benchmarks/reproduce.py nielsen-ensemble --epochs 10   # fewer epochs (said so in the table)
+    python benchmarks/reproduce.py keras-mlp --seeds 3   # seeds seed .. seed + 2: mean +- std
     python benchmarks/reproduce.py --table               # only rewrite the README table
 
 An ensemble's members can train side by side, one process each (a core or a machine
@@ -20,8 +21,10 @@ benchmarks/results/reproduce.json, from which the README table is written (betwe
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
+import statistics
 import time
 from pathlib import Path
 
@@ -104,6 +107,40 @@ def run(name: str, epochs: int | None, runs: Path, member: int | None = None) ->
     }
 
 
+def run_seeds(name: str, epochs: int | None, runs: Path, seeds: int) -> dict:
+    """``seeds`` runs of ``name`` with seeds seed .. seed + seeds - 1, each in
+    runs/<name>/seed-<s>; the row holds their mean, standard deviation and each accuracy."""
+    base = load_config(name)
+    rows = []
+    for s in range(base.seed, base.seed + seeds):
+        config = dataclasses.replace(base, seed=s)
+        run_dir = runs / name / f"seed-{s}"
+        resume = (run_dir / "config.toml").is_file()
+        print(f"--- seed {s}", flush=True)
+        result = run_experiment(config, run_dir, epochs=epochs, resume=resume, verbose=2)
+        rows.append(result.metrics)
+    accuracies = [100 * m["test"]["accuracy"] for m in rows]
+    return {
+        "experiment": name,
+        "lecture_accuracy": base.lecture_accuracy,
+        "test_accuracy": round(statistics.mean(accuracies), 2),
+        "test_accuracy_std": round(statistics.stdev(accuracies), 2),
+        "seeds": list(range(base.seed, base.seed + seeds)),
+        "seed_accuracies": [round(a, 2) for a in accuracies],
+        "vote_accuracy": None,
+        "epochs": epochs or base.training.epochs,
+        "lecture_epochs": base.training.epochs,
+        "epochs_run": min(m["epochs_run"] for m in rows),
+        "members": 1,
+        "member_accuracies": [],
+        "wall_time_s": round(statistics.mean(m["training_time_s"] for m in rows), 1),
+        "resumed": any(member["resumed"] for m in rows for member in m["members"]),
+        "machine": machine(),
+        "python": platform.python_version(),
+        "date": time.strftime("%Y-%m-%d"),
+    }
+
+
 def table(results: dict) -> str:
     lines = [
         "| experiment | lecture | chainrule | difference | epochs | wall time | note |",
@@ -119,6 +156,8 @@ def table(results: dict) -> str:
             continue
         lecture = f"{r['lecture_accuracy']:.2f}%" if r["lecture_accuracy"] else "-"
         ours = f"**{r['test_accuracy']:.2f}%**"
+        if r.get("seeds"):
+            ours = f"**{r['test_accuracy']:.2f} ± {r['test_accuracy_std']:.2f}%**"
         gap = f"{r['test_accuracy'] - r['lecture_accuracy']:+.2f}" if r["lecture_accuracy"] else "-"
         if r.get("vote_accuracy") is not None:
             ours += f" (vote {r['vote_accuracy']:.2f}%)"
@@ -130,6 +169,12 @@ def table(results: dict) -> str:
             )
         if r["epochs_run"] < r["epochs"] * r["members"]:
             notes.append(f"early stopping: {r['epochs_run']} epochs run")
+        if r.get("seeds"):
+            notes.append(
+                f"mean ± std over seeds {r['seeds'][0]}-{r['seeds'][-1]}: "
+                + ", ".join(f"{a:.2f}" for a in r["seed_accuracies"])
+                + "; time: per seed"
+            )
         if r["members"] > 1:
             notes.append("members " + ", ".join(f"{a:.2f}" for a in r["member_accuracies"]))
             notes.append("time: the members' training times summed")
@@ -177,6 +222,9 @@ def main() -> None:
     )
     parser.add_argument("--table", action="store_true", help="only rewrite the README table")
     parser.add_argument(
+        "--seeds", type=int, metavar="N", help="run each row with N seeds; report mean +- std"
+    )
+    parser.add_argument(
         "--member", type=int, metavar="I", help="an ensemble: train member I alone (see above)"
     )
     args = parser.parse_args()
@@ -190,7 +238,10 @@ def main() -> None:
     if not args.table:
         for name in args.experiments or [n for n, _ in ROWS]:
             print(f"=== {name}", flush=True)
-            results[name] = run(name, args.epochs, Path(args.runs))
+            if args.seeds:
+                results[name] = run_seeds(name, args.epochs, Path(args.runs), args.seeds)
+            else:
+                results[name] = run(name, args.epochs, Path(args.runs))
             results = {**load_results(), name: results[name]}  # others may have written meanwhile
             atomic_write_text(RESULTS, json.dumps(results, indent=2) + "\n")
             print(json.dumps(results[name]), flush=True)
