@@ -15,7 +15,8 @@ from the other.)
 Each child measures, in this order: peak memory (the resident-set rise over a few
 training steps above the process's size once the library is loaded, before the model
 exists: parameters, optimiser state, the batch and every buffer a step needs), the
-median step time after a warm-up, and inference time for 1,000 images. FLOP rate: the
+median step time after a warm-up, and inference time for 1,000 images (in evaluation mode,
+as a prediction is made: dropout off; the model goes back to training mode after). FLOP rate: the
 step's multiply-adds x 2 over its time, against the measured float32 GEMM rate.
 
 Rows: the Keras MLP (784-512-512-10, ReLU, dropout 0.2, Adam, batch 128), the Keras CNN
@@ -183,8 +184,10 @@ def steps(torch, name: str):
     inference_x = rng.random((1000, *shape), dtype=np.float32)
 
     def chainrule_infer():
+        model.eval()
         with cr.no_grad():
             model(cr.tensor(inference_x))
+        model.train()
 
     infer = {"chainrule": chainrule_infer}
     if torch:
@@ -200,8 +203,10 @@ def steps(torch, name: str):
             topt.step()
 
         def torch_infer():
+            tmodel.eval()
             with torch.no_grad():
                 tmodel(tix)
+            tmodel.train()
 
         timed["torch"] = torch_step
         infer["torch"] = torch_infer

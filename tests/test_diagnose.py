@@ -199,9 +199,12 @@ def test_the_same_net_with_relu_and_he_init_has_no_vanishing_gradients(digits):
     assert 0.1 < first[0] / last[0] < 10
 
 
-def test_learning_rate_thirty_times_too_large_oscillates(digits):
-    cr.manual_seed(0)
-    found, _ = run_doctor(keras_mlp(), digits, 3e-2, 10)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_learning_rate_a_hundred_times_too_large_diverges_or_oscillates(digits, seed):
+    # NOTE: 100x, over seeds: at 30x (3e-2) the curves wander within the doctor's noise
+    # bounds and the finding came on 3 seeds of 6 (one seed made a test of a coin flip)
+    cr.manual_seed(seed)
+    found, _ = run_doctor(keras_mlp(), digits, 1e-1, 10)
     assert {"oscillation", "divergence"} & set(found)
 
 

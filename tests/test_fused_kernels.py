@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from chainrule.backend import fused, jit
+from chainrule.backend import fused, jit, random
 
 needs_numba = pytest.mark.skipif(
     not jit.installed(), reason="numba is not installed (extra 'fast')"
@@ -259,6 +259,39 @@ def test_relu_backward_masks_where_the_output_is_positive(kernel_path, layout):
     assert got.strides == g.strides
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("p", [0.2, 0.5, 0.9])
+def test_dropout_kernel_is_the_mask_formula_bit_for_bit(kernel_path, dtype, p):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((37, 29)).astype(dtype)
+    x[0, :2] = [np.nan, np.inf]
+    bits = rng.integers(0, 2**32, x.shape, dtype=np.uint32)
+    t = random.bits_threshold(p)
+    bits[1, :3] = [t, t - 1, 0]
+    y, mask = kernels.dropout(x, bits, p)
+    want_mask = (bits >= t).astype(dtype) * dtype(1.0 / (1.0 - p))
+    np.testing.assert_array_equal(mask, want_mask)
+    np.testing.assert_array_equal(y, x * want_mask)  # NaN * 0 stays NaN, as in NumPy
+    assert y.dtype == mask.dtype == dtype
+    assert mask[1, 0] != 0 and mask[1, 1] == 0 and mask[1, 2] == 0  # kept iff bits >= t
+
+
+@pytest.mark.parametrize("p", [0.0, 0.2, 0.5, 1 - 2**-40])
+def test_bits_threshold_gives_the_drop_probability(p):
+    t = random.bits_threshold(p)
+    assert 0 <= t < 2**32
+    assert abs(t / 2**32 - p) <= 2**-32  # P(bits < t) = t / 2**32
+
+
+def test_random_bits_are_the_generators_raw_outputs_split_in_two():
+    g1, g2 = np.random.default_rng(3), np.random.default_rng(3)
+    bits = random.random_bits(g1, (3, 5))  # 15 elements: 8 raw draws, the last half unused
+    raw = g2.bit_generator.random_raw(8)
+    assert bits.dtype == np.uint32 and bits.shape == (3, 5)
+    np.testing.assert_array_equal(bits.reshape(-1), raw.view(np.uint32)[:15])
+    assert g1.bit_generator.state == g2.bit_generator.state
+
+
 POOLS = [  # kernel, stride, padding: tiling, overlap on both axes, on one axis only, gaps
     ((2, 2), (2, 2), (0, 0)),
     ((3, 3), (1, 1), (1, 1)),
@@ -321,6 +354,7 @@ def test_warm_up_compiles_every_kernel():
         "adam",
         "adadelta",
         "relu_backward",
+        "dropout",
         "max_pool",
         "max_pool_backward",
         "col2im",

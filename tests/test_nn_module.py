@@ -35,6 +35,15 @@ def test_shared_parameters_are_listed_once():
     assert len(list(m.parameters())) == 2
 
 
+def test_unnamed_walks_match_the_named_ones_in_order():
+    shared = nn.Linear(3, 3)
+    inner = nn.Sequential(TwoLayer(), shared)
+    m = nn.Sequential(inner, nn.ReLU(), shared, nn.Sequential(nn.Linear(3, 2), inner))
+    assert [id(x) for x in m.modules()] == [id(x) for _, x in m.named_modules()]
+    assert [id(p) for p in m.parameters()] == [id(p) for _, p in m.named_parameters()]
+    assert len(list(m.modules())) == 9  # shared modules once
+
+
 def test_train_and_eval_reach_every_submodule():
     m = nn.Sequential(TwoLayer(), nn.Linear(3, 2))
     m.eval()

@@ -108,6 +108,15 @@ def relu_backward(grad, y, out):  # pragma: no cover
 
 
 @njit()
+def dropout(bits, threshold, scale, x, y, mask):  # pragma: no cover
+    zero = x.dtype.type(0)
+    for i in prange(x.size):
+        m = scale if bits[i] >= threshold else zero
+        mask[i] = m
+        y[i] = x[i] * m
+
+
+@njit()
 def max_pool(x, kh, kw, sh, sw, ph, pw, y, argmax):  # pragma: no cover
     """y[a, h', w', b] = max over the window of x (A, H, W, B), padding never winning;
     argmax holds the window offset i*kw + j of the first maximum (a NaN wins, as in

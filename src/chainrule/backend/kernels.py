@@ -9,6 +9,7 @@ import numpy
 
 from chainrule.backend import jit
 from chainrule.backend.arrays import Array, DTypeLike, get_array_module
+from chainrule.backend.random import bits_threshold
 
 _local = threading.local()
 PoolSaved = tuple[Array, str, tuple[int, ...]]  # (argmax, layout, x.shape) for backward
@@ -163,6 +164,31 @@ def relu_backward(grad: Array, y: Array) -> Array:
             _numba().relu_backward(*flat)
             return out
     return grad * (y > 0)
+
+
+def dropout(x: Array, draws: Array, p: float) -> tuple[Array, Array]:
+    """(y, mask) of inverted dropout: mask = keep / (1 - p) in x's dtype, y = x * mask.
+
+    ``draws`` (x's shape): uint32 random bits (``random.random_bits``), kept where
+    >= ``random.bits_threshold(p)``; or, on a GPU, float32 uniforms kept where >= p.
+    Compiled: one pass instead of four (compare, cast, scale, multiply), bit for bit.
+    """
+    threshold = bits_threshold(p) if draws.dtype == numpy.uint32 else p
+    if (
+        x.size >= jit.PARALLEL_MIN
+        and jit.usable(x)
+        and type(draws) is numpy.ndarray
+        and draws.dtype == numpy.uint32
+        and draws.flags.c_contiguous
+    ):
+        y, mask = numpy.empty_like(x), numpy.empty_like(x)
+        scale = x.dtype.type(1.0 / (1.0 - p))  # as the array path casts it (NEP 50)
+        flat = (a.reshape(-1) for a in (x, y, mask))
+        _numba().dropout(draws.reshape(-1), numpy.uint32(threshold), scale, *flat)
+        return y, mask
+    mask = (draws >= threshold).astype(x.dtype)
+    mask *= 1.0 / (1.0 - p)
+    return x * mask, mask
 
 
 def _as_ahwb(x: Array) -> tuple[Array, str] | None:

@@ -189,8 +189,16 @@ class Module:
             stack.extend(reversed(children))
 
     def modules(self) -> Iterator[Module]:
-        for _, module in self.named_modules():
+        """``named_modules`` without the names (every step's ``zero_grad`` walks this)."""
+        seen: set[int] = set()
+        stack: list[Module] = [self]
+        while stack:
+            module = stack.pop()
+            if id(module) in seen:
+                continue
+            seen.add(id(module))
             yield module
+            stack.extend(reversed(module._modules.values()))
 
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
         """Every parameter below this module, each once (shared ones under their first name)."""
@@ -202,8 +210,13 @@ class Module:
                     yield (f"{module_name}.{name}" if module_name else name), p
 
     def parameters(self) -> Iterator[Parameter]:
-        for _, p in self.named_parameters():
-            yield p
+        """``named_parameters`` without the names, in the same order."""
+        seen: set[int] = set()
+        for module in self.modules():
+            for p in module._parameters.values():
+                if p is not None and id(p) not in seen:
+                    seen.add(id(p))
+                    yield p
 
     def named_buffers(self) -> Iterator[tuple[str, Tensor]]:
         for module_name, module in self.named_modules():
