@@ -276,6 +276,52 @@ def test_dropout_kernel_is_the_mask_formula_bit_for_bit(kernel_path, dtype, p):
     assert mask[1, 0] != 0 and mask[1, 1] == 0 and mask[1, 2] == 0  # kept iff bits >= t
 
 
+@pytest.mark.parametrize("layout", ["c", "batch-last"])
+def test_dropout_is_the_same_on_both_paths_for_any_layout(monkeypatch, layout):
+    """A conv's batch-last output too: its elements pair with the bits in C order."""
+    import chainrule as cr
+    from chainrule.functional import dropout
+
+    x = np.random.default_rng(8).standard_normal((6, 5, 4, 9)).astype(np.float32)
+    if layout == "batch-last":
+        x = np.ascontiguousarray(x.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2)
+    results = []
+    for compiled in (True, False):
+        monkeypatch.setattr(jit, "PARALLEL_MIN", 0 if compiled else 1 << 62)
+        cr.manual_seed(3)
+        t = cr.tensor(x, requires_grad=True) if layout == "c" else cr.Tensor(x, requires_grad=True)
+        y = dropout(t, 0.3)
+        y.backward(cr.ones_like(y))
+        assert y.numpy().flags.c_contiguous or not compiled
+        results.append((y.numpy(), t.grad.numpy()))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+    kept = results[0][1] != 0
+    np.testing.assert_array_equal(results[0][0][kept], x[kept] * np.float32(1 / 0.7))
+    assert 0.55 < kept.mean() < 0.85
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda a: a,  # already C order: itself
+        lambda a: np.ascontiguousarray(a.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2),  # batch-last
+        lambda a: a.transpose(1, 2, 3, 0),  # NCHW seen batch-last
+        lambda a: a.reshape(35, 36).T,  # a plain transpose
+        lambda a: a.transpose(0, 2, 1, 3),  # not a rotation: NumPy's copy
+        lambda a: a[:, :, ::2],  # not dense: NumPy's copy
+        lambda a: np.broadcast_to(a[:1], a.shape),  # zero strides: NumPy's copy
+    ],
+)
+def test_ascontiguous_is_numpys_copy(kernel_path, make):
+    a = make(np.random.default_rng(9).standard_normal((5, 7, 4, 9)).astype(np.float32))
+    got = kernels.ascontiguous(a)
+    assert got.flags.c_contiguous
+    np.testing.assert_array_equal(got, a)
+    if a.flags.c_contiguous:
+        assert got is a
+
+
 @pytest.mark.parametrize("p", [0.0, 0.2, 0.5, 1 - 2**-40])
 def test_bits_threshold_gives_the_drop_probability(p):
     t = random.bits_threshold(p)
@@ -354,6 +400,7 @@ def test_warm_up_compiles_every_kernel():
         "adam",
         "adadelta",
         "relu_backward",
+        "transpose",
         "dropout",
         "max_pool",
         "max_pool_backward",

@@ -108,6 +108,20 @@ def relu_backward(grad, y, out):  # pragma: no cover
 
 
 @njit()
+def transpose(src, dst):  # pragma: no cover
+    """dst (C, R) = src (R, C).T in 32 x 32 tiles: each tile's rows and columns stay in
+    cache, where one strided sweep (NumPy's copy) misses on every element."""
+    r, c = src.shape
+    for i0 in range(0, r, 32):
+        i1 = min(i0 + 32, r)
+        for j0 in range(0, c, 32):
+            j1 = min(j0 + 32, c)
+            for j in range(j0, j1):
+                for i in range(i0, i1):
+                    dst[j, i] = src[i, j]
+
+
+@njit()
 def dropout(bits, threshold, scale, x, y, mask):  # pragma: no cover
     zero = x.dtype.type(0)
     for i in prange(x.size):

@@ -98,6 +98,7 @@ def warm_up() -> None:
         )
         k.adadelta(v.copy(), v, v.copy(), v.copy(), one, one, one, one, one)
         k.relu_backward(v, v, v.copy())
+        k.transpose(v.reshape(2, 2), v.reshape(2, 2).copy())
         k.dropout(v.astype(numpy.uint32), numpy.uint32(7), one, v, v.copy(), v.copy())
         x = numpy.ones((1, 2, 2, 8), dtype)
         y = numpy.empty((1, 1, 1, 8), dtype)

@@ -7,7 +7,7 @@ from typing import Any
 from chainrule.autograd.function import Function
 from chainrule.autograd.tensor import Tensor, TensorLike
 from chainrule.backend import Array, get_array_module
-from chainrule.backend.kernels import col2im, im2col, workspace
+from chainrule.backend.kernels import ascontiguous, col2im, im2col, workspace
 from chainrule.errors import ShapeError
 from chainrule.ops._operands import as_tensor
 from chainrule.ops._windows import Pair, as_pair, check_window_fits, crop_spatial
@@ -25,7 +25,7 @@ def to_batch_last(x: Array, padding: Pair) -> Array:
     xc = x.transpose(1, 2, 3, 0)
     ph, pw = padding
     if ph == 0 and pw == 0:
-        return xp.ascontiguousarray(xc)
+        return ascontiguous(xc)
     c, h, w, n = xc.shape
     padded = xp.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=x.dtype)
     padded[:, ph : ph + h, pw : pw + w] = xc
@@ -109,7 +109,7 @@ class Conv2d(Function):
         # NOTE: free when grad_y is laid out (F, H', W', N), as the forward left it. Keep
         # the ascontiguousarray: a plain reshape of a broadcast gradient (from .sum()) is
         # a zero-stride view, which NumPy's matmul cannot hand to BLAS (3x slower).
-        g = xp.ascontiguousarray(grad_y.transpose(1, 2, 3, 0)).reshape(f, -1)
+        g = ascontiguous(grad_y.transpose(1, 2, 3, 0)).reshape(f, -1)
         rows = padded_shape[0] * kernel[0] * kernel[1]
         grad_x = grad_w = grad_b = None
         if need[1]:  # first: the columns' workspace is then free for dcolumns

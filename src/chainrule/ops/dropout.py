@@ -49,10 +49,9 @@ def dropout(
 
     The mask comes from ``generator`` (the library's seeded one by default), drawn where
     ``x`` is: on the CPU from that NumPy generator itself (32 random bits per element,
-    ``backend.random.random_bits``: p is met to within 2**-32); on a GPU from a CuPy
-    generator (``backend.random.device_generator`` for the library's; for a given
-    ``generator``, one made per call from one seed drawn from it), so no mask crosses to
-    the device.
+    ``backend.random.random_bits``, p met to within 2**-32); on a GPU from a CuPy generator (``backend.random.device_generator`` for the
+    library's; for a given ``generator``, one made per call from one seed drawn from it),
+    so no mask crosses to the device.
     """
     p = check_p(p, "dropout")
     x = as_tensor(x)
@@ -62,7 +61,7 @@ def dropout(
         raise DTypeError(f"dropout: input must be floating point; got dtype {x.dtype}")
     if x.device == "cpu":
         rng = generator if generator is not None else backend.default_generator()
-        return Dropout.apply(x, draws=random_bits(rng, x.shape), p=p)  # uint32, kept if >= t
+        return Dropout.apply(x, draws=random_bits(rng, x.shape), p=p)  # kept if >= threshold
     xp = backend.get_array_module(x.data)
     gpu = getattr(x.data.device, "id", 0)
     if generator is None:
