@@ -114,6 +114,32 @@ def test_conv2d_kept_columns_and_rebuilt_columns_give_the_same_gradients(
         np.testing.assert_array_equal(kept, rebuilt)
 
 
+@pytest.mark.parametrize("stride, padding, band_bytes", [(1, 0, 1), (2, 1, 1), (1, 1, 500)])
+def test_conv2d_in_bands_of_output_rows_equals_one_product(
+    monkeypatch, stride, padding, band_bytes
+):
+    """Columns over BAND_BYTES go through the GEMM a band of output rows at a time."""
+    from chainrule.ops import conv
+
+    x0, w0, b0 = (
+        rng.standard_normal((3, 2, 9, 7)),
+        rng.standard_normal((4, 2, 3, 3)),
+        rng.standard_normal(4),
+    )
+    monkeypatch.setattr(conv, "KEEP_COLUMNS_BYTES", 0)
+    results = []
+    for limit in (1 << 30, band_bytes):  # one band; a row (or a few) at a time
+        monkeypatch.setattr(conv, "BAND_BYTES", limit)
+        x, w, b = (cr.tensor(a, dtype="float64", requires_grad=True) for a in (x0, w0, b0))
+        y = F.conv2d(x, w, b, stride=stride, padding=padding)
+        (y * y).sum().backward()
+        results.append([a.numpy() for a in (y, x.grad, w.grad, b.grad)])
+    for one, banded in zip(*results):
+        np.testing.assert_allclose(banded, one, rtol=1e-13, atol=1e-13)
+    want = conv2d_reference(x0, w0, b0, pair(stride), pair(padding))
+    np.testing.assert_allclose(results[1][0], want, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize(
     "f, r, k",
     [(20, 25, 5760), (3, 9, 2049), (40, 500, 640), (4, 70, 3000), (2, 5, 100)],

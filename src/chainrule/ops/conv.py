@@ -32,6 +32,14 @@ def to_batch_last(x: Array, padding: Pair) -> Array:
     return padded
 
 
+BAND_BYTES = 1 << 24  # a forward GEMM's columns at most (16 MiB): the rest, band by band
+
+
+def _band_rows(row_bytes: int, ho: int) -> int:
+    """Output rows per band: columns of at most ``BAND_BYTES`` (at least one row)."""
+    return max(1, min(ho, BAND_BYTES // max(row_bytes, 1)))
+
+
 K_CHUNK = 1024  # columns per GEMM when the weight gradient's inner dimension is long
 
 
@@ -83,12 +91,21 @@ class Conv2d(Function):
         # Small columns (a mini-batch of 10) are kept for backward, sparing it an im2col;
         # large ones live in the workspace and backward rebuilds them (peak memory).
         keep = ctx.needs_input_grad[1] and rows * width * x.itemsize <= KEEP_COLUMNS_BYTES
-        cols = im2col(
-            xc, (kh, kw), stride, out=None if keep else workspace((rows, width), x.dtype, x)
-        )
         weight = xp.ascontiguousarray(weight)  # BLAS-ready even if a view was passed
+        w2 = weight.reshape(f, rows)
         y = xp.empty((f, ho * wo * n), dtype=x.dtype)
-        xp.matmul(weight.reshape(f, c * kh * kw), cols, out=y)
+        if keep:
+            cols = im2col(xc, (kh, kw), stride)
+            xp.matmul(w2, cols, out=y)
+        else:  # bands of output rows, each band's columns in the workspace
+            band = ho if xp.__name__ != "numpy" else _band_rows(rows * wo * n * x.itemsize, ho)
+            y4 = y.reshape(f, ho, wo, n)
+            for a0 in range(0, ho, band):
+                a1 = min(a0 + band, ho)
+                part = xc[:, a0 * stride[0] : (a1 - 1) * stride[0] + kh]
+                shape = (rows, (a1 - a0) * wo * n)
+                cols = im2col(part, (kh, kw), stride, out=workspace(shape, x.dtype, x))
+                xp.matmul(w2, cols, out=y4[:, a0:a1].reshape(f, -1))  # a row-strided view
         if bias is not None:
             y += bias[:, None]  # y is fresh from the GEMM: adding in place saves a pass
         ctx.geometry = (xc.shape, (kh, kw), stride, padding)
