@@ -120,6 +120,58 @@ def test_compiled_adadelta_equals_numpy_bit_for_bit(dtype):
         np.testing.assert_array_equal(a, b)
 
 
+SGD_CASES = [  # momentum, dampening, nesterov, weight decay
+    (0.0, 0.0, False, 0.0),
+    (0.0, 0.0, False, 0.1),
+    (0.9, 0.0, False, 0.0),
+    (0.9, 0.2, False, 0.1),
+    (0.9, 0.0, True, 0.1),
+]
+
+
+def _sgd_formula(p, g, v, lr, mu, damp, nesterov, wd, first):
+    """The lecture's (PyTorch's) SGD step, in float64, temporaries and all."""
+    p, g = p.astype(np.float64), g.astype(np.float64) + wd * p.astype(np.float64)
+    if mu:
+        v = g.copy() if first else mu * v.astype(np.float64) + (1 - damp) * g
+        g = g + mu * v if nesterov else v
+    return p - lr * g, v
+
+
+@pytest.mark.parametrize("n", [5, BIG])
+@pytest.mark.parametrize("mu, damp, nesterov, wd", SGD_CASES)
+def test_fused_sgd_matches_the_formula(n, mu, damp, nesterov, wd):
+    p, g, v, _ = _state(n, np.float64, seed=4)
+    for first in (True, False):
+        want_p, want_v = _sgd_formula(p, g, v, 0.05, mu, damp, nesterov, wd, first)
+        fused.sgd_(p, g, v if mu else None, lr=0.05, momentum=mu, dampening=damp,
+                   nesterov=nesterov, weight_decay=wd, first=first)  # fmt: skip
+        np.testing.assert_allclose(p, want_p, rtol=1e-13, atol=1e-15)
+        if mu:
+            np.testing.assert_allclose(v, want_v, rtol=1e-13, atol=1e-15)
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("mu, damp, nesterov, wd", SGD_CASES)
+def test_compiled_sgd_equals_numpy_bit_for_bit(dtype, mu, damp, nesterov, wd):
+    results = []
+    for compiled in (True, False):
+        p, g, _, _ = _state(BIG, dtype, seed=5)
+        v = np.empty_like(p) if mu else None
+        jit.set_jit(compiled)
+        try:
+            for t in range(3):
+                fused.sgd_(p, g, v, lr=0.05, momentum=mu, dampening=damp, nesterov=nesterov,
+                           weight_decay=wd, first=t == 0)  # fmt: skip
+        finally:
+            jit.set_jit(True)
+        results.append((p, v))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    if mu:
+        np.testing.assert_array_equal(results[0][1], results[1][1])
+
+
 @needs_numba
 def test_compiled_division_by_zero_follows_numpy_not_python():
     # error_model="numpy": 0/0 is NaN as in NumPy, not a ZeroDivisionError; Python's
@@ -399,6 +451,7 @@ def test_warm_up_compiles_every_kernel():
     for name in (
         "adam",
         "adadelta",
+        "sgd",
         "relu_backward",
         "transpose",
         "dropout",

@@ -40,6 +40,20 @@ def adam(p, g, s, r, max_r, rho1, c1, rho2, c2, eps, step_size, bc2_sqrt, wd):  
 
 
 @njit()
+def sgd(p, g, v, lr, mu, damp1, wd, nesterov, first):  # pragma: no cover
+    momentum = v.size > 0
+    for i in prange(p.size):
+        gi = g[i]
+        if wd != 0:
+            gi = g[i] + p[i] * wd
+        if momentum:
+            vi = gi if first else v[i] * mu + gi * damp1
+            v[i] = vi
+            gi = gi + vi * mu if nesterov else vi
+        p[i] = p[i] - gi * lr
+
+
+@njit()
 def adadelta(p, g, r, u, lr, rho, c, eps, wd):  # pragma: no cover
     for i in prange(p.size):
         gi = g[i]

@@ -165,6 +165,66 @@ def adadelta_(
     p -= dx
 
 
+# -------------------------------------------------------------------------------- SGD
+def sgd_(
+    p: Array,
+    g: Array,
+    v: Array | None,
+    *,
+    lr: float,
+    momentum: float = 0.0,
+    dampening: float = 0.0,
+    nesterov: bool = False,
+    weight_decay: float = 0.0,
+    first: bool = False,
+) -> None:
+    """One SGD step in place (PyTorch's arithmetic), g never modified:
+
+    g' = g + weight_decay p;  with momentum: v <- g' at the ``first`` step, else
+    v <- momentum v + (1 - dampening) g', and g' <- g' + momentum v (Nesterov) or v;
+    p <- p - lr g'. ``v``: the momentum buffer (written at the first step), or None.
+    """
+    dt = p.dtype.type
+    mu = momentum if v is not None else 0.0
+    if _compiled(p, g, *([v] if v is not None else [])):
+        _kernels().sgd(
+            p.reshape(-1),
+            g.reshape(-1),
+            v.reshape(-1) if v is not None else p.reshape(-1)[:0],
+            dt(lr),
+            dt(mu),
+            dt(1.0 - dampening),
+            dt(weight_decay),
+            bool(nesterov),
+            bool(first),
+        )
+        return
+    xp = get_array_module(p)
+    if weight_decay:
+        g2 = scratch(p, 1)
+        xp.multiply(p, dt(weight_decay), out=g2)
+        xp.add(g, g2, out=g2)
+        g = g2
+    if v is not None:
+        if first:
+            v[...] = g
+        else:
+            v *= dt(mu)
+            tmp = scratch(p)
+            xp.multiply(g, dt(1.0 - dampening), out=tmp)
+            v += tmp
+        if nesterov:
+            g3 = scratch(p, 2)
+            xp.multiply(v, dt(mu), out=g3)
+            xp.add(g, g3, out=g3)
+            g = g3
+        else:
+            g = v
+    tmp = scratch(p)
+    xp.multiply(g, dt(lr), out=tmp)
+    p -= tmp
+
+
 # ------------------------------------------------------------------- compiled kernels
 _compiled_kernels: Any = None
 

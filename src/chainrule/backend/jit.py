@@ -97,6 +97,7 @@ def warm_up() -> None:
             v.copy(), v, v.copy(), v.copy(), v[:0].copy(), one, one, one, one, one, one, one, one
         )
         k.adadelta(v.copy(), v, v.copy(), v.copy(), one, one, one, one, one)
+        k.sgd(v.copy(), v, v.copy(), one, one, one, one, True, False)
         k.relu_backward(v, v, v.copy())
         k.transpose(v.reshape(2, 2), v.reshape(2, 2).copy())
         k.dropout(v.astype(numpy.uint32), numpy.uint32(7), one, v, v.copy(), v.copy())

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from chainrule import backend
 from chainrule.autograd.tensor import Tensor
+from chainrule.backend import fused
 from chainrule.errors import ArgumentError
 from chainrule.optim.optimizer import Array, Optimizer, Params
 
@@ -45,14 +47,18 @@ class SGD(Optimizer):
             )
 
     def update(self, p: Tensor, grad: Array, state: dict[str, Any], group: dict[str, Any]) -> None:
-        lr, mu, wd = group["lr"], group["momentum"], group["weight_decay"]
-        g = grad + wd * p.data if wd else grad  # a new array: grad is never modified
-        if mu:
-            v = state.get("momentum_buffer")
-            if v is None:
-                v = state["momentum_buffer"] = g.astype(p.dtype)  # v_1 = g (a copy)
-            else:
-                v *= mu  # v <- mu v + (1 - dampening) g
-                v += (1.0 - group["dampening"]) * g
-            g = g + mu * v if group["nesterov"] else v
-        p.data -= lr * g  # theta <- theta - eps g
+        v = state.get("momentum_buffer")
+        first = bool(group["momentum"]) and v is None
+        if first:  # v_1 = g (written by the update)
+            v = state["momentum_buffer"] = backend.get_array_module(p.data).empty_like(p.data)
+        fused.sgd_(
+            p.data,
+            grad,
+            v if group["momentum"] else None,
+            lr=group["lr"],
+            momentum=group["momentum"],
+            dampening=group["dampening"],
+            nesterov=group["nesterov"],
+            weight_decay=group["weight_decay"],
+            first=first,
+        )
