@@ -158,6 +158,22 @@ def test_linear_gradient_for_input_weight_and_bias(x_shape):
     cr.gradcheck(lambda x, w: F.linear(x, w), [normal(*x_shape), normal(3, 4)])
 
 
+@pytest.mark.parametrize("x_shape", [(10, 40), (2, 5, 40), (63, 40), (64, 40)])
+def test_linear_of_a_few_rows_by_a_wide_weight_is_the_plain_product(monkeypatch, x_shape):
+    """Below SMALL_BATCH rows into a weight of WIDE_WEIGHT entries the forward is
+    W @ x.T (OpenBLAS is slow at x @ W.T there): the same values, C order, its gradients."""
+    from chainrule.ops import linalg
+
+    monkeypatch.setattr(linalg, "WIDE_WEIGHT", 40 * 30)  # the small path for this weight
+    x, w, b = normal(*x_shape), normal(30, 40), normal(30)
+    y = F.linear(
+        cr.tensor(x, dtype="float64"), cr.tensor(w, dtype="float64"), cr.tensor(b, dtype="float64")
+    )
+    np.testing.assert_allclose(y.numpy(), x @ w.T + b, rtol=1e-12, atol=1e-12)
+    assert y.shape == (*x_shape[:-1], 30) and y.numpy().flags.c_contiguous
+    cr.gradcheck(F.linear, [x, w, b])
+
+
 def test_astype_passes_the_gradient_back_in_the_input_dtype():
     x = cr.tensor([1.0, 2.0], dtype="float64", requires_grad=True)
     y = x.astype("float32")
