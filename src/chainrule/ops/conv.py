@@ -75,7 +75,7 @@ class Conv2d(Function):
     offset) sums dcolumns back onto dx.
 
     Memory: the columns (kh*kw times x's size) live in a reused workspace only while
-    an op runs; backward rebuilds them from the saved x rather than keeping them from
+    an op runs (forward: a band of output rows at a time past ``BAND_BYTES``); backward rebuilds them from the saved x rather than keeping them from
     forward to backward: one more copy, for a fraction of the peak memory. Columns of
     at most ``KEEP_COLUMNS_BYTES`` are kept instead (then the saved "x" is the columns).
     """
@@ -124,8 +124,8 @@ class Conv2d(Function):
         xp = get_array_module(grad_y)
         f = grad_y.shape[1]
         # NOTE: free when grad_y is laid out (F, H', W', N), as the forward left it. Keep
-        # the ascontiguousarray: a plain reshape of a broadcast gradient (from .sum()) is
-        # a zero-stride view, which NumPy's matmul cannot hand to BLAS (3x slower).
+        # the copy: a plain reshape of a broadcast gradient (from .sum()) is a zero-stride
+        # view, which NumPy's matmul cannot hand to BLAS (3x slower).
         g = ascontiguous(grad_y.transpose(1, 2, 3, 0)).reshape(f, -1)
         rows = padded_shape[0] * kernel[0] * kernel[1]
         grad_x = grad_w = grad_b = None
