@@ -408,15 +408,18 @@ def test_compiled_max_pool_equals_the_array_path(monkeypatch, kernel, stride, pa
     from chainrule.functional import max_pool2d
 
     rng = np.random.default_rng(5)
-    x = rng.integers(-3, 4, (4, 3, 7, 8)).astype(np.float64)  # small integers: many ties
+    n = kernels.POOL_MIN_BATCH + 1
+    x = rng.integers(-3, 4, (n, 3, 7, 8)).astype(np.float64)  # small integers: many ties
     if layout == "batch-last":
         x = np.ascontiguousarray(x.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2)
-    grad = rng.standard_normal((4, 3, 7, 8))
+    grad = rng.standard_normal((n, 3, 7, 8))
     results = []
     for compiled in (True, False):
         monkeypatch.setattr(jit, "PARALLEL_MIN", 0 if compiled else 1 << 62)
-        t = cr.tensor(x, requires_grad=True)
+        t = cr.Tensor(x, requires_grad=True)  # x's own layout, not a C-order copy
         y = max_pool2d(t, kernel, stride, padding)
+        took_compiled = y.grad_fn.geometry[3] is None  # no window offsets: the kernel ran
+        assert took_compiled == (compiled and layout == "batch-last")
         (y * cr.tensor(grad[:, :, : y.shape[2], : y.shape[3]])).sum().backward()
         results.append((y.numpy(), t.grad.numpy()))
     np.testing.assert_array_equal(results[0][0], results[1][0])
@@ -432,7 +435,8 @@ def test_compiled_cnn_path_passes_gradcheck(monkeypatch):
 
     monkeypatch.setattr(jit, "PARALLEL_MIN", 0)
     rng = np.random.default_rng(6)
-    x = cr.tensor(rng.standard_normal((3, 2, 8, 8)), requires_grad=True)
+    n = kernels.POOL_MIN_BATCH  # the compiled pooling loops take batches from this size
+    x = cr.tensor(rng.standard_normal((n, 2, 6, 6)), requires_grad=True)
     w1 = cr.tensor(rng.standard_normal((4, 2, 3, 3)), requires_grad=True)
     w2 = cr.tensor(rng.standard_normal((2, 4, 2, 2)), requires_grad=True)
 
@@ -440,6 +444,8 @@ def test_compiled_cnn_path_passes_gradcheck(monkeypatch):
         h = F.max_pool2d(F.relu(F.conv2d(x, w1, padding=1)), 2)
         return F.conv2d(h, w2, stride=2)
 
+    pooled = F.max_pool2d(F.relu(F.conv2d(x, w1, padding=1)), 2)
+    assert pooled.grad_fn.geometry[3] is None  # the compiled max-pool ran
     assert cr.gradcheck(f, (x, w1, w2))
 
 
