@@ -371,6 +371,15 @@ def test_resume_needs_the_same_config_but_for_the_epochs(tmp_path, no_plots):
         run_experiment(other, tmp_path / "run", resume=True, verbose=0)
 
 
+def test_resuming_a_finished_run_keeps_the_time_of_the_leg_that_trained_it(tmp_path, no_plots):
+    config = loads(config_with())
+    first = run_experiment(config, tmp_path / "run", verbose=0)
+    again = run_experiment(config, tmp_path / "run", resume=True, verbose=0)
+    assert again.metrics["training_time_s"] == first.metrics["training_time_s"] > 0
+    assert again.metrics["members"][0]["resumed"] is False  # nothing was trained this leg
+    assert again.metrics["epochs_run"] == first.metrics["epochs_run"]
+
+
 def test_resuming_an_ensemble_trains_the_members_not_yet_started(tmp_path, no_plots):
     config = loads(config_with(add="\n[ensemble]\nmembers = 2\n"))
     whole = run_experiment(config, tmp_path / "whole", verbose=0)

@@ -17,8 +17,10 @@ A run directory holds
                            the tensors loaded (also under "transfer" in metrics.json)
     *.png                  loss, accuracy, confusion matrix, misclassified test images,
                            first-layer filters of a CNN (with matplotlib)
-An ensemble keeps each member's history.csv, model.npz, checkpoints/ and member.json (its test
-accuracy and training time) in members/<i>/; resuming it finishes the member under way
+A run keeps member.json (its test accuracy, training time and whether its last training leg
+was resumed), so that resuming a finished run keeps the record of the leg that trained it.
+An ensemble keeps each member's history.csv, model.npz, checkpoints/ and member.json in
+members/<i>/; resuming it finishes the member under way
 and trains the ones not yet started. ``member=i`` trains member i alone, so that several
 processes (or machines sharing the directory) can train the members side by side; a
 last call without ``member`` then tests the ensemble.
@@ -227,11 +229,13 @@ def _run_experiment(
             print(f"ensemble member {i + 1} of {count} (seed {config.seed + i})")
         members.append(_train(config, data, directory, config.seed + i, resume, verbose, strategy))
     training_time = time.perf_counter() - start - data_time
+    if not config.ensemble:  # this leg's training, or the record of the leg that did it
+        training_time = members[0].training_time
     report, member_probabilities = _test(config, [m.model for m in members], data)
     y_test = data.test[1]
     for m, p in zip(members, member_probabilities):
         m.test_accuracy = float((p.argmax(axis=1) == y_test).mean())
-        if writer and config.ensemble:
+        if writer:  # a single run's too: resumed once finished, it keeps the leg that trained it
             atomic_write_text(m.directory / "member.json", to_json(_member_metrics(m)) + "\n")
     if member is not None:
         return RunResult(run_dir, config, _member_metrics(members[0]), [members[0].history], writer)
