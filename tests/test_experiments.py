@@ -392,6 +392,19 @@ def test_resuming_an_ensemble_trains_the_members_not_yet_started(tmp_path, no_pl
     assert resumed.metrics["confusion_matrix"] == whole.metrics["confusion_matrix"]
 
 
+def test_an_ensembles_member_0_is_the_single_run_with_the_same_seed(tmp_path, no_plots):
+    """What lets a finished single run stand for member 0 (the lecture table's ensembles)."""
+    single = run_experiment(loads(config_with()), tmp_path / "single", verbose=0)
+    ensemble = loads(config_with(add="\n[ensemble]\nmembers = 2\n"))
+    member = run_experiment(ensemble, tmp_path / "ensemble", member=0, verbose=0)
+    assert member.metrics["test_accuracy"] == single.metrics["test"]["accuracy"]
+    a = np.load(tmp_path / "single" / "checkpoints" / "best.npz")
+    b = np.load(tmp_path / "ensemble" / "members" / "0" / "checkpoints" / "best.npz")
+    assert sorted(a.files) == sorted(b.files)
+    for name in a.files:
+        np.testing.assert_array_equal(a[name], b[name])
+
+
 def test_members_trained_one_at_a_time_give_the_ensemble_of_one_run(tmp_path, no_plots):
     config = loads(config_with(add="\n[ensemble]\nmembers = 2\n"))
     whole = run_experiment(config, tmp_path / "whole", verbose=0)
