@@ -12,6 +12,11 @@ apiece), then one last call tests the ensemble:
     python benchmarks/reproduce.py modern-ensemble --member 0 &   # ... and 1, 2, 3, 4
     python benchmarks/reproduce.py modern-ensemble                # after they have finished
 
+A finished single row whose config is the member's (the ensemble's without [ensemble], seed
+seed + I) can stand for member I instead of training it again (weight for weight the same):
+
+    python benchmarks/reproduce.py nielsen-ensemble --member 0 --adopt nielsen-dropout
+
 Each experiment runs as ``chainrule train`` would, into runs/reproduce/<name>; a run that
 was interrupted is resumed from its checkpoints. Results accumulate in
 benchmarks/results/reproduce.json, from which the README table is written (between the
@@ -28,7 +33,7 @@ import statistics
 import time
 from pathlib import Path
 
-from chainrule.experiments import load_config, run_experiment
+from chainrule.experiments import adopt_member, load_config, run_experiment
 from chainrule.experiments.report import machine
 from chainrule.train.serialization import atomic_write_text
 
@@ -240,8 +245,18 @@ def main() -> None:
     parser.add_argument(
         "--member", type=int, metavar="I", help="an ensemble: train member I alone (see above)"
     )
+    parser.add_argument(
+        "--adopt", metavar="ROW", help="with --member I: ROW's finished run stands for member I"
+    )
     args = parser.parse_args()
     results = load_results()
+    if args.adopt is not None:
+        if args.member is None or len(args.experiments) != 1:
+            parser.error("--adopt needs one ensemble experiment and --member I")
+        name, runs = args.experiments[0], Path(args.runs)
+        member = adopt_member(load_config(name), runs / name, args.member, runs / args.adopt)
+        print(f"{runs / args.adopt} stands for member {args.member} of {name}: {member}")
+        return
     if args.member is not None:
         if len(args.experiments) != 1:
             parser.error("--member needs exactly one experiment")

@@ -11,6 +11,7 @@ from chainrule import nn
 from chainrule.experiments import (
     ConfigError,
     RunDirectoryError,
+    adopt_member,
     build_model,
     evaluate_run,
     load_config,
@@ -403,6 +404,32 @@ def test_an_ensembles_member_0_is_the_single_run_with_the_same_seed(tmp_path, no
     assert sorted(a.files) == sorted(b.files)
     for name in a.files:
         np.testing.assert_array_equal(a[name], b[name])
+
+
+def test_an_adopted_single_run_stands_for_its_member(tmp_path, no_plots):
+    ensemble = loads(config_with(add="\n[ensemble]\nmembers = 2\n"))
+    whole = run_experiment(ensemble, tmp_path / "whole", verbose=0)
+    alone = dataclasses.replace(ensemble, ensemble=None, seed=1, name="alone")  # member 1's own run
+    single = run_experiment(alone, tmp_path / "single", verbose=0)
+    adopt_member(ensemble, tmp_path / "split", 1, tmp_path / "single")
+    run_experiment(ensemble, tmp_path / "split", member=0, verbose=0)
+    tested = run_experiment(ensemble, tmp_path / "split", resume=True, verbose=0)
+    assert tested.metrics["confusion_matrix"] == whole.metrics["confusion_matrix"]
+    adopted = tested.metrics["members"][1]
+    assert adopted["training_time_s"] == single.metrics["members"][0]["training_time_s"]
+    assert adopted["resumed"] is False and adopted["seed"] == 1
+
+
+def test_adopting_a_run_that_is_not_the_member_refuses(tmp_path, no_plots):
+    ensemble = loads(config_with(add="\n[ensemble]\nmembers = 2\n"))
+    run_experiment(dataclasses.replace(ensemble, ensemble=None), tmp_path / "seed0", verbose=0)
+    with pytest.raises(RunDirectoryError, match="not member 1 .* seed 1, all else the same"):
+        adopt_member(ensemble, tmp_path / "split", 1, tmp_path / "seed0")
+    with pytest.raises(RunDirectoryError, match="no finished run to adopt"):
+        adopt_member(ensemble, tmp_path / "split", 1, tmp_path / "nothing")
+    with pytest.raises(ConfigError, match="has members 0 to 1"):
+        adopt_member(ensemble, tmp_path / "split", 2, tmp_path / "seed0")
+    assert not (tmp_path / "split" / "members").exists()
 
 
 def test_members_trained_one_at_a_time_give_the_ensemble_of_one_run(tmp_path, no_plots):

@@ -8,6 +8,7 @@ writes the config, history, checkpoints, metrics and plots. The schema is descri
 
 from chainrule.experiments.config import ExperimentConfig, to_toml
 from chainrule.experiments.layers import LAYERS, build_model
+from chainrule.experiments.members import adopt_member
 from chainrule.experiments.parse import (
     find_experiment,
     load_config,
@@ -31,6 +32,7 @@ __all__ = [
     "ExperimentConfig",
     "RunDirectoryError",
     "RunResult",
+    "adopt_member",
     "build_model",
     "default_run_dir",
     "evaluate_run",
