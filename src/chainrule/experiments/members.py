@@ -16,8 +16,7 @@ from pathlib import Path
 from chainrule.experiments.config import ExperimentConfig
 from chainrule.experiments.parse import load_config
 from chainrule.experiments.report import to_json
-from chainrule.experiments.runner import RunDirectoryError, _open_run_dir
-from chainrule.experiments.schema import ConfigError
+from chainrule.experiments.runner import RunDirectoryError, _open_run_dir, check_member
 from chainrule.train.serialization import atomic_write_text
 
 MEMBER_FILES = ("history.csv", "model.npz")  # beside checkpoints/ and member.json
@@ -40,16 +39,7 @@ def adopt_member(
     ``run_experiment(config, run_dir, resume=True)`` tests the ensemble with it.
     """
     run_dir, source = Path(run_dir), Path(source)
-    count = config.ensemble.members if config.ensemble else 0
-    if not 0 <= member < count:
-        raise ConfigError(
-            f"adopt member={member}: "
-            + (
-                f"{config.name!r} has members 0 to {count - 1}"
-                if count
-                else f"{config.name!r} is not an ensemble (it has no [ensemble] table)"
-            )
-        )
+    check_member(config, member, "adopt member")
     if not (source / "metrics.json").is_file() or not (source / "config.toml").is_file():
         raise RunDirectoryError(
             f"{source}: no finished run to adopt (a run directory with config.toml and "

@@ -154,6 +154,20 @@ def run_experiment(
         return _run_experiment(config, Path(run_dir), epochs, resume, verbose, member, strategy)
 
 
+def check_member(config: ExperimentConfig, member: int, where: str) -> None:
+    """Refuse ``member`` unless ``config`` is an ensemble that has it."""
+    count = config.ensemble.members if config.ensemble else 0
+    if not 0 <= member < count:
+        raise ConfigError(
+            f"{where}={member}: "
+            + (
+                f"{config.name!r} has members 0 to {count - 1}"
+                if count
+                else f"{config.name!r} is not an ensemble (it has no [ensemble] table)"
+            )
+        )
+
+
 def _inspect_run_dir(
     run_dir: Path, config: ExperimentConfig, resume: bool, member: int | None
 ) -> tuple[bool, int | None]:
@@ -183,16 +197,7 @@ def _run_experiment(
 
         return run_autoencoder(config, run_dir, epochs, verbose)
     if member is not None:
-        count = config.ensemble.members if config.ensemble else 0
-        if not 0 <= member < count:
-            raise ConfigError(
-                f"member={member}: "
-                + (
-                    f"{config.name!r} has members 0 to {count - 1}"
-                    if count
-                    else f"{config.name!r} is not an ensemble (it has no [ensemble] table)"
-                )
-            )
+        check_member(config, member, "member")
     resume, stored_epochs = strategy.on_writer(
         lambda: _inspect_run_dir(run_dir, config, resume, member)
     )
