@@ -14,6 +14,21 @@ if TYPE_CHECKING:
     from chainrule.autograd.tensor import Tensor
 
 
+_Tensor: Any = None
+
+
+def _tensor_class() -> type[Tensor]:
+    """chainrule's Tensor class, looked up once: tensor.py imports this module, so this
+    one cannot import it at the top, and an import inside backward() costs ~1 us a call
+    (a tenth of a tiny op's forward and backward)."""
+    global _Tensor
+    if _Tensor is None:
+        from chainrule.autograd.tensor import Tensor
+
+        _Tensor = Tensor
+    return _Tensor
+
+
 def topological_order(root: Tensor, stop: set[int] | None = None) -> list[Tensor]:
     """Every tensor ``root`` depends on through recorded ops, inputs before outputs.
 
@@ -68,7 +83,7 @@ def backward(
     as soon as backward ends. With ``inputs``, no ``.grad`` is touched: the arrays
     d(root)/d(input) are returned instead (None where an input is not reached).
     """
-    from chainrule.autograd.tensor import Tensor  # cycle: tensor.py imports this module
+    tensor_type = _tensor_class()
 
     if root._ctx is not None and root._ctx.saved is _RELEASED:
         raise GraphError(
@@ -80,7 +95,7 @@ def backward(
     # because everyone adds out of place.
     grads: dict[int, Any] = {id(root): grad}
     check = anomaly._enabled
-    wrap = Tensor._wrap
+    wrap = tensor_type._wrap
     # Hooks, retain_grad() and grad() take a second path, decided once here: a plain
     # backward pays one test of a local per node for them, nothing more.
     special = bool(hooks._table) or inputs is not None
@@ -138,9 +153,9 @@ def backward(
             if id(leaf) in captured:
                 captured[id(leaf)] = g
         elif leaf.grad is None:
-            leaf.grad = Tensor._wrap(g, False)
+            leaf.grad = tensor_type._wrap(g, False)
         else:
-            leaf.grad = Tensor._wrap(leaf.grad.data + g, False)
+            leaf.grad = tensor_type._wrap(leaf.grad.data + g, False)
     return None if inputs is None else [captured[id(t)] for t in inputs]
 
 

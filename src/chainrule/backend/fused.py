@@ -16,7 +16,6 @@ Python float as the array's dtype too).
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 from chainrule.backend import jit
 from chainrule.backend.arrays import Array, get_array_module
@@ -69,7 +68,7 @@ def adam_(
     dt = p.dtype.type
     amsgrad = max_r is not None
     if _compiled(p, g, s, r, *([max_r] if amsgrad else [])):
-        _kernels().adam(
+        jit.compiled().adam(
             p.reshape(-1),
             g.reshape(-1),
             s.reshape(-1),
@@ -128,7 +127,7 @@ def adadelta_(
     """
     dt = p.dtype.type
     if _compiled(p, g, r, u):
-        _kernels().adadelta(
+        jit.compiled().adadelta(
             p.reshape(-1),
             g.reshape(-1),
             r.reshape(-1),
@@ -187,7 +186,7 @@ def sgd_(
     dt = p.dtype.type
     mu = momentum if v is not None else 0.0
     if _compiled(p, g, *([v] if v is not None else [])):
-        _kernels().sgd(
+        jit.compiled().sgd(
             p.reshape(-1),
             g.reshape(-1),
             v.reshape(-1) if v is not None else p.reshape(-1)[:0],
@@ -223,17 +222,3 @@ def sgd_(
     tmp = scratch(p)
     xp.multiply(g, dt(lr), out=tmp)
     p -= tmp
-
-
-# ------------------------------------------------------------------- compiled kernels
-_compiled_kernels: Any = None
-
-
-def _kernels() -> Any:
-    """The numba kernels, compiled (or loaded from numba's cache) on first use."""
-    global _compiled_kernels
-    if _compiled_kernels is None:
-        from chainrule.backend import _numba_kernels  # optional: numba, compiled on first use
-
-        _compiled_kernels = _numba_kernels
-    return _compiled_kernels

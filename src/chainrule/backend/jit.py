@@ -83,12 +83,27 @@ def njit(parallel: bool = False) -> Any:
     )
 
 
+_kernels: Any = None
+
+
+def compiled() -> Any:
+    """The module of compiled kernels (``_numba_kernels``), imported on first use: numba
+    then compiles them or loads them from its on-disk cache. Kept after that, since an
+    import statement costs about a microsecond even for a loaded module."""
+    global _kernels
+    if _kernels is None:
+        from chainrule.backend import _numba_kernels  # optional: numba
+
+        _kernels = _numba_kernels
+    return _kernels
+
+
 def warm_up() -> None:
     """Compile (or load from numba's on-disk cache) every kernel for float32 and float64
     now, rather than inside the first training step that needs it."""
     if not _enabled:
         return
-    from chainrule.backend import _numba_kernels as k  # optional: numba, compiled on first use
+    k = compiled()
 
     for dtype in (numpy.float32, numpy.float64):
         one = dtype(1)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 import numpy
 
@@ -126,19 +125,13 @@ def col2im(
     # below 32 images a compiled scatter (measured at mini-batch 10: 1.5-1.8x NumPy's adds)
     if jit.usable(cols) and cols.size >= jit.PARALLEL_MIN:
         x = xp.empty(shape, dtype=cols.dtype)
-        (_numba().col2im if n >= 32 else _numba().col2im_scatter)(windows, sh, sw, x)
+        (jit.compiled().col2im if n >= 32 else jit.compiled().col2im_scatter)(windows, sh, sw, x)
         return x
     x = xp.zeros(shape, dtype=cols.dtype)
     for i in range(kh):
         for j in range(kw):
             x[:, i : i + sh * ho : sh, j : j + sw * wo : sw] += windows[:, i, j]
     return x
-
-
-def _numba() -> Any:
-    from chainrule.backend import _numba_kernels  # optional: numba, compiled on first use
-
-    return _numba_kernels
 
 
 def memory_order(a: Array) -> list[int] | None:
@@ -175,7 +168,9 @@ def ascontiguous(a: Array) -> Array:
             for n in a.shape[k:]:
                 cols *= n
             out = numpy.empty(a.shape, a.dtype)
-            _numba().transpose(a.transpose(order).reshape(cols, rows), out.reshape(rows, cols))
+            jit.compiled().transpose(
+                a.transpose(order).reshape(cols, rows), out.reshape(rows, cols)
+            )
             return out
     return xp.ascontiguousarray(a)
 
@@ -195,7 +190,7 @@ def relu_backward(grad: Array, y: Array) -> Array:
         out = numpy.empty_like(grad)  # y's layout too
         flat = [dense_flat(a) for a in (grad, y, out)]
         if all(f is not None for f in flat):
-            _numba().relu_backward(*flat)
+            jit.compiled().relu_backward(*flat)
             return out
     return grad * (y > 0)
 
@@ -221,7 +216,7 @@ def dropout(x: Array, draws: Array, p: float) -> tuple[Array, Array]:
         y, mask = numpy.empty_like(x), numpy.empty_like(x)
         scale = x.dtype.type(1.0 / (1.0 - p))  # as the array path casts it (NEP 50)
         flat = [a.reshape(-1) for a in (draws, x, y, mask)]
-        _numba().dropout(flat[0], numpy.uint32(threshold), scale, *flat[1:])
+        jit.compiled().dropout(flat[0], numpy.uint32(threshold), scale, *flat[1:])
         return y, mask
     mask = (draws >= threshold).astype(x.dtype)
     mask *= 1.0 / (1.0 - p)
@@ -267,7 +262,7 @@ def max_pool_compiled(
     wo = (w + 2 * padding[1] - kernel[1]) // stride[1] + 1
     y = numpy.empty((xa.shape[0], ho, wo, xa.shape[3]), x.dtype)
     argmax = numpy.empty(y.shape, numpy.int16)
-    _numba().max_pool(xa, *kernel, *stride, *padding, y, argmax)
+    jit.compiled().max_pool(xa, *kernel, *stride, *padding, y, argmax)
     return _from_ahwb(y, layout, n, c), (argmax, layout, x.shape)
 
 
@@ -288,5 +283,5 @@ def max_pool_backward_compiled(
         else:
             g = (numpy.ascontiguousarray(grad_y).reshape(n * c, *grad_y.shape[2:], 1), layout)
     grad_x = numpy.empty((argmax.shape[0], h, w, argmax.shape[3]), grad_y.dtype)
-    _numba().max_pool_backward(g[0], argmax, *kernel, *stride, *padding, grad_x)
+    jit.compiled().max_pool_backward(g[0], argmax, *kernel, *stride, *padding, grad_x)
     return _from_ahwb(grad_x, layout, n, c)

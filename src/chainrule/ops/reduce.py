@@ -18,8 +18,10 @@ def _expand_back(grad_y: Any, shape: tuple[int, ...], axes: tuple[int, ...] | No
     """grad_y, shaped as the reduction left it, broadcast back to the input's ``shape``."""
     xp = get_array_module(grad_y)
     if grad_y.size == 1 and len(shape) <= 1 and (not shape or shape[0] <= 4096):
-        # NOTE: a small vector filled directly: broadcast_to's Python wrapper costs more
-        return xp.full(shape, grad_y.reshape(()), dtype=grad_y.dtype)
+        # NOTE: a small vector filled directly: broadcast_to's and full's Python wrappers cost more
+        grad = xp.empty(shape, dtype=grad_y.dtype)
+        grad[...] = grad_y.reshape(())
+        return grad
     if not keepdims:
         kept = tuple(1 if axes is None or i in axes else n for i, n in enumerate(shape))
         grad_y = grad_y.reshape(kept)
