@@ -99,8 +99,7 @@ def run(name: str, epochs: int | None, runs: Path, member: int | None = None) ->
     if member is not None:
         return metrics
     members = config.ensemble.members if config.ensemble else 1
-    if members > 1:  # each member's time is that of the leg that finished it
-        resume = any(m["resumed"] for m in metrics["members"])
+    partial = any(_time_partial(m) for m in metrics["members"])
     return {
         "experiment": name,
         "lecture_accuracy": config.lecture_accuracy,
@@ -115,11 +114,17 @@ def run(name: str, epochs: int | None, runs: Path, member: int | None = None) ->
         "member_accuracies": [round(100 * m["test_accuracy"], 2) for m in metrics["members"]],
         # an ensemble: the sum of its members' training times, wherever they trained
         "wall_time_s": round(metrics.get("members_training_time_s", metrics["training_time_s"]), 1),
-        "resumed": resume,
+        "time_partial": partial,
         "machine": machine(),
         "python": platform.python_version(),
         "date": time.strftime("%Y-%m-%d"),
     }
+
+
+def _time_partial(member: dict) -> bool:
+    """Whether a member's training time leaves out earlier legs (its run resumed from
+    checkpoints that did not keep the time; results written before: any resume)."""
+    return member.get("training_time_partial", member["resumed"])
 
 
 def run_seeds(name: str, epochs: int | None, runs: Path, seeds: int) -> dict:
@@ -149,7 +154,7 @@ def run_seeds(name: str, epochs: int | None, runs: Path, seeds: int) -> dict:
         "members": 1,
         "member_accuracies": [],
         "wall_time_s": round(statistics.mean(m["training_time_s"] for m in rows), 1),
-        "resumed": any(member["resumed"] for m in rows for member in m["members"]),
+        "time_partial": any(_time_partial(member) for m in rows for member in m["members"]),
         "machine": machine(),
         "python": platform.python_version(),
         "date": time.strftime("%Y-%m-%d"),
@@ -193,8 +198,10 @@ def table(results: dict) -> str:
         if r["members"] > 1:
             notes.append("members " + ", ".join(f"{a:.2f}" for a in r["member_accuracies"]))
             notes.append("time: the members' training times summed")
-        if r.get("resumed"):
-            notes.append("resumed after an interruption; time is the last leg only")
+        if r.get("time_partial", r.get("resumed")):  # rows written before: "resumed"
+            notes.append(
+                "resumed from checkpoints older than their time record: time is the last leg only"
+            )
         minutes = r["wall_time_s"] / 60
         when = f"{minutes:.1f} min" if minutes < 120 else f"{minutes / 60:.1f} h"
         if name in UNTIMED:

@@ -456,6 +456,8 @@ def test_a_member_given_more_epochs_records_a_resumed_leg(tmp_path, no_plots):
     run_experiment(config, tmp_path / "run", member=0, verbose=0)
     longer = run_experiment(config, tmp_path / "run", epochs=2, member=0, verbose=0)
     assert longer.metrics["epochs_run"] == 2 and longer.metrics["resumed"] is True
+    # its time is both legs' (the checkpoint carried the first one's: tests/test_resume.py)
+    assert longer.metrics["training_time_partial"] is False
 
 
 def test_member_must_name_a_member_of_an_ensemble(tmp_path, no_plots):

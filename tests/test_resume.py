@@ -8,7 +8,8 @@ import chainrule as cr
 from chainrule import nn, optim
 from chainrule.data import transforms
 from chainrule.errors import CheckpointError
-from chainrule.train import EarlyStopping, LambdaCallback, LearningRateScheduler, Trainer
+from chainrule.train import EarlyStopping, LambdaCallback, LearningRateScheduler, Trainer, loop
+from chainrule.train.serialization import load, save
 
 
 class Crash(Exception):
@@ -85,3 +86,56 @@ def test_resume_falls_back_past_a_corrupted_checkpoint(tmp_path, capsys):
     assert "falling back" in capsys.readouterr().err
     for a, b in zip(model.state_dict().values(), reference_model.state_dict().values()):
         np.testing.assert_array_equal(a, b)
+
+
+def timed_run(tmp_path, clock, crash_at_step=None, resume=False):
+    """3 epochs of 6 steps, checkpoints every 4 steps; ``clock`` ticks a second a step."""
+    cr.manual_seed(7)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 3))
+
+    def tick(batch, logs):
+        clock[0] += 1.0
+        if trainer.global_step == crash_at_step:
+            raise Crash
+
+    trainer = Trainer(
+        model,
+        loss="cross_entropy",
+        optimizer=optim.SGD(model.parameters(), lr=0.05),
+        callbacks=[LambdaCallback(on_batch_end=tick)],
+        verbose=0,
+    )
+    x, y = images()
+    trainer.fit((x, y), epochs=3, batch_size=16, checkpoint_dir=tmp_path, checkpoint_every=4,
+                resume=resume)  # fmt: skip
+    return trainer
+
+
+def test_training_time_adds_up_over_resumed_legs(tmp_path, monkeypatch):
+    # Killed at step 9, resumed from the checkpoint of step 8: the run reports the 18
+    # seconds of an uninterrupted run (8 kept from the first leg, 10 from the second),
+    # not the last leg's 10, nor the 19 ticks that include the step done twice.
+    clock = [0.0]
+    monkeypatch.setattr(loop, "perf_counter", lambda: clock[0])
+    assert timed_run(tmp_path / "ref", clock).training_seconds == 18.0
+    with pytest.raises(Crash):
+        timed_run(tmp_path / "run", clock, crash_at_step=9)
+    trainer = timed_run(tmp_path / "run", clock, resume=True)
+    assert trainer.training_seconds == 18.0
+    assert not trainer.training_seconds_partial
+
+
+def test_training_time_of_a_checkpoint_without_it_counts_the_last_leg_and_says_so(
+    tmp_path, monkeypatch
+):
+    clock = [0.0]
+    monkeypatch.setattr(loop, "perf_counter", lambda: clock[0])
+    with pytest.raises(Crash):
+        timed_run(tmp_path, clock, crash_at_step=9)
+    for path in tmp_path.glob("step-*.npz"):  # as an older version wrote them
+        state = load(path)
+        del state["progress"]["training_seconds"]
+        save(state, path)
+    trainer = timed_run(tmp_path, clock, resume=True)
+    assert trainer.training_seconds == 10.0
+    assert trainer.training_seconds_partial

@@ -17,8 +17,9 @@ A run directory holds
                            the tensors loaded (also under "transfer" in metrics.json)
     *.png                  loss, accuracy, confusion matrix, misclassified test images,
                            first-layer filters of a CNN (with matplotlib)
-A run keeps member.json (its test accuracy, training time and whether its last training leg
-was resumed), so that resuming a finished run keeps the record of the leg that trained it.
+A run keeps member.json (its test accuracy and training time: every leg's, since the run
+checkpoints carry the seconds trained so far), so that resuming a finished run keeps its
+record ("training_time_partial": a leg resumed from older checkpoints, without that count)
 An ensemble keeps each member's history.csv, model.npz, checkpoints/ and member.json in
 members/<i>/; resuming it finishes the member under way
 and trains the ones not yet started. ``member=i`` trains member i alone, so that several
@@ -109,8 +110,9 @@ class _Member:
     seed: int
     best_epoch: int | None  # 1-based; None when the final weights are reported
     weights: str
-    training_time: float  # seconds: the leg that finished it (an earlier call's, if one did)
-    resumed: bool  # whether that leg started from a run checkpoint (its time is partial)
+    training_time: float  # seconds of training, every leg (an earlier call's, if one finished it)
+    resumed: bool  # whether that leg started from a run checkpoint
+    time_partial: bool = False  # resumed from a checkpoint without the earlier legs' time
     test_accuracy: float = math.nan
     transfer: dict[str, Any] | None = None  # what [transfer] reused and froze
 
@@ -525,7 +527,6 @@ def _train(
     run_state = checkpoints / "run"
     # else this one starts afresh; rank 0 looks, as the others may not see the directory
     resume = resume and strategy.on_writer(lambda: any(run_state.glob("step-*.npz")))
-    started = time.perf_counter()
     history = trainer.fit(
         _weighted(data.train, config.training.class_weights),
         epochs=config.training.epochs,
@@ -551,13 +552,16 @@ def _train(
             checkpoint_dir=run_state,
             checkpoint_every=config.training.checkpoint_every,
         )
-    training_time, resumed = time.perf_counter() - started, resume
+    # the checkpoints carry the time of earlier legs (those written before they did: not)
+    training_time, resumed = trainer.training_seconds, resume
+    time_partial = trainer.training_seconds_partial
     record = directory / "member.json"
     if resume and record.is_file():  # finished before: keep the record of the leg that did it
         previous = json.loads(record.read_text())
         if previous.get("epochs_run") == len(history):
             training_time = previous.get("training_time_s", training_time)
             resumed = previous.get("resumed", False)
+            time_partial = previous.get("training_time_partial", resumed)
     best_path = checkpoints / "best.npz"
     best_epoch = _first_best(history, monitor) if held_out else None
     # rank 0 wrote the checkpoints; under MPI it sends the best weights to the others
@@ -590,6 +594,7 @@ def _train(
         weights,
         training_time,
         resumed,
+        time_partial,
         transfer=transfer,
     )
 
@@ -604,6 +609,7 @@ def _member_metrics(m: _Member) -> dict[str, Any]:
         "test_accuracy": m.test_accuracy,
         "training_time_s": round(m.training_time, 3),
         "resumed": m.resumed,
+        "training_time_partial": m.time_partial,
     }
 
 

@@ -2,8 +2,9 @@
 
 A checkpoint holds the model, the optimiser, every callback's state (early-stopping
 counters, schedules), the history, the epoch and step, the current epoch's sample
-order, the running epoch totals, whether the run has decided to stop, and the state of
-every random generator (the library's, the loader's, the transforms' and the layers').
+order, the running epoch totals, whether the run has decided to stop, the seconds trained
+so far (``Trainer.training_seconds``: every leg's), and the state of every random
+generator (the library's, the loader's, the transforms' and the layers').
 Files are written atomically with a checksum; on resume a damaged file is skipped, with
 a message, for the newest good one before it.
 """

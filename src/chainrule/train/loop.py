@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
+from time import perf_counter
 from typing import Any
 
 import numpy as np
@@ -96,6 +97,12 @@ class Trainer:
         self._loader: Any = None
         self._pending_callback_state: list[dict[str, Any]] | None = None
         self.checkpointer: Checkpointer | None = None
+        # seconds inside fit() over the whole run: every call, and the legs before a resume
+        # (a checkpoint keeps it; the work redone after the checkpoint is not counted twice)
+        self.training_seconds = 0.0
+        self.training_seconds_partial = False  # resumed from an older file that lacked it
+        self._leg_start: float | None = None  # perf_counter() when this fit() began
+        self._seconds_before_leg = 0.0
 
     # ---------------------------------------------------------------- running
     def fit(
@@ -175,6 +182,14 @@ class Trainer:
         if resume:
             path = resume_run(self)
             self.log(f"resumed from {path} (at epoch {self.epoch + 1}, batch {self.batch})")
+        self._seconds_before_leg, self._leg_start = self.training_seconds, perf_counter()
+
+    def elapsed(self) -> float:
+        """Seconds of training so far in this run, earlier fit() calls and resumed legs
+        included (``training_seconds`` as it stands now, while fit() runs)."""
+        if self._leg_start is None:
+            return self.training_seconds
+        return self._seconds_before_leg + perf_counter() - self._leg_start
 
     def _begin(self, epochs: int) -> CallbackList:
         """The run's callbacks (with the progress bar), set up and begun; a resumed run's
@@ -195,6 +210,7 @@ class Trainer:
         return callbacks
 
     def _end(self, callbacks: CallbackList) -> None:
+        self.training_seconds, self._leg_start = self.elapsed(), None
         if self.stop_reason:
             self.history.stop_reason = self.stop_reason
             self.log(self.stop_reason)

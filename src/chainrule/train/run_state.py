@@ -62,6 +62,7 @@ def run_state(trainer: Trainer) -> dict[str, Any]:
             "global_step": trainer.global_step,
             "stop_training": trainer.stop_training,
             "stop_reason": trainer.stop_reason,
+            "training_seconds": trainer.elapsed(),
         },
         "order": trainer._order if trainer.batch else None,
         "totals": trainer.stats.host_totals(),
@@ -85,6 +86,9 @@ def load_run_state(trainer: Trainer, state: dict[str, Any]) -> None:
         progress["global_step"],
     )
     trainer.stop_training, trainer.stop_reason = progress["stop_training"], progress["stop_reason"]
+    seconds = progress.get("training_seconds")  # older checkpoints lack it
+    trainer.training_seconds = 0.0 if seconds is None else float(seconds)
+    trainer.training_seconds_partial = seconds is None
     trainer._order = state["order"]
     trainer.stats.totals = {k: float(v) for k, v in state["totals"].items()}
     by_rank = state.get("rng_by_rank")  # saved by a distributed run: each process its own
