@@ -390,7 +390,9 @@ def test_random_bits_are_the_generators_raw_outputs_split_in_two():
     assert g1.bit_generator.state == g2.bit_generator.state
 
 
-POOLS = [  # kernel, stride, padding: tiling, overlap on both axes, on one axis only, gaps
+POOLS = [  # kernel, stride, padding on 7 x 8 maps: tiling exactly, tiling but the last row,
+    # overlap on both axes, on one axis only, gaps
+    ((1, 2), (1, 2), (0, 0)),
     ((2, 2), (2, 2), (0, 0)),
     ((3, 3), (1, 1), (1, 1)),
     ((3, 2), (1, 2), (0, 0)),

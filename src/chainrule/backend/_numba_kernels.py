@@ -183,11 +183,15 @@ def max_pool(x, kh, kw, sh, sw, ph, pw, y, argmax):  # pragma: no cover
 
 @njit()
 def max_pool_backward(grad_y, argmax, kh, kw, sh, sw, ph, pw, grad_x):  # pragma: no cover
-    """grad_x (A, H, W, B), zeroed here, gets each window's gradient at its maximum."""
+    """grad_x (A, H, W, B) gets each window's gradient at its maximum, zero elsewhere.
+    Windows that tile x (stride = kernel, no padding, dividing H and W) write each element
+    once; otherwise grad_x is zeroed and the windows add."""
     na, h, w, nb = grad_x.shape
     ho, wo = grad_y.shape[1], grad_y.shape[2]
+    tiled = kh == sh and kw == sw and ph == 0 and pw == 0 and h == ho * kh and w == wo * kw
     for a in prange(na):
-        grad_x[a] = 0
+        if not tiled:
+            grad_x[a] = 0
         for r in range(ho):
             for c in range(wo):
                 grow = grad_y[a, r, c]
@@ -202,6 +206,10 @@ def max_pool_backward(grad_y, argmax, kh, kw, sh, sw, ph, pw, grad_x):  # pragma
                             continue
                         k = i * kw + j
                         gx = grad_x[a, hh, ww]
-                        for b in range(nb):
-                            if arow[b] == k:
-                                gx[b] += grow[b]
+                        if tiled:
+                            for b in range(nb):
+                                gx[b] = grow[b] if arow[b] == k else 0
+                        else:
+                            for b in range(nb):
+                                if arow[b] == k:
+                                    gx[b] += grow[b]
