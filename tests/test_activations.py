@@ -406,3 +406,11 @@ def test_torch_agrees_on_activation_values_and_gradients():
         ya.backward(upstream)
         yb.backward(torch.tensor(upstream))
         np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_prelu_counts_its_slopes_like_every_module():
+    # its slope count is not stored as num_parameters: that would shadow the method
+    prelu = nn.PReLU(4)
+    assert prelu.num_parameters() == 4 and prelu.num_slopes == 4
+    assert nn.Sequential(nn.Linear(3, 4), prelu).num_parameters() == 3 * 4 + 4 + 4
+    assert "num_parameters=4" in repr(prelu)

@@ -120,7 +120,9 @@ class PReLU(Activation, WeightLayer):
         self, num_parameters: int = 1, init: float = 0.25, dtype: backend.DTypeLike = None
     ) -> None:
         super().__init__()
-        self.num_parameters = check_positive_int(num_parameters, "num_parameters", "PReLU")
+        # NOTE: not self.num_parameters (PyTorch's attribute): that would shadow the method
+        # every module has, num_parameters(), and make it uncallable on this one
+        self.num_slopes = check_positive_int(num_parameters, "num_parameters", "PReLU")
         self.init = check_number(init, "init", "PReLU")
         start = functools.partial(constant_, value=self.init)
         self.add_weight("weight", (num_parameters,), start, dtype, argument="init")
@@ -129,7 +131,7 @@ class PReLU(Activation, WeightLayer):
         return A.prelu(x, self.weight)
 
     def extra_repr(self) -> str:
-        return f"num_parameters={self.num_parameters}"
+        return f"num_parameters={self.num_slopes}"
 
 
 class ELU(Activation):

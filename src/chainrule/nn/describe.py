@@ -254,7 +254,7 @@ _SHIPPED: list[tuple[type[Module], Callable[[Any], Config], Callable[[Config], S
     ),
     (
         act.PReLU,
-        lambda m: {"num_parameters": m.num_parameters, "init": m.init},
+        lambda m: {"num_parameters": m.num_slopes, "init": m.init},
         lambda c: {"weight": (c.get("num_parameters", 1),)},
     ),
     *[
