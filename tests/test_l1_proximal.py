@@ -6,8 +6,8 @@ import pytest
 import chainrule as cr
 from chainrule import nn, optim
 from chainrule.errors import ArgumentError, ArgumentTypeError
+from chainrule.experiments.member_training import build_regularizer
 from chainrule.experiments.parse import parse_config
-from chainrule.experiments.runner import build_regularizer
 from chainrule.experiments.schema import ConfigError
 from chainrule.train import fit
 

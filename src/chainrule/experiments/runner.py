@@ -33,12 +33,10 @@ set, the weights at the end of training, so that the test set selects nothing.
 
 from __future__ import annotations
 
-import functools
-import json
-import math
 import os
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -46,40 +44,34 @@ from typing import Any
 
 import numpy as np
 
-from chainrule import __version__, functional, nn, optim
-from chainrule.autograd.tensor import Tensor, TensorLike
+from chainrule import __version__, nn
+from chainrule.autograd.tensor import Tensor
 from chainrule.backend import manual_seed
-from chainrule.data.preprocessing import one_hot
-from chainrule.diagnose.monitor import Monitor
 from chainrule.ensemble import combine
 from chainrule.errors import ChainruleError, CheckpointError, ShapeError
 from chainrule.experiments.config import (
     ExperimentConfig,
-    RegularizationConfig,
-    ScheduleConfig,
     to_toml,
 )
 from chainrule.experiments.data_prep import (
-    NormalizedSamples,
     PreparedData,
     prepare_data,
     with_data_path_used,
 )
 from chainrule.experiments.layers import build_model
-from chainrule.experiments.parse import SCHEDULES, load_config
+from chainrule.experiments.member_training import (
+    experiment_loss,
+    member_metrics,
+    train_member,
+)
+from chainrule.experiments.parse import load_config
 from chainrule.experiments.report import classification_report, cross_entropy_of, machine, to_json
 from chainrule.experiments.schema import ConfigError
-from chainrule.experiments.transfer import apply_transfer, describe
-from chainrule.train import callbacks as cb
-from chainrule.train.distill import Distiller
 from chainrule.train.evaluation import predict
 from chainrule.train.history import History
-from chainrule.train.loop import Trainer
-from chainrule.train.metrics import get_metric, softmax
-from chainrule.train.model_file import save as save_model
-from chainrule.train.serialization import atomic_write_text, load, save
+from chainrule.train.metrics import softmax
+from chainrule.train.serialization import atomic_write_text, load
 from chainrule.train.strategy import Strategy, get_strategy
-from chainrule.train.weights import class_sample_weight
 from chainrule.viz import plots
 
 
@@ -100,21 +92,6 @@ class RunResult:
     @property
     def test_accuracy(self) -> float:
         return self.metrics["test"]["accuracy"]
-
-
-@dataclass
-class _Member:
-    directory: Path
-    model: nn.Module
-    history: History
-    seed: int
-    best_epoch: int | None  # 1-based; None when the final weights are reported
-    weights: str
-    training_time: float  # seconds of training, every leg (an earlier call's, if one finished it)
-    resumed: bool  # whether that leg started from a run checkpoint
-    time_partial: bool = False  # resumed from a checkpoint without the earlier legs' time
-    test_accuracy: float = math.nan
-    transfer: dict[str, Any] | None = None  # what [transfer] reused and froze
 
 
 def default_run_dir(name: str, root: str | os.PathLike[str] = "runs") -> Path:
@@ -234,7 +211,9 @@ def _run_experiment(
         directory = run_dir / "members" / str(i) if config.ensemble else run_dir
         if verbose and config.ensemble:
             print(f"ensemble member {i + 1} of {count} (seed {config.seed + i})")
-        members.append(_train(config, data, directory, config.seed + i, resume, verbose, strategy))
+        members.append(
+            train_member(config, data, directory, config.seed + i, resume, verbose, strategy)
+        )
     training_time = time.perf_counter() - start - data_time
     if not config.ensemble:  # this leg's training, or the record of the leg that did it
         training_time = members[0].training_time
@@ -243,9 +222,9 @@ def _run_experiment(
     for m, p in zip(members, member_probabilities):
         m.test_accuracy = float((p.argmax(axis=1) == y_test).mean())
         if writer:  # a single run's too: resumed once finished, it keeps the leg that trained it
-            atomic_write_text(m.directory / "member.json", to_json(_member_metrics(m)) + "\n")
+            atomic_write_text(m.directory / "member.json", to_json(member_metrics(m)) + "\n")
     if member is not None:
-        return RunResult(run_dir, config, _member_metrics(members[0]), [members[0].history], writer)
+        return RunResult(run_dir, config, member_metrics(members[0]), [members[0].history], writer)
     metrics = {
         "experiment": config.name,
         "description": config.description,
@@ -257,7 +236,7 @@ def _run_experiment(
             else f"the average of {len(members)} members' class probabilities"
         ),
         "epochs_run": sum(len(m.history) for m in members),
-        "members": [_member_metrics(m) for m in members],
+        "members": [member_metrics(m) for m in members],
         "data": data.description,
         "data_time_s": round(data_time, 3),
         "training_time_s": round(training_time, 3),
@@ -311,7 +290,7 @@ def load_run(run_dir: str | os.PathLike[str]) -> list[nn.Sequential]:
         raise RunDirectoryError(
             f"{run_dir} is an autoencoder run; reuse its encoder with [transfer] instead"
         )
-    models = []
+    models: list[nn.Sequential] = []
     for directory in _member_directories(run_dir, config):
         manual_seed(config.seed)
         model = build_model(config)
@@ -320,7 +299,8 @@ def load_run(run_dir: str | os.PathLike[str]) -> list[nn.Sequential]:
             model.load_state_dict(load(weights))
         except ShapeError as error:
             raise CheckpointError(f"{weights}: does not fit the run's model: {error}") from None
-        models.append(model.eval())
+        model.eval()
+        models.append(model)
     return models
 
 
@@ -391,230 +371,8 @@ def _open_run_dir(run_dir: Path, config: ExperimentConfig, resume: bool) -> None
         ) from None
 
 
-def _loss(config: ExperimentConfig, smoothing: bool = True) -> Any:
-    """The training loss (``smoothing=False``: the plain loss, to report on the test set)."""
-    training = config.training
-    if training.loss == "mse":
-        classes = config.data.num_classes
-
-        def mse_on_one_hot(
-            outputs: Tensor,
-            targets: Tensor,
-            reduction: str = "mean",
-            sample_weight: TensorLike | None = None,
-        ) -> Tensor:
-            one_hot_targets = Tensor(one_hot(targets.numpy(), classes))
-            return functional.mse_loss(outputs, one_hot_targets, reduction, sample_weight)
-
-        return mse_on_one_hot
-    if smoothing and training.label_smoothing:
-        return functools.partial(functional.cross_entropy, label_smoothing=training.label_smoothing)
-    return functional.cross_entropy
-
-
-def build_regularizer(reg: RegularizationConfig) -> nn.L1L2 | None:
-    """The [regularization] section's penalty, or None when l1 and l2 are both 0."""
-    if not (reg.l1 or reg.l2):
-        return None
-    return nn.L1L2(reg.l1, reg.l2, proximal=reg.l1_proximal)
-
-
-def _weighted(train: NormalizedSamples, class_weight: Any) -> NormalizedSamples:
-    """The training samples with a third field, their class's weight (rescaled to mean 1,
-    as ``fit`` does), when the experiment sets ``training.class_weight``."""
-    if class_weight is None:
-        return train
-    x, y = train.arrays[:2]
-    weight = class_sample_weight(y, class_weight)
-    return NormalizedSamples(x, y, train.normalize, weight / weight.mean())
-
-
-def _schedule_callback(schedule: ScheduleConfig, optimizer: Any) -> cb.Callback:
-    cls = SCHEDULES[schedule.name]
-    if cls is cb.ReduceLROnPlateau:
-        return cls(**schedule.args)
-    return cb.LearningRateScheduler(cls(optimizer, **schedule.args), interval=schedule.interval)
-
-
-def _selection_monitor(config: ExperimentConfig) -> str:
-    """What picks the best epoch: early stopping's validation monitor, else val_accuracy."""
-    stopping = config.training.early_stopping
-    if stopping is not None and stopping.monitor.startswith("val_"):
-        return stopping.monitor
-    names = [get_metric(m)[0] for m in config.training.metrics]
-    return "val_accuracy" if "accuracy" in names else "val_loss"
-
-
-def _first_best(history: History, monitor: str) -> int | None:
-    """The first epoch (1-based) with the best ``monitor``, as ModelCheckpoint keeps it."""
-    values = [v for v in history.history.get(monitor, []) if not math.isnan(v)]
-    if not values:
-        return None
-    best = (min if cb._resolve_mode("auto", monitor) == "min" else max)(values)
-    return history[monitor].index(best) + 1
-
-
-def _train(
-    config: ExperimentConfig,
-    data: PreparedData,
-    directory: Path,
-    seed: int,
-    resume: bool,
-    verbose: int,
-    strategy: Strategy,
-) -> _Member:
-    manual_seed(seed)
-    model = build_model(config)
-    transfer = apply_transfer(model, config) if config.transfer is not None else None
-    if transfer is not None:
-        if verbose:
-            print(describe(transfer))
-        if strategy.is_writer:
-            atomic_write_text(directory / "transfer.json", to_json(transfer) + "\n")
-    if verbose:
-        model.summary(config.data.input_shape)
-    trained, loss = model, _loss(config)
-    if config.distillation is not None:  # the model learns as a Distiller's student
-        distillation = config.distillation
-        teachers = load_run(distillation.teacher)
-        trained = Distiller(model, teachers, distillation.temperature, distillation.alpha)
-        loss = trained.loss
-        if verbose:
-            print(
-                f"distillation from {distillation.teacher} ({len(teachers)} model(s)), "
-                f"T = {distillation.temperature:g}, alpha = {distillation.alpha:g}"
-            )
-    optimizer = optim.get(config.optimizer.name, trained.parameters(), **config.optimizer.args)
-    checkpoints = directory / "checkpoints"
-    held_out = config.data.validation != "test"
-    monitor = _selection_monitor(config)
-    # ModelCheckpoint formats its path with the epoch's logs: braces in a path are literal
-    literal = str(checkpoints).replace("{", "{{").replace("}", "}}")
-    callbacks: list[cb.Callback] = [
-        Monitor(run_dir=directory),  # per-layer statistics for `chainrule doctor`
-        cb.CSVLogger(directory / "history.csv"),
-        cb.ModelCheckpoint(f"{literal}/last.npz"),
-    ]
-    if held_out:
-        callbacks.append(
-            cb.ModelCheckpoint(f"{literal}/best.npz", monitor=monitor, save_best_only=True)
-        )
-    stopping = config.training.early_stopping
-    if stopping is not None:
-        callbacks.append(
-            cb.EarlyStopping(
-                monitor=stopping.monitor,
-                patience=stopping.patience,
-                min_delta=stopping.min_delta,
-                restore_best_weights=stopping.restore_best_weights,
-            )
-        )
-    if config.schedule is not None:
-        callbacks.append(_schedule_callback(config.schedule, optimizer))
-    reg = config.regularization
-    trainer = Trainer(
-        trained,
-        loss=loss,
-        optimizer=optimizer,
-        metrics=config.training.metrics,
-        callbacks=callbacks,
-        regularizer=build_regularizer(reg),
-        clip_grad_norm=reg.clip_grad_norm,
-        constraints=[nn.MaxNorm(reg.max_norm)] if reg.max_norm is not None else [],
-        verbose=verbose,
-        strategy=strategy,
-    )
-    run_state = checkpoints / "run"
-    # else this one starts afresh; rank 0 looks, as the others may not see the directory
-    resume = resume and strategy.on_writer(lambda: any(run_state.glob("step-*.npz")))
-    history = trainer.fit(
-        _weighted(data.train, config.training.class_weights),
-        epochs=config.training.epochs,
-        batch_size=config.training.batch_size,
-        validation_data=data.validation,
-        transform=data.train_transform,
-        checkpoint_dir=run_state,
-        checkpoint_every=config.training.checkpoint_every,
-        resume=resume,
-    )
-    if config.transfer is not None and config.transfer.fine_tune_epochs:
-        model.unfreeze()  # the fine-tuning phase: every layer learns, at a lower rate
-        for group in optimizer.param_groups:
-            group["lr"] = config.transfer.fine_tune_lr
-        if verbose:
-            print(describe(transfer).splitlines()[-1].strip())
-        history = trainer.fit(
-            data.train,
-            epochs=config.training.epochs + config.transfer.fine_tune_epochs,
-            batch_size=config.training.batch_size,
-            validation_data=data.validation,
-            transform=data.train_transform,
-            checkpoint_dir=run_state,
-            checkpoint_every=config.training.checkpoint_every,
-        )
-    # the checkpoints carry the time of earlier legs (those written before they did: not)
-    training_time, resumed = trainer.training_seconds, resume
-    time_partial = trainer.training_seconds_partial
-    record = directory / "member.json"
-    if resume and record.is_file():  # finished before: keep the record of the leg that did it
-        previous = json.loads(record.read_text())
-        if previous.get("epochs_run") == len(history):
-            training_time = previous.get("training_time_s", training_time)
-            resumed = previous.get("resumed", False)
-            time_partial = previous.get("training_time_partial", resumed)
-    best_path = checkpoints / "best.npz"
-    best_epoch = _first_best(history, monitor) if held_out else None
-    # rank 0 wrote the checkpoints; under MPI it sends the best weights to the others
-    best = strategy.on_writer(lambda: load(best_path) if held_out and best_path.is_file() else None)
-    if best is not None:
-        model.load_state_dict(best)
-        weights = f"best {monitor} on the held-out validation set: epoch {best_epoch}"
-    else:
-        if strategy.is_writer:
-            save(model.state_dict(), best_path)
-        best_epoch = None
-        weights = "the weights at the end of training"
-        restored = next((c for c in callbacks if isinstance(c, cb.EarlyStopping)), None)
-        if (
-            restored is not None
-            and restored.restore_best_weights
-            and restored.best_epoch is not None
-        ):
-            weights += f" (early stopping restored those of epoch {restored.best_epoch + 1})"
-        if not held_out:
-            weights += "; the validation data is the test set, so it selected nothing"
-    if strategy.is_writer:
-        save_model(model.eval(), directory / "model.npz")
-    return _Member(
-        directory,
-        model,
-        history,
-        seed,
-        best_epoch,
-        weights,
-        training_time,
-        resumed,
-        time_partial,
-        transfer=transfer,
-    )
-
-
-def _member_metrics(m: _Member) -> dict[str, Any]:
-    return {
-        "seed": m.seed,
-        "epochs_run": len(m.history),
-        "best_epoch": m.best_epoch,
-        "weights": m.weights,
-        "stop_reason": m.history.stop_reason,
-        "test_accuracy": m.test_accuracy,
-        "training_time_s": round(m.training_time, 3),
-        "resumed": m.resumed,
-        "training_time_partial": m.time_partial,
-    }
-
-
 def _test(
-    config: ExperimentConfig, models: list[nn.Module], data: PreparedData
+    config: ExperimentConfig, models: Sequence[nn.Module], data: PreparedData
 ) -> tuple[dict[str, Any], list[np.ndarray]]:
     """The test report and each model's class probabilities; an ensemble averages them
     (and reports the accuracy of a majority vote too)."""
@@ -622,7 +380,7 @@ def _test(
     outputs = [predict(model, x_test).astype(np.float64) for model in models]
     probabilities = [softmax(o) for o in outputs]
     if len(models) == 1:
-        plain = _loss(config, smoothing=False)
+        plain = experiment_loss(config, smoothing=False)
         loss = float(plain(Tensor(outputs[0]), Tensor(y_test)).item())
         mean = probabilities[0]
     else:

@@ -33,7 +33,7 @@ from chainrule.diagnose.monitor import Monitor
 from chainrule.errors import ChainruleError
 from chainrule.experiments.data_prep import prepare_data
 from chainrule.experiments.layers import build_model
-from chainrule.experiments.runner import build_regularizer
+from chainrule.experiments.member_training import build_regularizer
 from chainrule.nn.modes import evaluating
 from chainrule.playground.settings import N_SAMPLES, Settings, experiment
 from chainrule.train.callbacks import Logs
