@@ -24,6 +24,7 @@ from chainrule.backend import manual_seed
 from chainrule.experiments.config import ExperimentConfig
 from chainrule.experiments.data_prep import NormalizedSamples, prepare_data
 from chainrule.experiments.layers import build_layers
+from chainrule.experiments.member_training import early_stopping
 from chainrule.experiments.report import machine, to_json
 from chainrule.experiments.runner import RunResult, _open_run_dir, _version
 from chainrule.experiments.schema import ConfigError
@@ -82,16 +83,9 @@ def run_autoencoder(
         cb.CSVLogger(run_dir / "history.csv"),
         cb.ModelCheckpoint(f"{checkpoints}/last.npz"),
     ]
-    stopping = config.training.early_stopping
+    stopping = early_stopping(config)
     if stopping is not None:
-        callbacks.append(
-            cb.EarlyStopping(
-                monitor=stopping.monitor,
-                patience=stopping.patience,
-                min_delta=stopping.min_delta,
-                restore_best_weights=stopping.restore_best_weights,
-            )
-        )
+        callbacks.append(stopping)
     reg = config.regularization
     trainer = Trainer(
         model,

@@ -121,6 +121,19 @@ def first_best(history: History, monitor: str) -> int | None:
     return history[monitor].index(best) + 1
 
 
+def early_stopping(config: ExperimentConfig) -> cb.EarlyStopping | None:
+    """The [training.early_stopping] callback, or None when the config has none."""
+    stopping = config.training.early_stopping
+    if stopping is None:
+        return None
+    return cb.EarlyStopping(
+        monitor=stopping.monitor,
+        patience=stopping.patience,
+        min_delta=stopping.min_delta,
+        restore_best_weights=stopping.restore_best_weights,
+    )
+
+
 def train_member(
     config: ExperimentConfig,
     data: PreparedData,
@@ -169,16 +182,9 @@ def train_member(
         callbacks.append(
             cb.ModelCheckpoint(f"{literal}/best.npz", monitor=monitor, save_best_only=True)
         )
-    stopping = config.training.early_stopping
+    stopping = early_stopping(config)
     if stopping is not None:
-        callbacks.append(
-            cb.EarlyStopping(
-                monitor=stopping.monitor,
-                patience=stopping.patience,
-                min_delta=stopping.min_delta,
-                restore_best_weights=stopping.restore_best_weights,
-            )
-        )
+        callbacks.append(stopping)
     if config.schedule is not None:
         callbacks.append(schedule_callback(config.schedule, optimizer))
     reg = config.regularization
