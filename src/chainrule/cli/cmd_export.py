@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+import numpy as np  # only for dtypes (np.dtype): no arrays are made here
 
 from chainrule import load, onnx, zeros
 from chainrule.experiments import RunDirectoryError, load_config

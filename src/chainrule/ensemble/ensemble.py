@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 
+# Host NumPy on purpose: combine() works on predicted probabilities, which predict()
+# returns on the host; the Module's forward goes through chainrule's ops.
 import numpy as np
 import numpy.typing as npt
 

@@ -18,6 +18,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+# Host NumPy on purpose: an ONNX file holds host arrays (weights are copied off a device).
 import numpy as np
 import numpy.typing as npt
 
