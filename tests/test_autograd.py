@@ -255,6 +255,28 @@ def test_rng_state_round_trips():
     np.testing.assert_array_equal(cr.randn(4).numpy(), a)
 
 
+def test_fork_rng_reseeds_inside_and_restores_the_stream_after():
+    cr.manual_seed(7)
+    outside = cr.randn(3).numpy()
+    cr.manual_seed(42)
+    inside = cr.randn(3).numpy()
+    cr.manual_seed(7)
+    with cr.fork_rng(42):
+        np.testing.assert_array_equal(cr.randn(3).numpy(), inside)
+    np.testing.assert_array_equal(cr.randn(3).numpy(), outside)
+    with cr.fork_rng():  # no seed: the block draws on, the stream after is unchanged
+        cr.randn(100)
+    cr.manual_seed(7)
+    cr.randn(3)
+    after = cr.randn(2).numpy()
+    cr.manual_seed(7)
+    cr.randn(3)
+    with pytest.raises(RuntimeError), cr.fork_rng(1):  # restored on an exception too
+        cr.randn(5)
+        raise RuntimeError
+    np.testing.assert_array_equal(cr.randn(2).numpy(), after)
+
+
 def test_manual_seed_rejects_a_negative_seed():
     with pytest.raises(ValueError, match="non-negative"):
         cr.manual_seed(-1)

@@ -133,6 +133,20 @@ def test_an_ensemble_run_serves_as_the_teacher(teacher_run):
     assert accuracy > 0.8 and run.test_accuracy > 0.8
 
 
+def test_loading_a_teacher_run_leaves_the_callers_random_stream_alone(teacher_run):
+    # The student's seed must decide its shuffles and dropout masks: load_run rebuilds
+    # the teachers under the teacher run's seed, and before the fix left the library's
+    # generator there, so every student drew the teacher's stream whatever its own seed.
+    from chainrule.experiments import load_run
+
+    run_dir, _ = teacher_run
+    cr.manual_seed(123)
+    expected = cr.backend.default_generator().random(4)
+    cr.manual_seed(123)
+    load_run(run_dir)
+    assert np.array_equal(cr.backend.default_generator().random(4), expected)
+
+
 def test_a_distillation_experiment_trains_the_student_on_a_teacher_run(teacher_run, tmp_path):
     from chainrule.experiments import evaluate_run, loads, run_experiment, to_toml
 

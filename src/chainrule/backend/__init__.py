@@ -33,6 +33,7 @@ from chainrule.backend.dtypes import bool_, float16, float32, float64, int32, in
 from chainrule.backend.random import (
     Generator,
     default_generator,
+    fork_rng,
     get_rng_state,
     manual_seed,
     new_generator,
@@ -58,6 +59,7 @@ __all__ = [
     "float16",
     "float32",
     "float64",
+    "fork_rng",
     "format_array",
     "get_array_module",
     "get_rng_state",

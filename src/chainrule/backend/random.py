@@ -16,9 +16,10 @@ uninterrupted run would.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import types
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy
@@ -76,6 +77,27 @@ def set_rng_state(state: dict[str, Any]) -> None:
     """Restore a state returned by ``get_rng_state``."""
     _generator.bit_generator.state = state
     _device_generators.clear()
+
+
+@contextlib.contextmanager
+def fork_rng(seed: int | None = None) -> Iterator[numpy.random.Generator]:
+    """Draws inside the block leave the library's generator as they found it.
+
+    On exit the host state and the GPU generators are put back, so code that reseeds
+    to build something reproducibly (loading a finished run's models) does not change
+    the random stream of the code around it. ``seed``: reseed inside the block.
+    As ``torch.random.fork_rng``.
+    """
+    state = _generator.bit_generator.state
+    devices = dict(_device_generators)
+    try:
+        if seed is not None:
+            manual_seed(seed)
+        yield _generator
+    finally:
+        _generator.bit_generator.state = state
+        _device_generators.clear()
+        _device_generators.update(devices)
 
 
 def device_generator(xp: types.ModuleType, gpu: int = 0) -> Any:

@@ -46,7 +46,7 @@ import numpy as np
 
 from chainrule import __version__, nn
 from chainrule.autograd.tensor import Tensor
-from chainrule.backend import manual_seed
+from chainrule.backend import fork_rng, manual_seed
 from chainrule.ensemble import combine
 from chainrule.errors import ChainruleError, CheckpointError, ShapeError
 from chainrule.experiments.config import (
@@ -292,8 +292,9 @@ def load_run(run_dir: str | os.PathLike[str]) -> list[nn.Sequential]:
         )
     models: list[nn.Sequential] = []
     for directory in _member_directories(run_dir, config):
-        manual_seed(config.seed)
-        model = build_model(config)
+        # NOTE: forked: a student built before its teachers are loaded keeps its own stream
+        with fork_rng(config.seed):
+            model = build_model(config)
         weights = directory / "checkpoints" / "best.npz"
         try:
             model.load_state_dict(load(weights))
