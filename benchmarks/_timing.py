@@ -172,17 +172,3 @@ def write_json(path: str, data: object) -> None:
         json.dump(data, f, indent=2)
         f.write("\n")
     os.replace(tmp, path)
-
-
-def replace_between(path: str, begin: str, end: str, text: str) -> None:
-    """Replace what lies between the ``begin`` and ``end`` marker lines of a file."""
-    with open(path) as f:
-        content = f.read()
-    if begin not in content or end not in content:
-        raise SystemExit(f"{path} has no {begin} ... {end} markers")
-    head, rest = content.split(begin, 1)
-    _, tail = rest.split(end, 1)
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        f.write(f"{head}{begin}\n{text.strip()}\n{end}{tail}")
-    os.replace(tmp, path)

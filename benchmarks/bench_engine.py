@@ -22,12 +22,12 @@ import numpy as np
 
 import chainrule as cr
 import chainrule.functional as F
+from _readme import replace_between
 from _timing import (
     alternate_processes,
     format_seconds,
     machine,
     median_time,
-    replace_between,
     summary,
     try_import_torch,
     write_json,

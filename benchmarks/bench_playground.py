@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from _readme import replace_between
 from chainrule.experiments.report import machine
 from chainrule.playground.server import BackgroundServer
 from chainrule.train.serialization import atomic_write_text
@@ -306,12 +307,7 @@ def readme_text(results: dict) -> str:
 
 
 def write_readme(results: dict) -> None:
-    text = README.read_text()
-    if BEGIN not in text or END not in text:
-        raise SystemExit(f"README.md has no {BEGIN} ... {END} markers")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    atomic_write_text(README, f"{head}{BEGIN}\n{readme_text(results)}\n{END}{tail}")
+    replace_between(README, BEGIN, END, readme_text(results))
 
 
 def main() -> None:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from _readme import replace_between
 from chainrule.data import make_covariate_shift
 from chainrule.train import NeuralNetClassifier
 from chainrule.train.serialization import atomic_write_text
@@ -116,12 +117,7 @@ def table(result: dict) -> str:
 
 
 def write_readme(result: dict) -> None:
-    text = README.read_text()
-    if BEGIN not in text or END not in text:
-        raise SystemExit(f"README.md has no {BEGIN} ... {END} markers")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    atomic_write_text(README, f"{head}{BEGIN}\n{table(result)}\n{END}{tail}")
+    replace_between(README, BEGIN, END, table(result))
 
 
 def main() -> None:

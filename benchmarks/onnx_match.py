@@ -22,6 +22,7 @@ import numpy as np
 import onnxruntime as ort
 
 import chainrule as cr
+from _readme import replace_between
 from chainrule import nn
 from chainrule.experiments import build_model, load_config, named_experiments
 from chainrule.train.serialization import atomic_write_text
@@ -84,6 +85,16 @@ def measure(model: nn.Module, input_shape: tuple[int, ...], directory: Path) -> 
     return {"max_abs_difference": difference, "relative": difference / float(np.max(np.abs(ours)))}
 
 
+def table(result: dict) -> str:
+    """The README table, from the results alone."""
+    lines = ["| model | max abs difference | relative to largest output |", "|---|---|---|"]
+    lines += [
+        f"| {name} | {r['max_abs_difference']:.2e} | {r['relative']:.2e} |"
+        for name, r in result["models"].items()
+    ]
+    return "\n".join(lines)
+
+
 def main() -> None:
     import chainrule.onnx  # noqa: F401  (cr.onnx)
 
@@ -97,15 +108,8 @@ def main() -> None:
         rows["every-layer"] = measure(*every_layer(), Path(tmp))
     result = {"onnxruntime": ort.__version__, "inputs": 64, "dtype": "float32", "models": rows}
     atomic_write_text(RESULTS, json.dumps(result, indent=2) + "\n")
-    lines = ["| model | max abs difference | relative to largest output |", "|---|---|---|"]
-    lines += [
-        f"| {name} | {r['max_abs_difference']:.2e} | {r['relative']:.2e} |"
-        for name, r in rows.items()
-    ]
-    text = README.read_text()
-    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
-    atomic_write_text(README, text[:start] + "\n" + "\n".join(lines) + "\n" + text[end:])
-    print("\n".join(lines))
+    replace_between(README, BEGIN, END, table(result))
+    print(table(result))
 
 
 if __name__ == "__main__":

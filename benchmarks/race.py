@@ -38,12 +38,12 @@ import numpy as np
 
 import chainrule as cr
 from _models import keras_cnn, keras_mlp
+from _readme import replace_between
 from _timing import (
     alternate_processes,
     format_seconds,
     machine,
     median_time,
-    replace_between,
     summary,
     try_import_torch,
     write_json,
@@ -214,6 +214,39 @@ def steps(torch, name: str):
     return model, batch, shape, timed, infer
 
 
+DENSE_LAYERS = {"Linear", "ReLU", "Dropout", "Flatten"}
+
+
+def inference_gemms(torch, name: str):
+    """The GEMMs of a dense model's inference alone (1,000 images, results into reused
+    buffers), in NumPy or, with ``torch``, in PyTorch: the floor under each library's
+    inference time. None for a model with other layers."""
+    model, _, shape = build(name)
+    if any(type(layer).__name__ not in DENSE_LAYERS for layer in model):
+        return None
+    weights = [layer.weight.numpy() for layer in model if type(layer).__name__ == "Linear"]
+    x = np.random.default_rng(2).random((1000, int(np.prod(shape))), dtype=np.float32)
+    if torch is None:
+        buffers = [np.empty((1000, w.shape[0]), np.float32) for w in weights]
+
+        def numpy_gemms():
+            h = x
+            for w, out in zip(weights, buffers):
+                h = np.matmul(h, w.T, out=out)
+
+        return numpy_gemms
+    tw = [torch.from_numpy(w) for w in weights]
+    tbuffers = [torch.empty(1000, w.shape[0]) for w in tw]
+    tx = torch.from_numpy(x)
+
+    def torch_gemms():
+        h = tx
+        for w, out in zip(tw, tbuffers):
+            h = torch.mm(h, w.t(), out=out)
+
+    return torch_gemms
+
+
 def child(library: str, name: str, threads: int, repeats: int) -> dict[str, float]:
     """One library, one model, in this process: peak memory, step and inference time."""
     torch = try_import_torch() if library == "torch" else None
@@ -248,11 +281,15 @@ def child(library: str, name: str, threads: int, repeats: int) -> dict[str, floa
     done.set()
     sampler.join()
     inner = 20 if name == "nielsen-mb10" else 1
-    return {
+    result = {
         "peak_mb": peak[0] - before,
         "step_s": median_time(step, repeats=repeats, warmup=3, inner=inner),
         "infer_s_per_1000": median_time(inference, repeats=max(3, repeats // 3), warmup=1),
     }
+    gemms = inference_gemms(torch, name)
+    if gemms is not None:
+        result["infer_gemms_s_per_1000"] = median_time(gemms, repeats=repeats, warmup=2)
+    return result
 
 
 def _rss_mb() -> float:
@@ -285,8 +322,8 @@ def race(rounds: int, threads: int, repeats: int, models: list[str]) -> dict:
     }
     for name in models:
         model, batch, shape = build(name)
-        step_flops, _ = flops(model, batch, shape)
-        row: dict = {"batch": batch, "step_flops": step_flops}
+        step_flops, infer_flops = flops(model, batch, shape)
+        row: dict = {"batch": batch, "step_flops": step_flops, "infer_flops": infer_flops}
         for lib in libraries:
             row[lib] = {key: summary(values) for key, values in samples[name][lib].items()}
         if torch:
@@ -305,6 +342,28 @@ def race(rounds: int, threads: int, repeats: int, models: list[str]) -> dict:
             }
         results["models"][name] = row
     return results
+
+
+def gemm_floor(results: dict) -> list[str]:
+    """For each dense model: its inference GEMMs alone in each library, against the
+    inference target (what 0.8x PyTorch's whole inference leaves for NumPy's GEMMs)."""
+    lines = []
+    for name, row in results["models"].items():
+        key = "infer_gemms_s_per_1000"
+        if key not in row.get("chainrule", {}) or key not in row.get("torch", {}):
+            continue
+        flop = row["infer_flops"] * 1000
+        ours, theirs = row["chainrule"][key]["median"], row["torch"][key]["median"]
+        budget = INFER_TARGET * row["torch"]["infer_s_per_1000"]["median"]
+        lines.append(
+            f"{LABELS[name]}: inference is its GEMMs. Alone (1,000 images, into reused "
+            f"buffers) they take {format_seconds(ours).strip()} in NumPy's BLAS "
+            f"({flop / ours / 1e9:.0f} GFLOP/s) and {format_seconds(theirs).strip()} in "
+            f"PyTorch ({flop / theirs / 1e9:.0f} GFLOP/s); {INFER_TARGET}x PyTorch's whole "
+            f"inference is {format_seconds(budget).strip()}, "
+            f"{100 * budget / ours:.0f}% of the time NumPy's GEMMs alone need."
+        )
+    return lines
 
 
 def report(results: dict) -> None:
@@ -338,6 +397,8 @@ def report(results: dict) -> None:
                 ok = mem <= MEMORY_TARGETS[name]
                 line += f" (<= {MEMORY_TARGETS[name]}x: {'met' if ok else 'MISSED'})"
             print(line)
+    for line in gemm_floor(results):
+        print(f"\n{line}")
 
 
 def readme_table(results: dict) -> str:
@@ -374,6 +435,8 @@ def readme_table(results: dict) -> str:
             f"{row['step_flops'] / step / 1e9:.0f} GFLOP/s "
             f"({100 * row['step_flops'] / step / peak:.0f}% of GEMM) |"
         )
+    for line in gemm_floor(results):
+        lines += ["", line]
     return "\n".join(lines)
 
 

@@ -33,6 +33,7 @@ import statistics
 import time
 from pathlib import Path
 
+from _readme import replace_between
 from chainrule.experiments import adopt_member, load_config, run_experiment
 from chainrule.experiments.report import machine
 from chainrule.train.serialization import atomic_write_text
@@ -231,12 +232,7 @@ def _machine(m: dict) -> str:
 
 
 def write_readme(results: dict) -> None:
-    text = README.read_text()
-    if BEGIN not in text or END not in text:
-        raise SystemExit(f"README.md has no {BEGIN} ... {END} markers")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    atomic_write_text(README, f"{head}{BEGIN}\n{table(results)}\n{END}{tail}")
+    replace_between(README, BEGIN, END, table(results))
 
 
 def main() -> None:

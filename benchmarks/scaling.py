@@ -46,6 +46,7 @@ from pathlib import Path
 import numpy as np
 
 import chainrule as cr
+from _readme import replace_between
 from chainrule import nn, optim
 from chainrule.distributed import MPIStrategy
 
@@ -290,14 +291,7 @@ def readme_section(results: dict) -> str:
 
 
 def write_readme(results: dict) -> None:
-    text = README.read_text()
-    if BEGIN not in text or END not in text:
-        raise SystemExit(f"README.md has no {BEGIN} ... {END} markers")
-    head, rest = text.split(BEGIN, 1)
-    tail = rest.split(END, 1)[1]
-    from chainrule.train.serialization import atomic_write_text
-
-    atomic_write_text(README, f"{head}{BEGIN}\n{readme_section(results)}\n{END}{tail}")
+    replace_between(README, BEGIN, END, readme_section(results))
 
 
 def main() -> None:

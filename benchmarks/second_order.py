@@ -26,7 +26,8 @@ import numpy as np
 
 import chainrule as cr
 import chainrule.functional as F
-from _timing import machine, replace_between, write_json
+from _readme import replace_between
+from _timing import machine, write_json
 from chainrule import nn, optim
 
 BEGIN, END = "<!-- second-order:begin -->", "<!-- second-order:end -->"

@@ -23,6 +23,8 @@ import time
 import warnings
 from pathlib import Path
 
+from _readme import replace_between
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULT = ROOT / "benchmarks" / "results" / "sklearn_breast_cancer.json"
 README = ROOT / "README.md"
@@ -129,14 +131,7 @@ def table(result: dict) -> str:
 
 
 def write_readme(result: dict) -> None:
-    from chainrule.train.serialization import atomic_write_text
-
-    text = README.read_text()
-    if BEGIN not in text or END not in text:
-        raise SystemExit(f"README.md has no {BEGIN} ... {END} markers")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    atomic_write_text(README, f"{head}{BEGIN}\n{table(result)}\n{END}{tail}")
+    replace_between(README, BEGIN, END, table(result))
 
 
 def main() -> None:

@@ -25,7 +25,8 @@ import sys
 import tempfile
 import time
 
-from _timing import child_env, machine, replace_between, try_import_torch, write_json
+from _readme import replace_between
+from _timing import child_env, machine, try_import_torch, write_json
 
 EXPERIMENT = "mnist-speedrun"
 BEGIN, END = "<!-- speedrun:begin -->", "<!-- speedrun:end -->"

@@ -44,6 +44,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np
 
 import chainrule as cr
+from _readme import replace_between
 from chainrule import nn, optim
 from chainrule.data import load_mnist
 from chainrule.experiments.report import machine
@@ -650,12 +651,7 @@ def verdicts(results: dict[str, Any]) -> list[str]:
 
 
 def write_readme(results: dict[str, Any]) -> None:
-    text = README.read_text(encoding="utf-8")
-    if BEGIN not in text or END not in text:
-        sys.exit(f"{README} has no {BEGIN} ... {END} section to write the table into")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    atomic_write_text(README, f"{head}{BEGIN}\n{table(results)}\n{END}{tail}")
+    replace_between(README, BEGIN, END, table(results))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,17 +1,12 @@
 """benchmarks/reproduce.py: a row run over several seeds, and how the README table shows it."""
 
-import importlib.util
 import statistics
-from pathlib import Path
 
-BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "reproduce.py"
+from conftest import load_benchmark
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("reproduce_benchmark", BENCHMARK)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("reproduce.py")
 
 
 def test_a_row_over_seeds_is_their_mean_and_deviation_and_the_table_says_so(tmp_path):

@@ -1,24 +1,18 @@
 """benchmarks/transfer.py at its tiny size: every claim runs end to end on real MNIST and
 the README table is written from the results (skipped without MNIST)."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-from conftest import MNIST_DIR
-
-BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "transfer.py"
+from conftest import MNIST_DIR, load_benchmark
 
 
 @pytest.mark.skipif(
     not (MNIST_DIR / "train-images-idx3-ubyte.gz").exists(), reason="MNIST is not available"
 )
 def test_tiny_transfer_benchmark_measures_every_claim_and_tabulates_them(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("transfer_benchmark", BENCHMARK)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_benchmark("transfer.py")
     out = tmp_path / "transfer.json"
     # one BLAS thread, as the benchmark runs: small matrices on a busy machine crawl with more
     threadpoolctl = pytest.importorskip("threadpoolctl")
