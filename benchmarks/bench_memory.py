@@ -2,12 +2,15 @@
 
     python benchmarks/bench_memory.py            # both parts
     python benchmarks/bench_memory.py curve      # RSS every 100 steps over 2,000 MLP steps
+    python benchmarks/bench_memory.py curve --json benchmarks/results/memory.json
+    python benchmarks/bench_memory.py --readme benchmarks/results/memory.json  # README only
     python benchmarks/bench_memory.py peak       # peak RSS of the Keras MLP and CNN on MNIST
 
 (a) The curve: an MLP 784-256-128-10 with dropout, SGD with momentum, batches of 64
     MNIST images, 2,000 steps; resident memory after every 100th step, and its largest
     departure from the value after step 100 (the graph and its buffers are freed each
-    step, so it should stay flat).
+    step, so it should stay flat). The README's sentence (``memory`` markers) is
+    written from the JSON.
 (b) Peak resident memory of training, each framework in a fresh process that imports
     itself and loads the same MNIST arrays first (the baseline), then trains: the Keras
     MNIST MLP (784-512-512-10 ReLU, dropout 0.2, Adam) and the Keras MNIST CNN (conv 32
@@ -31,6 +34,8 @@ from pathlib import Path
 import numpy as np
 
 from _models import keras_cnn, keras_mlp
+from _readme import README, markers, replace_between
+from _timing import machine, write_json
 
 MNIST = Path(os.environ.get("CHAINRULE_MNIST", "/work/shared/data/mnist"))
 STEPS = {"mlp": 300, "cnn": 200}
@@ -82,7 +87,9 @@ def batches(x: np.ndarray, y: np.ndarray, size: int, steps: int, seed: int = 0):
 # ------------------------------------------------------------------ (a) the curve
 
 
-def curve() -> None:
+def curve() -> dict:
+    """RSS after step 1 and every 100th of 2,000 MLP steps, and its largest departure
+    from the value after step 100."""
     import chainrule as cr
     import chainrule.functional as F
     from chainrule import nn, optim
@@ -111,10 +118,26 @@ def curve() -> None:
     print(f"{'step':>6s} {'RSS MiB':>9s} {'vs step 100':>12s}")
     for step, rss in samples.items():
         print(f"{step:6d} {rss:9.1f} {100 * (rss / samples[100] - 1):+11.2f}%")
-    after = [rss for step, rss in samples.items() if step >= 100]
-    drift = max(abs(rss / samples[100] - 1) for rss in after)
+    drift = max(abs(rss / samples[100] - 1) for step, rss in samples.items() if step >= 100)
     print(
         f"largest departure from step 100: {100 * drift:.2f}% (limit 5%); final loss {loss.item():.3f}"
+    )
+    return {
+        "machine": machine(),
+        "steps": 2000,
+        "rss_mib": {str(step): rss for step, rss in samples.items()},
+        "largest_departure": drift,
+        "final_loss": loss.item(),
+    }
+
+
+def readme_text(results: dict) -> str:
+    """The README's sentence on the RSS curve, from the results alone."""
+    return (
+        f"Over {results['steps']:,} steps of an MLP (784-256-128-10, dropout, SGD with "
+        f"momentum, batch 64, MNIST) the resident set stays within "
+        f"{100 * results['largest_departure']:.2f}% of its size after step 100 "
+        f"({results['rss_mib']['100']:.0f} MiB)."
     )
 
 
@@ -207,9 +230,17 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "_measure":
         measure(sys.argv[2], sys.argv[3])
         return
-    parts = sys.argv[1:] or ["curve", "peak"]
+    args = sys.argv[1:]
+    if "--readme" in args:
+        with open(args[args.index("--readme") + 1]) as f:
+            replace_between(README, *markers("memory"), readme_text(json.load(f)))
+        return
+    out = args[args.index("--json") + 1] if "--json" in args else None
+    parts = [a for a in args if a in ("curve", "peak")] or ["curve", "peak"]
     if "curve" in parts:
-        curve()
+        results = curve()
+        if out:
+            write_json(out, results)
     if "peak" in parts:
         peak()
 

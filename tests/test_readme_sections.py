@@ -29,6 +29,8 @@ SECTIONS = {
     "engine": ("bench_engine", "readme_table", "engine.json"),
     "scaling": ("scaling", "readme_section", "scaling.json"),
     "reproduce": ("reproduce", "table", "reproduce.json"),
+    "memory": ("bench_memory", "readme_text", "memory.json"),
+    "doctor": ("bench_doctor", "readme_text", "doctor.json"),
 }
 
 
