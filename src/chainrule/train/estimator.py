@@ -18,6 +18,7 @@ Needs the ``data`` extra (scikit-learn).
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -39,7 +40,7 @@ except ImportError as error:  # pragma: no cover - exercised only without scikit
     ) from error
 
 from chainrule.autograd.tensor import Tensor
-from chainrule.backend import get_rng_state, manual_seed, set_rng_state
+from chainrule.backend import fork_rng
 from chainrule.errors import ArgumentError, DataError
 from chainrule.nn.modes import evaluating
 from chainrule.train.loop import fit
@@ -124,10 +125,8 @@ class _NeuralNet(BaseEstimator):
             raise ArgumentError(
                 f"optimizer must be one of {sorted(optim.OPTIMIZERS)}; got {self.optimizer!r}"
             )
-        caller_state = get_rng_state()
-        if self.seed is not None:
-            manual_seed(self.seed)
-        try:
+        # seeded: the caller's random stream goes on undisturbed; unseeded: it is drawn on
+        with fork_rng(self.seed) if self.seed is not None else contextlib.nullcontext():
             n_features = int(np.prod(x.shape[1:]))
             if self.module is not None:
                 self.model_ = self.module(n_features, n_outputs)
@@ -158,9 +157,6 @@ class _NeuralNet(BaseEstimator):
                 verbose=self.verbose,
                 sample_weight=sample_weight,
             )
-        finally:
-            if self.seed is not None:
-                set_rng_state(caller_state)  # the caller's random stream goes on undisturbed
 
     def _outputs(self, X: Any) -> np.ndarray:
         """The network's outputs (N, K) in float64, batch by batch, in eval mode."""
