@@ -63,6 +63,21 @@ def test_classifier_keeps_original_labels_and_gives_probabilities():
     assert model.n_features_in_ == 64 and len(model.history_) == 5
 
 
+def test_a_seeded_fit_leaves_the_callers_random_stream_and_an_unseeded_one_draws_on_it():
+    import chainrule as cr
+    from chainrule.train import NeuralNetClassifier
+
+    x, y = digits_subset(100)
+    cr.manual_seed(5)
+    expected = cr.rand(3).numpy()
+    cr.manual_seed(5)
+    NeuralNetClassifier(epochs=1, seed=0).fit(x, y)
+    np.testing.assert_array_equal(cr.rand(3).numpy(), expected)
+    cr.manual_seed(5)
+    NeuralNetClassifier(epochs=1, seed=None).fit(x, y)  # the library's stream, as sklearn's None
+    assert not np.array_equal(cr.rand(3).numpy(), expected)
+
+
 def test_accuracy_and_top_k_by_hand():
     outputs = np.array([[0.1, 0.7, 0.2], [0.5, 0.3, 0.2], [0.2, 0.3, 0.5], [0.4, 0.35, 0.25]])
     targets = np.array([1, 1, 2, 1])
