@@ -15,7 +15,6 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -25,17 +24,10 @@ STEPS = {"keras-mlp": 200, "keras-cnn": 15, "nielsen-mb10": 400}
 def child(name: str, steps: int) -> None:
     sys.path.insert(0, str(HERE))
     import race
+    from _timing import median_time
 
     _, _, _, timed, _ = race.steps(None, name)
-    step = timed["chainrule"]
-    for _ in range(3):
-        step()
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    print(json.dumps({"median_ms": statistics.median(times) * 1e3}))
+    print(json.dumps({"median_ms": median_time(timed["chainrule"], repeats=steps, warmup=3) * 1e3}))
 
 
 def run(src: str, name: str, threads: int) -> float:

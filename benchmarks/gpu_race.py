@@ -18,7 +18,6 @@ import json
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +31,7 @@ def worker(library: str, model_name: str, device: str, steps: int) -> float:
     """Median seconds of one training step of ``model_name`` in ``library`` on ``device``."""
     sys.path.insert(0, str(HERE))
     from _models import keras_cnn, keras_mlp
+    from _timing import median_time
 
     rng = np.random.default_rng(0)
     shape = (BATCH, 784) if model_name == "keras-mlp" else (BATCH, 1, 28, 28)
@@ -68,14 +68,7 @@ def worker(library: str, model_name: str, device: str, steps: int) -> float:
             optimizer.step()
             return loss.item()
 
-    for _ in range(5):
-        step()
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return median_time(step, repeats=steps, warmup=5)  # step() ends in loss.item(): synchronised
 
 
 def race(device: str, rounds: int, steps: int) -> dict[str, dict[str, float]]:
