@@ -361,7 +361,8 @@ def gemm_floor(results: dict) -> list[str]:
             f"({flop / ours / 1e9:.0f} GFLOP/s) and {format_seconds(theirs).strip()} in "
             f"PyTorch ({flop / theirs / 1e9:.0f} GFLOP/s); {INFER_TARGET}x PyTorch's whole "
             f"inference is {format_seconds(budget).strip()}, "
-            f"{100 * budget / ours:.0f}% of the time NumPy's GEMMs alone need."
+            f"{100 * budget / ours:.0f}% of the time NumPy's GEMMs alone need "
+            f"({100 * budget / theirs:.0f}% of PyTorch's own GEMMs' time)."
         )
     return lines
 
