@@ -212,7 +212,7 @@ def table(results: dict) -> str:
         when = f"{minutes:.1f} min" if minutes < 120 else f"{minutes / 60:.1f} h"
         if name in UNTIMED:
             when = "-"
-            notes = [n for n in notes if not n.startswith("resumed")] + [UNTIMED[name]]
+            notes = [n for n in notes if not n.startswith(("resumed", "time:"))] + [UNTIMED[name]]
         lines.append(
             f"| {label} (`{name}`) | {lecture} | {ours} | {gap} | {epochs} | {when} | {'; '.join(notes)} |"
         )
