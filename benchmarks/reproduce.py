@@ -71,7 +71,9 @@ EXPLAINED: dict[str, str] = {
     "nielsen-dropout": "on the expanded data, the lecture's 40 epochs; one seed against the "
     "lecture's one run, short by about the seed-to-seed spread of the three-seed rows above; "
     "epochs 1-17 ran on 3f53b12, 18-40 on d7fb036, in legs resumed from checkpoints",
-    "nielsen-ensemble": "five nielsen-dropout members; the shortfall is training time",
+    "nielsen-ensemble": "five nielsen-dropout members (seeds 0-4), each the lecture's 40 "
+    "epochs on the expanded data; member 0 is the nielsen-dropout run above (same config and "
+    "seed); members 1-4 trained side by side, in legs resumed from checkpoints",
     "srivastava-dropout": "our 50 epochs are 30,000 updates where the paper made a million "
     "(about 1,700 epochs)",
     "modern-ensemble": "member 0 is the modern-cnn run above (same config and seed); the members "
@@ -84,6 +86,8 @@ UNTIMED: dict[str, str] = {
     "nielsen-dropout": "no time: trained in legs over two sessions on one core, sharing the "
     "machine with benchmarks (paused while they ran); the legs before the last predate the "
     "checkpoints' time record",
+    "nielsen-ensemble": "no time: members 0 and 1 trained in legs before checkpoints kept the "
+    "training time, and members 2-4 shared two cores three ways and with benchmarks",
     "keras-mlp": "no time: the seeds shared the two cores with benchmarks and were paused "
     "while benchmarks ran",
     "keras-cnn": "no time: the seeds shared the two cores with benchmarks and each other, "
