@@ -269,9 +269,11 @@ def test_col2im_is_the_adjoint_of_im2col(kernel_path, shape, kernel, stride):
 
 @needs_numba
 @pytest.mark.parametrize("shape, kernel, stride", GEOMETRIES)
-@pytest.mark.parametrize("batch", [32, 10], ids=["gather", "scatter"])
+@pytest.mark.parametrize("batch", [64, 32, 10], ids=["gather", "scatter-32", "scatter-10"])
 def test_compiled_col2im_equals_numpy_bit_for_bit(monkeypatch, shape, kernel, stride, batch):
-    shape = (*shape[:3], batch)  # the gather runs along batches of 32 or more, else the scatter
+    # the gather from 64 images (32 when the stride along W is not 1), else the scatter,
+    # which at stride 1 adds whole window rows
+    shape = (*shape[:3], batch)
     cols = (
         np.random.default_rng(2)
         .standard_normal(_im2col_loops(np.zeros(shape), kernel, stride).shape)
@@ -417,9 +419,11 @@ def test_compiled_max_pool_equals_the_array_path(monkeypatch, kernel, stride, pa
     grad = rng.standard_normal((n, 3, 7, 8))
     results = []
     for compiled in (True, False):
-        monkeypatch.setattr(jit, "PARALLEL_MIN", 0 if compiled else 1 << 62)
+        monkeypatch.setattr(jit, "PARALLEL_MIN", 0)
+        jit.set_jit(compiled)
         t = cr.Tensor(x, requires_grad=True)  # x's own layout, not a C-order copy
         y = max_pool2d(t, kernel, stride, padding)
+        jit.set_jit(True)
         took_compiled = y.grad_fn.geometry[3] is None  # no window offsets: the kernel ran
         assert took_compiled == (compiled and layout == "batch-last")
         (y * cr.tensor(grad[:, :, : y.shape[2], : y.shape[3]])).sum().backward()
@@ -427,6 +431,28 @@ def test_compiled_max_pool_equals_the_array_path(monkeypatch, kernel, stride, pa
     np.testing.assert_array_equal(results[0][0], results[1][0])
     # overlapping windows add into one position in another order: equal to rounding
     np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-6, atol=1e-6)
+
+
+@needs_numba
+@pytest.mark.parametrize("batch", [1, 8, 10, 17])
+@pytest.mark.parametrize("hw", [(6, 8), (7, 9)])
+def test_branch_free_2x2_pool_equals_the_general_kernel(batch, hw):
+    """The usual pool's kernel gives the general kernel's maxima and argmax: ties to the
+    first entry, a NaN winning (the first NaN), an odd last row or column left out."""
+    from chainrule.backend import _numba_kernels as k
+
+    rng = np.random.default_rng(9)
+    x = rng.integers(-2, 3, (3, *hw, batch)).astype(np.float32)  # many ties
+    x[rng.random(x.shape) < 0.05] = np.nan
+    x[0, :2, :2, 0] = [[1.0, np.nan], [np.nan, 5.0]]  # two NaNs in one window: the first
+    ho, wo = hw[0] // 2, hw[1] // 2
+    y, argmax = np.empty((3, ho, wo, batch), np.float32), np.empty((3, ho, wo, batch), np.int16)
+    k.max_pool_2x2(x, y, argmax)
+    want_y, want_argmax = np.empty_like(y), np.empty_like(argmax)
+    k.max_pool(x, 2, 2, 2, 2, 0, 0, want_y, want_argmax)
+    np.testing.assert_array_equal(y, want_y)  # NaN where NaN
+    np.testing.assert_array_equal(argmax, want_argmax)
+    assert np.isnan(y[0, 0, 0, 0]) and argmax[0, 0, 0, 0] == 1
 
 
 @needs_numba
@@ -464,6 +490,7 @@ def test_warm_up_compiles_every_kernel():
         "transpose",
         "dropout",
         "max_pool",
+        "max_pool_2x2",
         "max_pool_backward",
         "col2im",
         "col2im_scatter",

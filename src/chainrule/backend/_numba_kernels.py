@@ -99,9 +99,25 @@ def col2im(windows, sh, sw, x):  # pragma: no cover
 def col2im_scatter(windows, sh, sw, x):  # pragma: no cover
     """The same sums as ``col2im`` for a short batch: x zeroed, then each column added
     onto its window (kernel offsets in row-major order, as NumPy's adds are), reading
-    the columns once in order. The gather's inner runs are the batch: too short below 32."""
+    the columns once in order. The gather's inner runs are the batch: too short below 32.
+    At stride 1 along W the adds run over whole window rows (W'*N numbers, not N):
+    measured at mini-batch 10 (conv 20 -> 40, 5x5, 12x12 maps) 78 us against 343 us."""
     c, kh, kw, ho, wo, n = windows.shape
+    h, w = x.shape[1], x.shape[2]
     x[...] = 0
+    if sw == 1:  # a window row's (W', N) and x's (W, N) are one contiguous run each
+        run = wo * n
+        src = windows.reshape(c, kh, kw, ho, run)
+        dst = x.reshape(c, h, w * n)
+        for ci in range(c):
+            for i in range(kh):
+                for j in range(kw):
+                    for a in range(ho):
+                        d = dst[ci, a * sh + i, j * n : j * n + run]
+                        s = src[ci, i, j, a]
+                        for k in range(run):
+                            d[k] += s[k]
+        return
     for ci in range(c):
         for i in range(kh):
             for j in range(kw):
@@ -213,3 +229,34 @@ def max_pool_backward(grad_y, argmax, kh, kw, sh, sw, ph, pw, grad_x):  # pragma
                             for b in range(nb):
                                 if arow[b] == k:
                                     gx[b] += grow[b]
+
+
+@njit()
+def max_pool_2x2(x, y, argmax):  # pragma: no cover
+    """``max_pool`` for 2x2 windows at stride 2, unpadded (the usual pool): the same y
+    and argmax, without branches, so that the loop along B vectorises (4x faster at
+    B = 16, 1.6x at B = 10, 4x for plain NCHW, B = 1; level at B = 128). A NaN wins:
+    the max tree keeps NaNs and the argmax is then the first NaN; otherwise it is the
+    first entry equal to the maximum, as ``max_pool``'s strict > keeps it."""
+    na, nb = x.shape[0], x.shape[3]
+    ho, wo = y.shape[1], y.shape[2]
+    for a in range(na):
+        for r in range(ho):
+            x0 = x[a, 2 * r]
+            x1 = x[a, 2 * r + 1]
+            yrow = y[a, r]
+            arow = argmax[a, r]
+            for c in range(wo):
+                for b in range(nb):
+                    v0 = x0[2 * c, b]
+                    v1 = x0[2 * c + 1, b]
+                    v2 = x1[2 * c, b]
+                    v3 = x1[2 * c + 1, b]
+                    top = v0 if (v0 >= v1) | (v0 != v0) else v1
+                    bottom = v2 if (v2 >= v3) | (v2 != v2) else v3
+                    m = top if (top >= bottom) | (top != top) else bottom
+                    n0 = (v0 != m) & (v0 == v0)  # entry 0 is not the maximum (or first NaN)
+                    n1 = (v1 != m) & (v1 == v1)
+                    n2 = (v2 != m) & (v2 == v2)
+                    yrow[c, b] = m
+                    arow[c, b] = n0 * (1 + n1 * (1 + n2))

@@ -120,6 +120,7 @@ def warm_up() -> None:
         y = numpy.empty((1, 1, 1, 8), dtype)
         argmax = numpy.empty(y.shape, numpy.int16)
         k.max_pool(x, 2, 2, 2, 2, 0, 0, y, argmax)
+        k.max_pool_2x2(x, y, argmax)
         k.max_pool_backward(y, argmax, 2, 2, 2, 2, 0, 0, x.copy())
         k.col2im(numpy.ones((1, 1, 1, 2, 2, 8), dtype), 1, 1, x.copy())
         k.col2im_scatter(numpy.ones((1, 1, 1, 2, 2, 8), dtype), 1, 1, x.copy())

@@ -16,6 +16,10 @@ PoolSaved = tuple[Array, str, tuple[int, ...]]  # (argmax, layout, x.shape) for 
 # images (and for plain NCHW) the array path is faster (mini-batch 10, 20 x 24 x 24 maps,
 # forward and backward: 338/323/333/332 us compiled, 273/281/288/271 us array)
 POOL_MIN_BATCH = 16
+# The branch-free 2x2 kernel from 8 images (forward and backward, 20 maps of 24 x 24, us:
+# 8 images 244/212 compiled, 341/387 array; 10: 301/310 against 446/592; 6: 602/389
+# against 304/338)
+USUAL_POOL_MIN_BATCH = 8
 WORKSPACE_LIMIT = 1 << 28  # bytes (256 MiB) a thread's workspace may keep between calls
 
 
@@ -122,10 +126,13 @@ def col2im(
     ho, wo = (h - kh) // sh + 1, (w - kw) // sw + 1
     windows = cols.reshape(c, kh, kw, ho, wo, n)
     # NOTE: the compiled gather loops along the batch: worth it once its runs are long;
-    # below 32 images a compiled scatter (measured at mini-batch 10: 1.5-1.8x NumPy's adds)
+    # below 32 images a compiled scatter (measured at mini-batch 10: 1.5-1.8x NumPy's
+    # adds), and below 64 at stride 1, where its runs are whole rows (32 images, 32 maps
+    # of 26x26, 3x3: 1.2-1.3 ms against the gather's 2.3-2.7 ms; level at 64)
     if jit.usable(cols) and cols.size >= jit.PARALLEL_MIN:
         x = xp.empty(shape, dtype=cols.dtype)
-        (jit.compiled().col2im if n >= 32 else jit.compiled().col2im_scatter)(windows, sh, sw, x)
+        scatter = n < 32 or (sw == 1 and n < 64)
+        (jit.compiled().col2im_scatter if scatter else jit.compiled().col2im)(windows, sh, sw, x)
         return x
     x = xp.zeros(shape, dtype=cols.dtype)
     for i in range(kh):
@@ -247,7 +254,10 @@ def max_pool_compiled(
 ) -> tuple[Array, PoolSaved] | None:
     """The compiled max-pool forward: (y, saved state for backward), or None when the
     compiled kernels cannot take x (the caller then uses the array path)."""
-    if not (jit.usable(x, contiguous=False) and x.size >= jit.PARALLEL_MIN):
+    # The usual pool (2x2, stride 2, unpadded) has a branch-free kernel, faster than the
+    # array path at any size from 8 images on; the general kernel from 16 and 2^15 numbers.
+    usual = kernel == (2, 2) and stride == (2, 2) and padding == (0, 0)
+    if not (jit.usable(x, contiguous=False) and (usual or x.size >= jit.PARALLEL_MIN)):
         return None
     if kernel[0] * kernel[1] > 32767:  # argmax is int16
         return None
@@ -255,14 +265,17 @@ def max_pool_compiled(
     if view is None:
         return None
     xa, layout = view
-    if xa.shape[3] < POOL_MIN_BATCH:
+    if xa.shape[3] < (USUAL_POOL_MIN_BATCH if usual else POOL_MIN_BATCH):
         return None
     n, c, h, w = x.shape
     ho = (h + 2 * padding[0] - kernel[0]) // stride[0] + 1
     wo = (w + 2 * padding[1] - kernel[1]) // stride[1] + 1
     y = numpy.empty((xa.shape[0], ho, wo, xa.shape[3]), x.dtype)
     argmax = numpy.empty(y.shape, numpy.int16)
-    jit.compiled().max_pool(xa, *kernel, *stride, *padding, y, argmax)
+    if usual:
+        jit.compiled().max_pool_2x2(xa, y, argmax)
+    else:
+        jit.compiled().max_pool(xa, *kernel, *stride, *padding, y, argmax)
     return _from_ahwb(y, layout, n, c), (argmax, layout, x.shape)
 
 
