@@ -227,6 +227,10 @@ class MPIStrategy(Strategy):
     def abort(self, message: str, code: int = 3) -> None:
         """Print ``message`` and end every process of the job."""
         print(message, file=sys.stderr, flush=True)
+        # NOTE: mpiexec forwards each rank's output through its own proxy, and Abort ends
+        # the proxies too: without a moment's grace the line can be lost (seen once, under
+        # load, in the test that aborts from one rank)
+        time.sleep(0.2)
         self.comm.Abort(code)
 
     def __repr__(self) -> str:
