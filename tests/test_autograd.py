@@ -264,8 +264,10 @@ def test_fork_rng_reseeds_inside_and_restores_the_stream_after():
     with cr.fork_rng(42):
         np.testing.assert_array_equal(cr.randn(3).numpy(), inside)
     np.testing.assert_array_equal(cr.randn(3).numpy(), outside)
+    cr.manual_seed(7)
     with cr.fork_rng():  # no seed: the block draws on, the stream after is unchanged
         cr.randn(100)
+    np.testing.assert_array_equal(cr.randn(3).numpy(), outside)
     cr.manual_seed(7)
     cr.randn(3)
     after = cr.randn(2).numpy()

@@ -83,10 +83,11 @@ def set_rng_state(state: dict[str, Any]) -> None:
 def fork_rng(seed: int | None = None) -> Iterator[numpy.random.Generator]:
     """Draws inside the block leave the library's generator as they found it.
 
-    On exit the host state and the GPU generators are put back, so code that reseeds
-    to build something reproducibly (loading a finished run's models) does not change
-    the random stream of the code around it. ``seed``: reseed inside the block.
-    As ``torch.random.fork_rng``.
+    On exit the host state is put back, and the GPU generators that were in use, so code
+    that reseeds to build something reproducibly (loading a finished run's models) does
+    not change the random stream of the code around it. ``seed``: reseed inside the
+    block (the GPU generators inside are then new ones; without a seed, a GPU draw in
+    the block advances the generator it is put back as). As ``torch.random.fork_rng``.
     """
     state = _generator.bit_generator.state
     devices = dict(_device_generators)
