@@ -26,17 +26,6 @@ def median_time(
     return statistics.median(samples)
 
 
-def interleaved(
-    steps: dict[str, Callable[[], object]], rounds: int, repeats: int, inner: int = 1
-) -> dict[str, float]:
-    """Median seconds per step of each implementation, measured in alternating rounds."""
-    samples: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(rounds):
-        for name, step in steps.items():
-            samples[name].append(median_time(step, repeats=repeats, warmup=1, inner=inner))
-    return {name: statistics.median(times) for name, times in samples.items()}
-
-
 def try_import_torch():
     """PyTorch if installed (``pip install torch==2.13.0``), else None."""
     try:

@@ -1,24 +1,31 @@
-"""Convolution and pooling, side by side with PyTorch on the CPU, float32.
+"""Convolution and pooling, side by side with PyTorch on the CPU, float32: a per-layer
+probe behind the race (``race.py``), quoted nowhere.
 
-    python benchmarks/bench_conv.py
+    python benchmarks/bench_conv.py [--rounds 3] [--threads 2]
 
 (a) Conv(1, 32, 3) then Conv(32, 64, 3), forward + backward, batch 128 of 28x28.
 (b) The Keras MNIST CNN training step, batch 128: conv 32 3x3 relu, conv 64 3x3 relu,
     max-pool 2, flatten, dense 9216 -> 128 relu, dense 128 -> 10, cross-entropy, SGD.
 (c) Nielsen's network step, mini-batch 10: conv 20 5x5, max-pool 2, relu, conv 40 5x5,
     max-pool 2, relu, dense 640 -> 100 relu, dense 100 -> 10, cross-entropy, SGD.
-Both libraries get the same weights and data; the SGD update is written inline. The
-libraries take turns (rounds of a few timed steps each) and the median over rounds is
-reported, so a busy machine slows both alike.
+Both libraries get the same weights and data; the SGD update is written inline. Each
+library runs in its own process, the two taking turns over rounds
+(``_timing.alternate_processes``); medians over rounds are reported.
 """
 
 from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+from collections.abc import Callable
 
 import numpy as np
 
 import chainrule as cr
 import chainrule.functional as F
-from _timing import interleaved, print_table, try_import_torch
+from _timing import alternate_processes, median_time, print_table, try_import_torch
 from chainrule import nn
 
 LR = 0.01
@@ -59,7 +66,7 @@ def torch_copy(torch, layers):
     return out
 
 
-def two_convs(torch) -> dict[str, float]:
+def two_convs(torch) -> dict[str, Callable[[], None]]:
     rng = np.random.default_rng(0)
     x = rng.standard_normal((128, 1, 28, 28), dtype=np.float32)
     conv1, conv2 = nn.Conv2d(1, 32, 3), nn.Conv2d(32, 64, 3)
@@ -81,10 +88,10 @@ def two_convs(torch) -> dict[str, float]:
             t2(t1(tx)).sum().backward()
 
         steps["torch"] = torch_step
-    return interleaved(steps, rounds=5, repeats=3)
+    return steps
 
 
-def keras_cnn(torch) -> dict[str, float]:
+def keras_cnn(torch) -> dict[str, Callable[[], None]]:
     rng = np.random.default_rng(0)
     x = rng.standard_normal((128, 1, 28, 28), dtype=np.float32)
     y = rng.integers(0, 10, 128)
@@ -112,10 +119,10 @@ def keras_cnn(torch) -> dict[str, float]:
             torch_sgd_step(torch, tf.cross_entropy(td2(tf.relu(td1(h))), ty), t_params)
 
         steps["torch"] = torch_step
-    return interleaved(steps, rounds=5, repeats=3)
+    return steps
 
 
-def nielsen_cnn(torch) -> dict[str, float]:
+def nielsen_cnn(torch) -> dict[str, Callable[[], None]]:
     rng = np.random.default_rng(0)
     x = rng.standard_normal((10, 1, 28, 28), dtype=np.float32)
     y = rng.integers(0, 10, 10)
@@ -143,20 +150,45 @@ def nielsen_cnn(torch) -> dict[str, float]:
             torch_sgd_step(torch, tf.cross_entropy(td2(tf.relu(td1(h))), ty), t_params)
 
         steps["torch"] = torch_step
-    return interleaved(steps, rounds=7, repeats=5, inner=20)
+    return steps
+
+
+CASES = {  # name: (label, the steps' builder, timed steps, calls per timed step)
+    "two-convs": ("(a) conv 1->32->64 3x3 fwd+bwd, N=128", two_convs, 15, 1),
+    "keras-cnn": ("(b) Keras CNN train step, N=128", keras_cnn, 15, 1),
+    "nielsen-cnn": ("(c) Nielsen CNN train step, N=10", nielsen_cnn, 30, 20),
+}
+
+
+def child(library: str, case: str, threads: int) -> dict[str, float]:
+    """One library's step for one case, timed in this process."""
+    torch = try_import_torch() if library == "torch" else None
+    if torch:
+        torch.set_num_threads(threads)
+    cr.manual_seed(0)
+    _, build, repeats, inner = CASES[case]
+    return {"s": median_time(build(torch)[library], repeats=repeats, inner=inner)}
 
 
 def main() -> None:
-    torch = try_import_torch()
-    if torch:
-        print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads")
-    cr.manual_seed(0)
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--child", nargs=2, metavar=("LIBRARY", "CASE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(*args.child, threads=args.threads)))
+        return
+    libs = ["chainrule"] + (["torch"] if try_import_torch() else [])
+    samples = alternate_processes(
+        os.path.abspath(__file__), libs, list(CASES), args.rounds, args.threads,
+        ["--threads", str(args.threads)],
+    )  # fmt: skip
     rows = [
-        ("(a) conv 1->32->64 3x3 fwd+bwd, N=128", two_convs(torch)),
-        ("(b) Keras CNN train step, N=128", keras_cnn(torch)),
-        ("(c) Nielsen CNN train step, N=10", nielsen_cnn(torch)),
+        (CASES[case][0], {lib: statistics.median(samples[case][lib]["s"]) for lib in libs})
+        for case in CASES
     ]
-    print_table("Convolutional networks, float32, CPU (median)", rows)
+    print_table(f"Convolutional networks, float32, CPU (median of {args.rounds} rounds)", rows)
 
 
 if __name__ == "__main__":
